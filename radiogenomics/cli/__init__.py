@@ -1,0 +1,123 @@
+"""The ``rg`` command line: parse options, configure logging, call one stage.
+
+No analysis logic lives here.  Each area registers its commands from its own
+module (``store_cmds``, ``fetch``, ``imaging``, ``models``, ``omics``, ``study``);
+heavy libraries are imported inside the command functions so ``rg --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from .. import __version__
+from ..config import Settings
+from ..exceptions import RGError
+from . import _state
+
+app = typer.Typer(
+    name="rg",
+    help="radiogenomics: CT radiomics <-> gene expression, one reproducible DuckDB-backed study.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"rg (radiogenomics) {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store file [default: $RG_STORE, else $RG_HOME/rg.duckdb]", show_default=False),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder for downloaded and derived data [default: $RG_HOME/data]", show_default=False),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More logging (-vv for debug); show tracebacks on error."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Only warnings and errors; no progress bars."),
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Global options apply to every sub-command."""
+    settings = Settings.from_env(store=store, data_dir=data_dir)
+    _state.set_state(_state.AppState(settings=settings, verbose=verbose, quiet=quiet))
+    _configure_logging(verbose, quiet)
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose >= 2 else logging.INFO)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_rg_handler", False):
+            root.removeHandler(handler)
+    try:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(show_path=verbose >= 2, rich_tracebacks=False,
+                                               console=_state.err_console())
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    except ImportError:  # pragma: no cover - rich is a dependency
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler._rg_handler = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("radiogenomics").setLevel(level)
+    # third-party chatter stays at WARNING unless -vv
+    if verbose >= 2:
+        root.setLevel(logging.DEBUG)
+    logging.getLogger("radiomics").setLevel(logging.ERROR if verbose < 2 else logging.INFO)
+    logging.captureWarnings(True)
+
+
+def _register() -> None:
+    from . import _groups, fetch, imaging, models, omics, store_cmds, study
+
+    for module in (store_cmds, fetch, imaging, models, omics, study):
+        module.register(app)
+    _groups.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rg`` script; returns the process exit code."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="rg", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except RGError as exc:
+        if _state.verbose():
+            import traceback
+
+            traceback.print_exc()
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last resort: one clear line unless -v
+        if _state.verbose():
+            raise
+        typer.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)", err=True)
+        return 70
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""``rg sql`` and ``rg store ...``: query and inspect the store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+
+import typer
+
+from . import _state
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+store_app = typer.Typer(help="Inspect the DuckDB store.", no_args_is_help=True)
+
+
+def sql(
+    query: str = typer.Argument(..., help="SQL to run against the store's views (see docs/sql.md)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
+    write: bool = typer.Option(False, "--write", help="Open the store read-write (needed for INSERT/UPDATE/DELETE/CREATE)."),
+    limit: int = typer.Option(0, "--limit", help="Show at most this many rows in table format (0: all)."),
+) -> None:
+    """Run SQL on the store (read-only unless --write)."""
+    with _state.open_store(read_only=not write) as store:
+        frame = store.query(query)
+    if fmt is OutputFormat.csv:
+        frame.to_csv(sys.stdout, index=False)
+    elif fmt is OutputFormat.json:
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", default_handler=str))
+        sys.stdout.write("\n")
+    else:
+        from rich.table import Table
+
+        shown = frame.head(limit) if limit > 0 else frame
+        table = Table(show_lines=False)
+        for col in shown.columns:
+            table.add_column(str(col))
+        for row in shown.itertuples(index=False):
+            table.add_row(*("" if v is None else str(v) for v in row))
+        _state.out_console().print(table)
+        if limit > 0 and len(frame) > limit:
+            typer.echo(f"({len(frame)} rows, {limit} shown)", err=True)
+
+
+@store_app.command("info")
+def info(
+    as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
+    migrate: bool = typer.Option(False, "--migrate", help="Open read-write so pending migrations are applied."),
+) -> None:
+    """Schema version, row counts of every table, and the store's size."""
+    with _state.open_store(read_only=not migrate) as store:
+        details = store.info()
+    if as_json:
+        typer.echo(json.dumps(details, indent=2))
+        return
+    typer.echo(f"store:          {details['path']}")
+    typer.echo(f"schema version: {details['schema_version']}")
+    typer.echo(f"size:           {details['size_bytes'] / 1e6:.2f} MB")
+    for table, count in details["tables"].items():
+        typer.echo(f"  {table:<22} {count:>12,d}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sql")(sql)
+    app.add_typer(store_app, name="store")

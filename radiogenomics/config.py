@@ -1,0 +1,109 @@
+"""Typed settings read from the environment, overridable from the CLI.
+
+Environment variables
+---------------------
+RG_HOME          base folder (default ``~/.radiogenomics``)
+RG_STORE         DuckDB store path (default ``$RG_HOME/rg.duckdb``)
+RG_DATA_DIR      downloaded / imported data (default ``$RG_HOME/data``)
+RG_TCIA_URL      NBIA v4 base URL
+RG_GEO_URL       GEO host (the ``/geo/series/...`` tree is appended)
+RG_CLINICAL_URL  URL of the NSCLC Radiogenomics clinical CSV
+RG_TIMEOUT       HTTP timeout in seconds (connect and read)
+RG_RETRIES       HTTP retries on 429/5xx/connection errors
+RG_WORKERS       default number of worker processes
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+from .exceptions import ConfigError
+
+DEFAULT_TCIA_URL = "https://nbia.cancerimagingarchive.net/nbia-api/services/v4"
+DEFAULT_GEO_URL = "https://ftp.ncbi.nlm.nih.gov"
+DEFAULT_CLINICAL_URL = (
+    "https://www.cancerimagingarchive.net/wp-content/uploads/"
+    "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
+)
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to seconds, e.g. {name}=60") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be > 0")
+    return value
+
+
+def _non_negative_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number, e.g. {name}=4") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must be >= 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one rg invocation."""
+
+    home: Path
+    store: Path
+    data_dir: Path
+    tcia_url: str = DEFAULT_TCIA_URL
+    geo_url: str = DEFAULT_GEO_URL
+    clinical_url: str = DEFAULT_CLINICAL_URL
+    timeout: float = 60.0
+    retries: int = 5
+    workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        """Build settings from environment variables, then apply non-None overrides.
+
+        Parameters
+        ----------
+        environ
+            Mapping to read instead of ``os.environ`` (tests).
+        **overrides
+            Field values that win over the environment (CLI options); ``None`` is ignored.
+        """
+        env = os.environ if environ is None else environ
+        home = Path(env.get("RG_HOME") or Path.home() / ".radiogenomics").expanduser()
+        store = Path(env["RG_STORE"]).expanduser() if env.get("RG_STORE") else home / "rg.duckdb"
+        data_dir = Path(env["RG_DATA_DIR"]).expanduser() if env.get("RG_DATA_DIR") else home / "data"
+        values: dict[str, object] = dict(
+            home=home,
+            store=store,
+            data_dir=data_dir,
+            tcia_url=(env.get("RG_TCIA_URL") or DEFAULT_TCIA_URL).rstrip("/"),
+            geo_url=(env.get("RG_GEO_URL") or DEFAULT_GEO_URL).rstrip("/"),
+            clinical_url=env.get("RG_CLINICAL_URL") or DEFAULT_CLINICAL_URL,
+        )
+        if env.get("RG_TIMEOUT"):
+            values["timeout"] = _positive_float("RG_TIMEOUT", env["RG_TIMEOUT"])
+        if env.get("RG_RETRIES"):
+            values["retries"] = _non_negative_int("RG_RETRIES", env["RG_RETRIES"])
+        if env.get("RG_WORKERS"):
+            values["workers"] = max(1, _non_negative_int("RG_WORKERS", env["RG_WORKERS"]))
+        settings = cls(**values)  # type: ignore[arg-type]
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        for key in ("store", "data_dir", "home"):
+            if key in clean:
+                clean[key] = Path(str(clean[key])).expanduser()
+        return replace(settings, **clean) if clean else settings
+
+    def ensure_dirs(self) -> None:
+        """Create the home and data folders (not the store, which DuckDB creates)."""
+        for path in (self.home, self.data_dir, self.store.parent):
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create folder {path}: {exc.strerror}; choose another with --store/--data-dir or RG_HOME") from exc

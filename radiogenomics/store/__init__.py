@@ -1,0 +1,6 @@
+"""DuckDB store: schema and migrations, upserts, id crosswalk, provenance of runs."""
+
+from .db import Run, Store, new_run_id, package_versions, sha256_file
+from .schema import SCHEMA_VERSION, VIEWS
+
+__all__ = ["Store", "Run", "new_run_id", "package_versions", "sha256_file", "SCHEMA_VERSION", "VIEWS"]

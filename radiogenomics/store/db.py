@@ -1,0 +1,443 @@
+"""The DuckDB store: open with migrations, upserts on primary keys, runs with provenance.
+
+DuckDB allows one writing process per file.  Stages should compute first and hold
+a read-write :class:`Store` only while they write, so that ``rg sql`` (read-only)
+gets in between; a reader that still meets the lock waits up to ``wait`` seconds
+and then raises :class:`~radiogenomics.exceptions.StoreBusyError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import duckdb
+import pandas as pd
+
+from ..exceptions import ReadOnlyError, SchemaError, StoreBusyError, StoreError
+from .schema import MIGRATIONS, SCHEMA_VERSION, VIEWS
+
+log = logging.getLogger(__name__)
+
+TRACKED_PACKAGES = (
+    "radiogenomics", "numpy", "pandas", "scipy", "statsmodels", "duckdb", "pydicom",
+    "highdicom", "SimpleITK", "pyradiomics", "PyWavelets", "scikit-learn",
+    "scikit-survival", "gseapy", "pydeseq2", "requests",
+)
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages whose behaviour determines results."""
+    out: dict[str, str] = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def new_run_id() -> str:
+    """A sortable, unique run identifier: UTC timestamp plus random suffix."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("conflicting" in text or "could not set" in text)
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Run:
+    """One recorded execution of a stage; every row it writes carries ``run_id``."""
+
+    store: "Store"
+    run_id: str
+    command: str
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def record_failure(self, stage: str, patient_id: str, reason: str, item: str = "") -> None:
+        """Record a per-patient failure; the run goes on and ends as ``partial``."""
+        row = dict(run_id=self.run_id, stage=stage, patient_id=str(patient_id), item=str(item),
+                   reason=str(reason), failed_at=_utcnow())
+        self.failures.append(row)
+        self.store.upsert("failures", pd.DataFrame([row]))
+        log.warning("%s failed for %s%s: %s", stage, patient_id, f" ({item})" if item else "", reason)
+
+    def add_inputs(self, checksums: Mapping[str, str]) -> None:
+        """Merge input checksums (name -> sha256) into this run's record."""
+        current = self.store.con.execute(
+            "SELECT input_checksums FROM core.runs WHERE run_id = ?", [self.run_id]).fetchone()
+        merged = json.loads(current[0]) if current and current[0] else {}
+        merged.update(checksums)
+        self.store.con.execute("UPDATE core.runs SET input_checksums = ? WHERE run_id = ?",
+                               [json.dumps(merged, sort_keys=True), self.run_id])
+
+
+class Store:
+    """A DuckDB store of one study.
+
+    Use :meth:`open` (a context manager) rather than the constructor.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], read_only: bool = False, wait: float = 10.0) -> "Store":
+        """Open (and create/migrate unless read-only) the store at ``path``.
+
+        Parameters
+        ----------
+        path
+            DuckDB file.  Its folder is created for read-write opens.
+        read_only
+            Open read-only: writes fail with :class:`ReadOnlyError`.
+        wait
+            Seconds to keep retrying while another process holds the write lock.
+
+        Raises
+        ------
+        StoreError
+            Bad path, not a DuckDB file, or (read-only) no store there yet.
+        StoreBusyError
+            Another process still holds the lock after ``wait`` seconds.
+        SchemaError
+            The store was written by a newer radiogenomics.
+        """
+        path = Path(path).expanduser()
+        if path.exists() and path.is_dir():
+            raise StoreError(f"store path {path} is a folder; give a file such as {path / 'rg.duckdb'}")
+        if read_only and not path.exists():
+            raise StoreError(f"no store at {path}; run a stage first (e.g. `rg demo` or `rg fetch`) or pass --store/RG_STORE")
+        if not read_only:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the store's folder {path.parent}: {exc.strerror}; pass another --store") from exc
+        deadline = time.monotonic() + max(0.0, wait)
+        delay = 0.1
+        while True:
+            try:
+                con = duckdb.connect(str(path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if _is_lock_error(exc):
+                    if time.monotonic() < deadline:
+                        time.sleep(delay)
+                        delay = min(delay * 2, 1.0)
+                        continue
+                    holder = re.search(r"PID (\d+)", str(exc))
+                    who = f" (process {holder.group(1)})" if holder else ""
+                    raise StoreBusyError(
+                        f"store {path} is busy: another rg process{who} is writing to it; "
+                        "retry when it has finished") from exc
+                raise StoreError(f"cannot open store {path}: {exc}") from exc
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot open store {path}: {exc}; is it a DuckDB file written by rg?") from exc
+        store = cls(con, path, read_only)
+        try:
+            store._migrate()
+        except Exception:
+            con.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with contextlib.suppress(Exception):
+            self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ schema
+    def schema_version(self) -> int:
+        """The highest migration applied to this store (0 for an empty file)."""
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema='core' AND table_name='schema_version'"
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        value = self.con.execute("SELECT max(version) FROM core.schema_version").fetchone()[0]
+        return int(value or 0)
+
+    def _migrate(self) -> None:
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise SchemaError(
+                f"store {self.path} has schema version {current} but this radiogenomics knows only "
+                f"up to {SCHEMA_VERSION}; upgrade radiogenomics")
+        pending = [m for m in MIGRATIONS if m.version > current]
+        if not pending:
+            return
+        if self.read_only:
+            raise SchemaError(
+                f"store {self.path} is at schema version {current} and needs migration to {SCHEMA_VERSION}; "
+                "run any rg stage (or `rg store info --migrate`) once to upgrade it")
+        for migration in pending:
+            log.info("applying store migration %d: %s", migration.version, migration.description)
+            try:
+                self.con.execute("BEGIN TRANSACTION")
+                self.con.execute("CREATE SCHEMA IF NOT EXISTS core")
+                self.con.execute(
+                    "CREATE TABLE IF NOT EXISTS core.schema_version (version INTEGER PRIMARY KEY, "
+                    "description VARCHAR, applied_at TIMESTAMP)")
+                self.con.execute(migration.sql)
+                self.con.execute("INSERT INTO core.schema_version VALUES (?, ?, ?)",
+                                 [migration.version, migration.description, _utcnow()])
+                self._create_views()
+                self.con.execute("COMMIT")
+            except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
+                raise SchemaError(f"migration {migration.version} of {self.path} failed: {exc}") from exc
+
+    def _create_views(self) -> None:
+        for name, body in VIEWS.items():
+            self.con.execute(f'CREATE OR REPLACE VIEW main."{name}" AS {body}')
+
+    # ------------------------------------------------------------------ reading
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run SQL and return a DataFrame (writes fail on read-only stores)."""
+        try:
+            return self.con.execute(sql, params or []).df()
+        except duckdb.Error as exc:
+            raise self._translate(exc) from exc
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+        """Execute SQL (DDL/DML) with errors translated to :class:`StoreError`."""
+        try:
+            return self.con.execute(sql, params or [])
+        except duckdb.Error as exc:
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: duckdb.Error) -> StoreError:
+        text = str(exc)
+        if "read-only" in text.lower() or "read only" in text.lower():
+            return ReadOnlyError(f"the store {self.path} is open read-only: {text.splitlines()[0]} (use --write to modify it)")
+        return StoreError(text.splitlines()[0] if text else repr(exc))
+
+    def table_columns(self, table: str) -> list[str]:
+        """Columns of ``core.<table>`` in order."""
+        rows = self.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema='core' AND table_name=? "
+            "ORDER BY ordinal_position", [table]).fetchall()
+        if not rows:
+            raise StoreError(f"unknown store table {table!r}")
+        return [r[0] for r in rows]
+
+    def primary_key(self, table: str) -> list[str]:
+        """Primary-key columns of ``core.<table>``."""
+        rows = self.con.execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name='core' "
+            "AND table_name=? AND constraint_type='PRIMARY KEY'", [table]).fetchall()
+        if not rows:
+            raise StoreError(f"table {table!r} has no primary key")
+        return list(rows[0][0])
+
+    # ------------------------------------------------------------------ writing
+    def _require_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"the store {self.path} is open read-only (use --write to modify it)")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing block: on error nothing written inside it is kept."""
+        self._require_writable()
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    def upsert(self, table: str, rows: pd.DataFrame, run_id: str | None = None) -> int:
+        """Insert or replace ``rows`` into ``core.<table>`` on its primary key.
+
+        Parameters
+        ----------
+        table
+            Base table name (without ``core.``).
+        rows
+            Columns must be a subset of the table's; every primary-key column must be
+            present and non-null.  Rows repeating a key keep the last occurrence.
+        run_id
+            Filled into the ``run_id`` column when given.
+
+        Returns
+        -------
+        int
+            Number of rows written.
+        """
+        self._require_writable()
+        if not _IDENT.match(table):
+            raise StoreError(f"invalid table name {table!r}")
+        if rows is None or len(rows) == 0:
+            return 0
+        columns = self.table_columns(table)
+        frame = rows.copy()
+        if run_id is not None and "run_id" in columns:
+            frame["run_id"] = run_id
+        unknown = [c for c in frame.columns if c not in columns]
+        if unknown:
+            raise StoreError(f"columns {unknown} are not in table {table} (columns: {columns})")
+        key = self.primary_key(table)
+        missing = [c for c in key if c not in frame.columns]
+        if missing:
+            raise StoreError(f"rows for {table} lack primary-key columns {missing}")
+        null_key = frame[key].isna().any(axis=1)
+        if null_key.any():
+            raise StoreError(f"{int(null_key.sum())} rows for {table} have an empty primary key ({key})")
+        frame = frame.drop_duplicates(subset=key, keep="last")
+        for col in frame.columns:
+            if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, (dict, list))).any():
+                frame[col] = frame[col].map(lambda v: json.dumps(v, sort_keys=True, default=str)
+                                            if isinstance(v, (dict, list)) else v)
+        cols = ", ".join(f'"{c}"' for c in frame.columns)
+        view = f"_rg_upsert_{uuid.uuid4().hex[:8]}"
+        self.con.register(view, frame)
+        try:
+            own_txn = not self._in_transaction()
+            if own_txn:
+                self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.execute(f'INSERT OR REPLACE INTO core."{table}" ({cols}) SELECT {cols} FROM {view}')
+            except BaseException:
+                if own_txn:
+                    self.con.execute("ROLLBACK")
+                raise
+            if own_txn:
+                self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise StoreError(f"writing {len(frame)} rows to {table} failed: {str(exc).splitlines()[0]}") from exc
+        finally:
+            self.con.unregister(view)
+        return len(frame)
+
+    def _in_transaction(self) -> bool:
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+        except duckdb.TransactionException:
+            return True
+        self.con.execute("ROLLBACK")
+        return False
+
+    def delete(self, table: str, where: str, params: Sequence[Any] | None = None) -> None:
+        """Delete rows of ``core.<table>`` matching ``where`` (a SQL predicate)."""
+        self._require_writable()
+        if not _IDENT.match(table):
+            raise StoreError(f"invalid table name {table!r}")
+        self.execute(f'DELETE FROM core."{table}" WHERE {where}', params)
+
+    # ------------------------------------------------------------------ runs
+    @contextlib.contextmanager
+    def run(self, command: str, parameters: Mapping[str, Any] | None = None,
+            inputs: Mapping[str, str] | None = None) -> Iterator[Run]:
+        """Record one stage execution in ``runs``.
+
+        The row is written as ``running`` on entry and finished as ``ok``, ``partial``
+        (per-patient failures recorded) or ``failed`` (with the error) on exit.
+        """
+        self._require_writable()
+        run_id = new_run_id()
+        self.con.execute(
+            "INSERT INTO core.runs (run_id, command, parameters, package_versions, input_checksums, "
+            "started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
+            [run_id, command, json.dumps(dict(parameters or {}), sort_keys=True, default=str),
+             json.dumps({**package_versions(), "_host": socket.gethostname()}, sort_keys=True),
+             json.dumps(dict(inputs or {}), sort_keys=True), _utcnow()])
+        handle = Run(self, run_id, command)
+        try:
+            yield handle
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                if self._in_transaction():
+                    self.con.execute("ROLLBACK")
+                self.con.execute("UPDATE core.runs SET status='failed', error=?, finished_at=? WHERE run_id=?",
+                                 [f"{type(exc).__name__}: {exc}", _utcnow(), run_id])
+            raise
+        status = "partial" if handle.failures else "ok"
+        self.con.execute("UPDATE core.runs SET status=?, finished_at=? WHERE run_id=?",
+                         [status, _utcnow(), run_id])
+
+    # ------------------------------------------------------------------ ids
+    def add_patients(self, patient_ids: Sequence[str], collection: str | None, source: str,
+                     run_id: str | None = None) -> None:
+        """Register canonical patients (idempotent)."""
+        frame = pd.DataFrame({"patient_id": list(dict.fromkeys(patient_ids))})
+        frame["collection"] = collection
+        frame["source"] = source
+        self.upsert("patients", frame, run_id=run_id)
+
+    def add_crosswalk(self, source: str, mapping: Mapping[str, str], run_id: str | None = None) -> None:
+        """Map identifiers of one source to canonical patient ids (idempotent)."""
+        if not mapping:
+            return
+        frame = pd.DataFrame({"source": source, "source_id": list(mapping.keys()),
+                              "patient_id": list(mapping.values())})
+        self.upsert("id_crosswalk", frame, run_id=run_id)
+
+    def resolve_patients(self, source: str, source_ids: Sequence[str]) -> dict[str, str]:
+        """Canonical patient ids for identifiers of ``source`` (unknown ids are absent)."""
+        if not source_ids:
+            return {}
+        frame = pd.DataFrame({"source_id": list(source_ids)})
+        self.con.register("_rg_ids", frame)
+        try:
+            rows = self.con.execute(
+                "SELECT c.source_id, c.patient_id FROM core.id_crosswalk c JOIN _rg_ids i USING (source_id) "
+                "WHERE c.source = ?", [source]).fetchall()
+        finally:
+            self.con.unregister("_rg_ids")
+        return dict(rows)
+
+    # ------------------------------------------------------------------ info
+    def info(self) -> dict[str, Any]:
+        """Schema version, row count of every base table, file size in bytes."""
+        tables = [r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='core' "
+            "AND table_type='BASE TABLE' ORDER BY table_name").fetchall()]
+        counts = {t: self.con.execute(f'SELECT count(*) FROM core."{t}"').fetchone()[0]
+                  for t in tables if t != "schema_version"}
+        size = self.path.stat().st_size if self.path.exists() else 0
+        wal = self.path.with_name(self.path.name + ".wal")
+        if wal.exists():
+            size += wal.stat().st_size
+        return {"path": str(self.path), "schema_version": self.schema_version(),
+                "tables": counts, "size_bytes": size}
