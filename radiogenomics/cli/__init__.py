@@ -78,9 +78,9 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def _register() -> None:
-    from . import _groups, fetch, imaging, models, omics, store_cmds, study
+    from . import _groups, classify, fetch, imaging, models, omics, scale, store_cmds, study
 
-    for module in (store_cmds, fetch, imaging, models, omics, study):
+    for module in (store_cmds, fetch, imaging, models, omics, classify, study, scale):
         module.register(app)
     _groups.register(app)
 
