@@ -12,8 +12,16 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
+
+try:  # recent typer vendors its own click
+    from typer._click.exceptions import ClickException as _ClickException
+except ImportError:  # pragma: no cover - older typer on real click
+    from click.exceptions import ClickException as _ClickException
+try:
+    from click.exceptions import Abort as _ClickAbort, Exit as _ClickExit
+except ImportError:  # pragma: no cover
+    _ClickAbort, _ClickExit = typer.Abort, typer.Exit
 
 from .. import __version__
 from ..config import Settings
@@ -93,12 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="rg", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except (typer.Exit, _ClickExit) as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except (typer.Abort, _ClickAbort):
         typer.echo("aborted", err=True)
         return 130
-    except click.ClickException as exc:
+    except _ClickException as exc:
         exc.show()
         return int(exc.exit_code)
     except RGError as exc:

@@ -25,9 +25,10 @@ def sql(
     fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
     write: bool = typer.Option(False, "--write", help="Open the store read-write (needed for INSERT/UPDATE/DELETE/CREATE)."),
     limit: int = typer.Option(0, "--limit", help="Show at most this many rows in table format (0: all)."),
+    wait: float = typer.Option(10.0, "--wait", help="Seconds to wait while another rg process is writing the store."),
 ) -> None:
     """Run SQL on the store (read-only unless --write)."""
-    with _state.open_store(read_only=not write) as store:
+    with _state.open_store(read_only=not write, wait=wait) as store:
         frame = store.query(query)
     if fmt is OutputFormat.csv:
         frame.to_csv(sys.stdout, index=False)

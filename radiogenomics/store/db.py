@@ -112,6 +112,7 @@ class Store:
         self.con = con
         self.path = path
         self.read_only = read_only
+        self._txn_depth = 0
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -210,7 +211,7 @@ class Store:
                 f"store {self.path} is at schema version {current} and needs migration to {SCHEMA_VERSION}; "
                 "run any rg stage (or `rg store info --migrate`) once to upgrade it")
         for migration in pending:
-            log.info("applying store migration %d: %s", migration.version, migration.description)
+            log.debug("applying store migration %d: %s", migration.version, migration.description)
             try:
                 self.con.execute("BEGIN TRANSACTION")
                 self.con.execute("CREATE SCHEMA IF NOT EXISTS core")
@@ -278,13 +279,24 @@ class Store:
     def transaction(self) -> Iterator[None]:
         """All-or-nothing block: on error nothing written inside it is kept."""
         self._require_writable()
+        if self._txn_depth:
+            # nested: the outer block decides commit or rollback
+            self._txn_depth += 1
+            try:
+                yield
+            finally:
+                self._txn_depth -= 1
+            return
         self.con.execute("BEGIN TRANSACTION")
+        self._txn_depth = 1
         try:
             yield
         except BaseException:
+            self._txn_depth = 0
             self.con.execute("ROLLBACK")
             raise
         else:
+            self._txn_depth = 0
             self.con.execute("COMMIT")
 
     def upsert(self, table: str, rows: pd.DataFrame, run_id: str | None = None) -> int:
@@ -351,12 +363,7 @@ class Store:
         return len(frame)
 
     def _in_transaction(self) -> bool:
-        try:
-            self.con.execute("BEGIN TRANSACTION")
-        except duckdb.TransactionException:
-            return True
-        self.con.execute("ROLLBACK")
-        return False
+        return self._txn_depth > 0
 
     def delete(self, table: str, where: str, params: Sequence[Any] | None = None) -> None:
         """Delete rows of ``core.<table>`` matching ``where`` (a SQL predicate)."""
@@ -388,6 +395,7 @@ class Store:
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 if self._in_transaction():
+                    self._txn_depth = 0
                     self.con.execute("ROLLBACK")
                 self.con.execute("UPDATE core.runs SET status='failed', error=?, finished_at=? WHERE run_id=?",
                                  [f"{type(exc).__name__}: {exc}", _utcnow(), run_id])

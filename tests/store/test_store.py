@@ -1,0 +1,193 @@
+"""Store: migrations, upsert idempotency, runs provenance, read-only, bad paths."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+import pytest
+
+from radiogenomics.exceptions import ReadOnlyError, SchemaError, StoreError
+from radiogenomics.store import SCHEMA_VERSION, VIEWS, Store
+from radiogenomics.store.schema import MIGRATIONS
+
+
+def _features(values):
+    return pd.DataFrame({
+        "patient_id": [f"P{i}" for i in range(len(values))],
+        "roi": "tumor",
+        "feature": "original_firstorder_Mean",
+        "params_hash": "abc",
+        "value": values,
+    })
+
+
+def test_new_store_has_schema_and_every_view(store_path):
+    with Store.open(store_path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        views = set(store.query("SELECT view_name FROM duckdb_views() WHERE schema_name='main' AND NOT internal")["view_name"])
+    required = {"patients", "series", "clinical", "samples", "expression", "features", "radscores",
+                "risk_groups", "de_results", "gsea_results", "immune_scores", "associations", "runs"}
+    assert required <= views
+    assert set(VIEWS) <= views
+
+
+def test_required_view_columns(store_path):
+    required = {
+        "patients": {"patient_id", "collection"},
+        "series": {"series_uid", "patient_id", "study_uid", "modality", "description", "image_count", "status"},
+        "clinical": {"patient_id"},
+        "samples": {"sample_id", "patient_id", "dataset"},
+        "expression": {"dataset", "patient_id", "gene", "value"},
+        "features": {"patient_id", "roi", "feature", "value", "params_hash", "run_id"},
+        "radscores": {"model_id", "patient_id", "score"},
+        "risk_groups": {"grouping", "patient_id", "grp"},
+        "runs": {"run_id", "command", "parameters", "package_versions", "input_checksums", "started_at",
+                 "finished_at", "status", "error"},
+    }
+    with Store.open(store_path) as store:
+        for view, columns in required.items():
+            got = set(store.query(f'SELECT * FROM "{view}" LIMIT 0').columns)
+            assert columns <= got, (view, columns - got)
+
+
+def test_every_base_table_has_a_primary_key(store_path):
+    with Store.open(store_path) as store:
+        tables = store.query("SELECT table_name FROM information_schema.tables WHERE table_schema='core' "
+                             "AND table_type='BASE TABLE'")["table_name"]
+        for table in tables:
+            assert store.primary_key(table), table
+
+
+def test_reopen_applies_no_migration_twice(store_path):
+    Store.open(store_path).close()
+    with Store.open(store_path) as store:
+        rows = store.query("SELECT version FROM core.schema_version")
+    assert rows["version"].tolist() == [m.version for m in MIGRATIONS]
+
+
+def test_migration_from_older_version_is_applied_on_open(store_path, monkeypatch):
+    from radiogenomics.store import db, schema
+
+    # an "old" store: only migration 1
+    first = schema.MIGRATIONS[:1]
+    monkeypatch.setattr(db, "MIGRATIONS", first)
+    monkeypatch.setattr(db, "SCHEMA_VERSION", 1)
+    Store.open(store_path).close()
+    extra = schema.Migration(SCHEMA_VERSION + 1, "add a test column",
+                             "ALTER TABLE core.patients ADD COLUMN test_col INTEGER;")
+    monkeypatch.setattr(db, "MIGRATIONS", list(schema.MIGRATIONS) + [extra])
+    monkeypatch.setattr(db, "SCHEMA_VERSION", extra.version)
+    with Store.open(store_path) as store:
+        assert store.schema_version() == extra.version
+        assert "test_col" in store.table_columns("patients")
+
+
+def test_store_newer_than_package_is_refused(store_path, monkeypatch):
+    from radiogenomics.store import db
+
+    Store.open(store_path).close()
+    con = duckdb.connect(str(store_path))
+    con.execute("INSERT INTO core.schema_version VALUES (999, 'future', now())")
+    con.close()
+    with pytest.raises(SchemaError, match="upgrade radiogenomics"):
+        Store.open(store_path)
+
+
+def test_upsert_is_idempotent_and_replaces_on_key(store_path):
+    with Store.open(store_path) as store:
+        store.upsert("features", _features([1.0, 2.0]), run_id="r1")
+        store.upsert("features", _features([1.0, 2.0]), run_id="r1")
+        assert store.query("SELECT count(*) n FROM features")["n"][0] == 2
+        store.upsert("features", _features([5.0, 6.0]), run_id="r2")
+        got = store.query("SELECT value, run_id FROM features ORDER BY patient_id")
+    assert got["value"].tolist() == [5.0, 6.0]
+    assert set(got["run_id"]) == {"r2"}
+
+
+def test_upsert_keeps_last_of_duplicate_keys_in_one_batch(store_path):
+    frame = pd.concat([_features([1.0]), _features([3.0])])
+    with Store.open(store_path) as store:
+        store.upsert("features", frame)
+        assert store.query("SELECT value FROM features")["value"].tolist() == [3.0]
+
+
+def test_upsert_rejects_unknown_columns_and_empty_keys(store_path):
+    with Store.open(store_path) as store:
+        with pytest.raises(StoreError, match="not in table features"):
+            store.upsert("features", _features([1.0]).assign(bogus=1))
+        bad = _features([1.0])
+        bad.loc[0, "patient_id"] = None
+        with pytest.raises(StoreError, match="empty primary key"):
+            store.upsert("features", bad)
+        with pytest.raises(StoreError, match="lack primary-key"):
+            store.upsert("features", _features([1.0]).drop(columns="roi"))
+
+
+def test_failed_transaction_leaves_nothing_half_written(store_path):
+    with Store.open(store_path) as store:
+        store.upsert("features", _features([1.0]))
+        with pytest.raises(RuntimeError):
+            with store.transaction():
+                store.upsert("features", _features([9.0, 9.0, 9.0]))
+                raise RuntimeError("boom")
+        assert store.query("SELECT value FROM features")["value"].tolist() == [1.0]
+
+
+def test_run_records_provenance_and_status(store_path):
+    with Store.open(store_path) as store:
+        with store.run("rg test", {"k": 1}, {"input.csv": "0" * 64}) as run:
+            store.upsert("features", _features([1.0]), run_id=run.run_id)
+        row = store.query("SELECT * FROM runs WHERE run_id = ?", [run.run_id]).iloc[0]
+        assert row["status"] == "ok" and row["finished_at"] is not None
+        assert json.loads(row["parameters"]) == {"k": 1}
+        assert "duckdb" in json.loads(row["package_versions"])
+        assert json.loads(row["input_checksums"]) == {"input.csv": "0" * 64}
+        assert store.query("SELECT run_id FROM features")["run_id"].tolist() == [run.run_id]
+
+        with pytest.raises(ValueError):
+            with store.run("rg fails") as failing:
+                raise ValueError("bad input")
+        row = store.query("SELECT status, error FROM runs WHERE run_id = ?", [failing.run_id]).iloc[0]
+        assert row["status"] == "failed" and "bad input" in row["error"]
+
+        with store.run("rg partial") as partial:
+            partial.record_failure("features", "P9", "empty mask", item="tumor")
+        assert store.query("SELECT status FROM runs WHERE run_id = ?", [partial.run_id])["status"][0] == "partial"
+        failure = store.query("SELECT * FROM failures").iloc[0]
+        assert (failure["patient_id"], failure["item"], failure["reason"]) == ("P9", "tumor", "empty mask")
+
+
+def test_crosswalk_maps_every_source_to_one_patient(store_path):
+    with Store.open(store_path) as store:
+        store.add_patients(["R01-001"], "NSCLC Radiogenomics", "tcia")
+        store.add_crosswalk("geo_gsm", {"GSM1": "R01-001"})
+        store.add_crosswalk("clinical", {"R01-001": "R01-001"})
+        store.add_crosswalk("geo_gsm", {"GSM1": "R01-001"})  # rerun: no duplicate
+        assert store.resolve_patients("geo_gsm", ["GSM1", "GSM2"]) == {"GSM1": "R01-001"}
+        assert store.query("SELECT count(*) n FROM id_crosswalk")["n"][0] == 2
+
+
+def test_read_only_store_refuses_writes(store_path):
+    Store.open(store_path).close()
+    with Store.open(store_path, read_only=True) as store:
+        with pytest.raises(ReadOnlyError, match="--write"):
+            store.upsert("features", _features([1.0]))
+        with pytest.raises(ReadOnlyError):
+            store.query("INSERT INTO core.patients (patient_id) VALUES ('x')")
+
+
+def test_bad_store_paths_give_clear_errors(tmp_path):
+    with pytest.raises(StoreError, match="is a folder"):
+        Store.open(tmp_path)
+    with pytest.raises(StoreError, match="no store at"):
+        Store.open(tmp_path / "missing.duckdb", read_only=True)
+    not_db = tmp_path / "notes.duckdb"
+    not_db.write_text("this is not a database")
+    with pytest.raises(StoreError, match="cannot open store"):
+        Store.open(not_db)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot create"):
+        Store.open(blocker / "sub" / "rg.duckdb")
