@@ -4,15 +4,22 @@ Per-patient tasks are pure functions of picklable arguments that return picklabl
 results; they never touch the store.  Results stream back to the caller, the single
 store writer, which writes them in batches.
 
-Spec strings (``--executor``): ``local`` (process pool with ``workers`` processes;
-``workers=1`` runs in-process), ``dask-local`` / ``dask-local:N`` (a Dask
-LocalCluster with N workers), ``dask://HOST:PORT`` (an existing Dask scheduler).
+Spec strings (``--executor``): ``local`` / ``local:N`` (process pool with ``workers``
+or N processes; one process runs in-process), ``dask-local`` / ``dask-local:N`` (a Dask
+LocalCluster of single-threaded worker processes), ``dask://HOST:PORT`` (an existing
+Dask scheduler, e.g. started with ``dask scheduler`` and ``dask worker`` on a cluster).
+
+Whichever executor runs, tasks are the same pure functions, so the store receives
+the same rows.  A task whose worker dies is simply run again (a rebuilt process pool,
+or Dask's rescheduling), which is safe because tasks are idempotent and the store
+writer upserts on primary keys.
 """
 
 from __future__ import annotations
 
 import logging
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -54,18 +61,29 @@ class Executor:
 
 
 class LocalExecutor(Executor):
-    """A process pool (``workers`` > 1) or in-process loop (``workers`` == 1)."""
+    """A process pool (``workers`` > 1) or in-process loop (``workers`` == 1).
 
-    def __init__(self, workers: int = 1) -> None:
+    A worker process that dies (killed, out of memory) breaks a
+    :class:`~concurrent.futures.ProcessPoolExecutor`; the pool is then rebuilt and
+    the tasks that had not finished are submitted again, at most ``retries`` times.
+    Tasks are idempotent, so redoing one is harmless.
+    """
+
+    def __init__(self, workers: int = 1, retries: int = 2) -> None:
         if workers < 1:
             raise ConfigError(f"workers must be >= 1, got {workers}")
+        if retries < 0:
+            raise ConfigError(f"retries must be >= 0, got {retries}")
         self.workers = workers
+        self.retries = retries
         self.spec = "local"
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any],
                       keys: Sequence[Any] | None = None) -> Iterator[TaskResult]:
         items = list(items)
         keys = list(keys) if keys is not None else list(range(len(items)))
+        if len(keys) != len(items):
+            raise ConfigError(f"{len(keys)} keys given for {len(items)} items")
         if self.workers == 1 or len(items) <= 1:
             for key, item in zip(keys, items):
                 try:
@@ -73,26 +91,77 @@ class LocalExecutor(Executor):
                 except Exception as exc:  # noqa: BLE001 - reported per task
                     yield TaskResult(key, error=exc)
             return
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
-            futures = {pool.submit(fn, item): key for key, item in zip(keys, items)}
-            for future in as_completed(futures):
-                key = futures[future]
-                try:
-                    yield TaskResult(key, value=future.result())
-                except Exception as exc:  # noqa: BLE001
-                    yield TaskResult(key, error=exc)
+        pending = list(range(len(items)))
+        attempt = 0
+        while pending:
+            broken: list[int] = []
+            with ProcessPoolExecutor(max_workers=min(self.workers, len(pending))) as pool:
+                futures = {pool.submit(fn, items[i]): i for i in pending}
+                for future in as_completed(futures):
+                    i = futures[future]
+                    try:
+                        value = future.result()
+                    except BrokenProcessPool as exc:
+                        if attempt < self.retries:
+                            broken.append(i)
+                        else:
+                            yield TaskResult(keys[i], error=exc)
+                    except Exception as exc:  # noqa: BLE001
+                        yield TaskResult(keys[i], error=exc)
+                    else:
+                        yield TaskResult(keys[i], value=value)
+            if broken:
+                attempt += 1
+                log.warning("a worker process died; redoing %d unfinished task(s) (attempt %d of %d)",
+                            len(broken), attempt, self.retries)
+            pending = broken
 
 
 def get_executor(spec: str | None = "local", workers: int = 1) -> Executor:
-    """Build the executor named by ``spec`` (see module docstring)."""
+    """Build the executor named by ``spec``.
+
+    Parameters
+    ----------
+    spec
+        ``local`` (process pool of ``workers`` processes), ``local:N`` (N processes),
+        ``dask-local`` (a Dask LocalCluster of ``workers`` single-threaded worker
+        processes), ``dask-local:N`` (N workers) or ``dask://HOST:PORT`` (connect
+        to a running ``dask scheduler``).  ``None`` or ``""`` means ``local``.
+    workers
+        Process count when the spec does not give one.
+
+    Returns
+    -------
+    Executor
+        Use it as a context manager so its workers are released.
+
+    Raises
+    ------
+    ConfigError
+        Unknown spec or a bad worker count.
+    OptionalDependencyError
+        A Dask spec without ``dask[distributed]`` installed.
+    """
     spec = (spec or "local").strip()
     if spec == "local":
         return LocalExecutor(workers)
+    if spec.startswith("local:"):
+        return LocalExecutor(_parse_count(spec, spec.split(":", 1)[1]))
     if spec.startswith("dask"):
         from .executor_dask import DaskExecutor  # optional engine, imported on demand
 
         return DaskExecutor.from_spec(spec, workers)
-    raise ConfigError(f"unknown executor {spec!r}; use local, dask-local[:N] or dask://HOST:PORT")
+    raise ConfigError(f"unknown executor {spec!r}; use local, local:N, dask-local[:N] or dask://HOST:PORT")
+
+
+def _parse_count(spec: str, text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise ConfigError(f"executor {spec!r}: {text!r} is not a worker count; e.g. dask-local:4") from None
+    if count < 1:
+        raise ConfigError(f"executor {spec!r}: the worker count must be >= 1")
+    return count
 
 
 def batched(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rg`` script; returns the process exit code."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="rg", standalone_mode=False)
+        # with standalone_mode=False click *returns* the code of a typer.Exit raised in a command
+        result = command.main(args=argv, prog_name="rg", standalone_mode=False)
     except (typer.Exit, _ClickExit) as exc:
         return int(exc.exit_code or 0)
     except (typer.Abort, _ClickAbort):
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with -v for the traceback)", err=True)
         return 70
-    return 0
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,9 +1,111 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""``rg classify`` (binary endpoints, classifier panel) and ``rg deep-features``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from . import _state
+
+
+def _split_list(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def classify_cmd(
+    endpoint: str = typer.Option(..., "--endpoint", help="Clinical column to predict, e.g. egfr, kras, n_stage, lymphovascular_invasion."),
+    positive: Optional[str] = typer.Option(None, "--positive", help="Value(s) of the positive class, comma-separated (e.g. N1,N2). Default: Mutant/Present/Yes/True, or N>0 for n_stage."),
+    features: str = typer.Option("radiomics,clinical", "--features", help="Feature sets: radiomics,clinical,deep (several sets also fit a combined model)."),
+    models: str = typer.Option("lasso,lr,svm,rf,knn,nb,mlp,lda", "--models", help="Classifiers to tune and compare."),
+    split: float = typer.Option(0.3, "--split", help="Validation fraction of a stratified random split (0 = CV only)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the CV folds and the models."),
+    train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids (one per line or CSV with patient_id); the rest validate."),
+    reader_scores: Optional[str] = typer.Option(None, "--reader-scores", help="Clinical column (or clinical.extra key) with reader scores to compare against the models."),
+    params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Radiomics parameter set to use when several were extracted."),
+    clinical_columns: Optional[str] = typer.Option(None, "--clinical-columns", help="Clinical covariates of the 'clinical' set [default: age,gender,smoking_status,pack_years,pct_gg]."),
+    rois: Optional[str] = typer.Option(None, "--rois", help="Radiomic ROIs to use, comma-separated (e.g. tumor,peritumoral_3mm,node) [default: all but deep]."),
+    inner_folds: int = typer.Option(5, "--inner-folds", help="Folds of the hyperparameter search (inner CV)."),
+    outer_folds: int = typer.Option(5, "--outer-folds", help="Folds of the performance estimate (outer CV)."),
+) -> None:
+    """Predict a binary endpoint: LASSO signature + classifier panel, nested CV, DeLong, DCA."""
+    import importlib
+
+    # the package re-exports a function named `classify`: fetch the module itself
+    clf = importlib.import_module("radiogenomics.models.classify")
+
+    train_ids = clf.read_patient_list(train) if train else None
+    with _state.open_store(read_only=True) as store:
+        data = clf.load_classify_data(store, endpoint, positive, _split_list(features), split, seed, train_ids,
+                                      reader_scores, params_hash, rois=_split_list(rois) or None,
+                                      clinical_columns=_split_list(clinical_columns) or None)
+    model_list = _split_list(models)
+    sets = list(data.feature_sets) + (["combined"] if len(data.feature_sets) > 1 else [])
+    with _state.progress() as bar:
+        task = bar.add_task(f"classify {endpoint}", total=len(sets) * len(model_list))
+        outcome = clf.compute_classify(data, model_list, seed, inner_folds, outer_folds,
+                                       progress=lambda name: bar.update(task, advance=1, description=f"classify {name}"))
+    with _state.open_store() as store:
+        with store.run("classify", outcome.parameters) as run:
+            counts = clf.write_classify(store, outcome, run.run_id)
+    _print_summary(outcome, counts)
+
+
+def _print_summary(outcome, counts) -> None:
+    from rich.table import Table
+
+    summary = outcome.summary()
+    cohort = "validation" if outcome.data.valid_ids else "cv"
+    summary = summary[summary["cohort"] == cohort]
+    table = Table(title=f"{outcome.data.endpoint} (positive: {', '.join(outcome.data.positive)}; "
+                        f"{len(outcome.data.train_ids)} train / {len(outcome.data.valid_ids)} validation) - {cohort}")
+    for col in ("features", "model", "AUC [95% CI]", "accuracy", "precision", "recall", "F1"):
+        table.add_column(col)
+    fmt = lambda v: "-" if v != v else f"{v:.3f}"  # noqa: E731
+    for _, r in summary.iterrows():
+        table.add_row(r["feature_set"], r["model"], f"{fmt(r['auc'])} [{fmt(r['auc_lower'])}, {fmt(r['auc_upper'])}]",
+                      fmt(r["accuracy"]), fmt(r["precision"]), fmt(r["recall"]), fmt(r["f1"]))
+    console = _state.out_console()
+    console.print(table)
+    if not outcome.readers.empty:
+        for _, r in outcome.readers.iterrows():
+            console.print(f"{r['model']} {r['comparison']}: AUC {r['auc_a']:.3f} vs reader {r['auc_b']:.3f}, "
+                          f"DeLong p = {r['pvalue']:.3g}")
+    console.print(f"wrote {counts['models']} models and {counts['model_results']} result rows "
+                  f"(rg sql \"SELECT * FROM model_results WHERE analysis = 'classify:{outcome.data.endpoint}'\")")
+
+
+def deep_features_cmd(
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict of an ImageNet-pretrained torchvision resnet18 [default: $RG_DEEP_WEIGHTS]. Never downloaded."),
+    roi: str = typer.Option("tumor", "--roi", help="ROI locating the tumour."),
+    arch: str = typer.Option("resnet18", "--arch", help="resnet18 or resnet34 (must match the weights)."),
+    neighbours: int = typer.Option(2, "--neighbours", help="Slices on each side of the largest tumour slice."),
+    crop_mm: float = typer.Option(160.0, "--crop-mm", help="Side of the square patch in mm."),
+    pixels: int = typer.Option(160, "--pixels", help="Side of the patch in pixels after resampling."),
+    pooling: str = typer.Option("mean", "--pooling", help="Multi-instance pooling of slice embeddings: mean, max, meanmax."),
+    random_init: bool = typer.Option(False, "--random-init", help="Use a randomly initialised network when no weights are given (testing only)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random initialisation."),
+) -> None:
+    """2.5D deep features (largest tumour slice +- neighbours through a ResNet), stored as roi 'deep'.
+
+    Needs the optional extra: pip install 'radiogenomics[deep]'.
+    """
+    from ..imaging import deep
+
+    deep.load_torch()  # explains how to install torch before anything else
+    params = deep.DeepParams(arch=arch, neighbours=neighbours, crop_mm=crop_mm, pixels=pixels, pooling=pooling)
+    with _state.open_store(read_only=True) as store, _state.progress() as bar:
+        task = bar.add_task("deep features", total=None)
+        comp = deep.compute_deep_features(store, weights, roi, params, random_init=random_init, seed=seed,
+                                          progress=lambda i, total: bar.update(task, completed=i, total=total))
+    with _state.open_store() as store:
+        out = deep.write_deep_features(store, comp)
+    _state.out_console().print(f"deep features for {out['patients']} patients ({out['failed']} failed), "
+                               f"{out['features']} values, params_hash {out['params_hash']}")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the rg app."""
+    app.command("classify")(classify_cmd)
+    app.command("deep-features")(deep_features_cmd)

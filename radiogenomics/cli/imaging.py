@@ -1,9 +1,120 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""CLI of the imaging arm: `rg rois`, `rg features`, `rg stability`, `rg import images`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+from . import _state
+from ._groups import import_app
+
+
+def _workers(workers: Optional[int]) -> int:
+    return workers if workers is not None else _state.settings().workers
+
+
+def _print_failures(failures, limit: int = 10) -> None:
+    console = _state.err_console()
+    for patient, item, reason in failures[:limit]:
+        console.print(f"  failed: {patient}{' ' + item if item else ''}: {reason}", markup=False, highlight=False)
+    if len(failures) > limit:
+        console.print(f"  ... and {len(failures) - limit} more (see the `failures` view)", markup=False)
+
+
+def rois_cmd(
+    patient: Optional[List[str]] = typer.Option(None, "--patient", "-p", help="Only this patient (repeatable)."),
+    ring_mm: float = typer.Option(3.0, "--ring-mm", help="Thickness of the peritumoural ring (mm)."),
+    ring_gap_mm: float = typer.Option(0.0, "--ring-gap-mm", help="Distance of the ring from the tumour (mm)."),
+    no_ring: bool = typer.Option(False, "--no-ring", help="Do not derive a peritumoural ring."),
+    min_voxels: int = typer.Option(1, "--min-voxels", help="Masks with fewer voxels are recorded as failed."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Parallel processes (default: $RG_WORKERS)."),
+    executor: str = typer.Option("local", "--executor", help="local, dask-local[:N] or dask://HOST:PORT."),
+) -> None:
+    """Build ROIs (NRRD image + masks, `rois` rows) from stored CT + SEG/RTSTRUCT series; derive rings."""
+    from ..imaging.rois import build_rois
+
+    settings = _state.settings()
+    with _state.progress() as progress, _state.open_store() as store:
+        summary = build_rois(settings, store, patients=patient or None, ring_mm=None if no_ring else ring_mm,
+                             ring_gap_mm=ring_gap_mm, min_voxels=min_voxels, workers=_workers(workers),
+                             executor=executor, progress=progress)
+    typer.echo(f"rois: {summary.patients} patients, {summary.rois_ok} ROIs ok, {summary.rois_failed} failed "
+               f"(run {summary.run_id})")
+    _print_failures(summary.failures)
+
+
+def features_cmd(
+    params: Optional[Path] = typer.Option(None, "--params", help="pyradiomics parameter YAML (default: the 851-feature file)."),
+    roi: Optional[List[str]] = typer.Option(None, "--roi", help="Only this ROI name (repeatable)."),
+    patient: Optional[List[str]] = typer.Option(None, "--patient", "-p", help="Only this patient (repeatable)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Parallel processes (default: $RG_WORKERS)."),
+    executor: str = typer.Option("local", "--executor", help="local, dask-local[:N] or dask://HOST:PORT."),
+) -> None:
+    """Extract pyradiomics features of the stored ROIs into `features` (cached by image, mask and params)."""
+    from ..imaging.features import run_features
+
+    settings = _state.settings()
+    with _state.progress() as progress, _state.open_store() as store:
+        summary = run_features(settings, store, params=params, rois=roi or None, patients=patient or None,
+                               workers=_workers(workers), executor=executor, progress=progress)
+    typer.echo(f"features: {summary.computed} ROIs computed, {summary.cached} cached, {summary.failed} failed; "
+               f"{summary.n_features} features, params {summary.params_hash} ({summary.seconds:.1f} s, "
+               f"run {summary.run_id})")
+    _print_failures(summary.failures)
+
+
+def stability_cmd(
+    params: Optional[Path] = typer.Option(None, "--params", help="pyradiomics parameter YAML (default: the 851-feature file)."),
+    roi: str = typer.Option("tumor", "--roi", help="ROI name."),
+    method: str = typer.Option("auto", "--method", help="auto, readers or perturbation."),
+    perturbations: str = typer.Option("erode,dilate,shift+x,shift+y", "--perturbations",
+                                      help="Comma list of erode, dilate, shift+x/-x/+y/-y/+z/-z (':N' voxels)."),
+    in_plane: bool = typer.Option(True, "--in-plane/--3d", help="Erode/dilate within slices (default) or in 3-D."),
+    threshold: float = typer.Option(0.90, "--threshold", help="Stable when ICC(3,1) > threshold."),
+    patient: Optional[List[str]] = typer.Option(None, "--patient", "-p", help="Only this patient (repeatable)."),
+    max_patients: Optional[int] = typer.Option(None, "--max-patients", help="Random subset of this many patients."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Parallel processes (default: $RG_WORKERS)."),
+    executor: str = typer.Option("local", "--executor", help="local, dask-local[:N] or dask://HOST:PORT."),
+) -> None:
+    """ICC(3,1) / ICC(2,1) per feature across readers or perturbed masks, into `feature_stability`."""
+    from ..imaging.stability import run_stability
+
+    kinds = [k.strip() for k in perturbations.split(",") if k.strip()]
+    settings = _state.settings()
+    with _state.progress() as progress, _state.open_store() as store:
+        summary = run_stability(settings, store, params=params, roi=roi, method=method, perturbations=kinds,
+                                in_plane=in_plane, patients=patient or None, max_patients=max_patients,
+                                threshold=threshold, workers=_workers(workers), executor=executor, progress=progress)
+    typer.echo(f"stability ({summary.method}): {summary.n_stable} of {summary.n_features} features with "
+               f"ICC(3,1) > {summary.threshold:g} over {summary.n_patients} patients x {summary.n_raters} raters "
+               f"(run {summary.run_id})")
+    _print_failures(summary.failures)
+
+
+@import_app.command("images")
+def import_images_cmd(
+    patient: str = typer.Option(..., "--patient", "-p", help="Patient id."),
+    image: Path = typer.Option(..., "--image", help="Image file (NRRD, NIfTI, ...)."),
+    mask: Path = typer.Option(..., "--mask", help="Mask file on the same grid."),
+    roi: str = typer.Option("tumor", "--roi", help="ROI name (tumor, node_1, ...)."),
+    reader: str = typer.Option("default", "--reader", help="Reader name for repeated segmentations."),
+    label: Optional[int] = typer.Option(None, "--label", help="Mask label to use when the mask holds several."),
+) -> None:
+    """Register an image + mask pair as an ROI of a patient (no network)."""
+    from ..imaging.rois import import_images
+
+    settings = _state.settings()
+    with _state.open_store() as store:
+        row = import_images(store, patient, image, mask, roi=roi, reader=reader, label=label,
+                            data_dir=settings.data_dir)
+    typer.echo(f"imported {patient} ROI {roi} (reader {reader}): {row['voxels']} voxels, "
+               f"{row['volume_mm3']:.1f} mm3 (run {row['run_id']})")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the rg app."""
+    app.command("rois")(rois_cmd)
+    app.command("features")(features_cmd)
+    app.command("stability")(stability_cmd)

@@ -1,9 +1,146 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""``rg radscore fit|apply|export``, ``rg groups`` and ``rg survival``."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from . import _state
+from ._groups import radscore_app
+
+
+def _split(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _numbers(text: str | None, kind, option: str) -> list:
+    from ..exceptions import InputError
+
+    try:
+        return [kind(v) for v in _split(text)]
+    except ValueError as exc:
+        raise InputError(f"{option} must be comma-separated numbers, got {text!r}") from exc
+
+
+@radscore_app.command("fit")
+def fit_cmd(
+    endpoint: str = typer.Option("dfs", "--endpoint", help="dfs or os (clinical <endpoint>_days / <endpoint>_event)."),
+    train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids (one per line or CSV with patient_id); the rest validate."),
+    split: float = typer.Option(0.7, "--split", help="Training fraction of a seeded split stratified by event (ignored with --train)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split, the CV folds and the random survival forest."),
+    roi: str = typer.Option("tumor", "--roi", help="ROI whose features are used."),
+    params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set when several were extracted."),
+    stable: Optional[bool] = typer.Option(None, "--stable/--all-features", help="Only features marked stable in feature_stability [default: when stability results exist]."),
+    top_k: int = typer.Option(20, "--top-k", help="Keep the union of the top k by mRMR and by RSF importance before the LASSO (0 = no ranking)."),
+    folds: int = typer.Option(10, "--folds", help="Cross-validation folds for lambda."),
+    lambda_rule: str = typer.Option("min", "--lambda", help="min (lambda.min) or 1se (lambda.1se)."),
+    cutoff: str = typer.Option("maxstat", "--cutoff", help="Cut-off on the training scores: maxstat (surv_cutpoint) or youden (time-dependent ROC)."),
+    minprop: float = typer.Option(0.1, "--minprop", help="maxstat: smallest group proportion."),
+    horizon: Optional[float] = typer.Option(None, "--horizon", help="youden: time point of the ROC in days (e.g. 1095.75 = 3 years)."),
+    model_id: Optional[str] = typer.Option(None, "--model-id", help="Name of the model [default: radscore-<endpoint>-<run_id>]."),
+    cohort: Optional[str] = typer.Option(None, "--cohort", help="Only patients of this clinical.cohort (train + validation come from it)."),
+) -> None:
+    """Fit the LASSO-Cox Rad-score and its cut-off on the training patients; score all."""
+    from ..models.workflow import fit_radscore
+
+    with _state.progress() as bar:
+        bar.add_task(f"Rad-score ({endpoint})", total=None)
+        res = fit_radscore(_state.settings().store, endpoint, train_file=train, split=split, seed=seed, roi=roi,
+                           params_hash=params_hash, stable_only=stable, top_k=top_k or None, n_folds=folds,
+                           lambda_rule=lambda_rule, cutoff_method=cutoff, minprop=minprop, horizon=horizon,
+                           model_id=model_id, cohort=cohort)
+    console = _state.out_console()
+    console.print(f"model {res['model_id']} (run {res['run_id']}): {len(res['features'])} feature(s), "
+                  f"alpha {res['alpha']:.4g}, cut-off {res['cutoff']:.4g}; "
+                  f"{res['n_train']} train / {res['n_validation']} validation")
+    for f, c in zip(res["features"], res["coefficients"]):
+        console.print(f"  {c:+.4f} x z({f})")
+
+
+@radscore_app.command("apply")
+def apply_cmd(
+    model: str = typer.Option(..., "--model", help="Model id in the store, or a JSON file from `rg radscore export`."),
+    patients: Optional[str] = typer.Option(None, "--patients", help="Comma-separated patient ids or @FILE (one per line) [default: all with features]."),
+    cohort: str = typer.Option("external", "--cohort", help="Cohort label of the scores (train, validation, external, ...)."),
+    roi: Optional[str] = typer.Option(None, "--roi", help="ROI of the features [default: the model's]."),
+    params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set [default: the model's]."),
+) -> None:
+    """Apply a frozen Rad-score formula, unchanged, to (other) patients."""
+    from ..models.workflow import apply_radscore, import_model
+
+    store = _state.settings().store
+    model_id = model
+    if model.endswith(".json") and Path(model).is_file():
+        model_id = import_model(store, Path(model))
+    ids = None
+    if patients:
+        ids = [line.strip() for line in Path(patients[1:]).read_text().splitlines() if line.strip()] \
+            if patients.startswith("@") else _split(patients)
+    res = apply_radscore(store, model_id, ids, cohort=cohort, roi=roi, params_hash=params_hash)
+    _state.out_console().print(f"model {model_id}: scored {res['n_scored']} patient(s), {res['n_failed']} failed "
+                               f"(see failures for run {res['run_id']})")
+
+
+@radscore_app.command("export")
+def export_cmd(
+    model: str = typer.Option(..., "--model", help="Model id."),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON file to write [default: print]."),
+) -> None:
+    """Export the frozen formula (features, coefficients, means, sds, cut-off, run) as JSON."""
+    from ..models.workflow import export_model
+
+    formula = export_model(_state.settings().store, model, out)
+    if out is None:
+        typer.echo(json.dumps(formula, indent=2, sort_keys=True))
+    else:
+        _state.out_console().print(f"wrote {out}")
+
+
+def groups_cmd(
+    model: str = typer.Option(..., "--model", help="Model id whose Rad-scores are grouped."),
+    method: str = typer.Option("cutoff", "--method", help="cutoff (the model's training cut-off), ranks or quantiles."),
+    ranks: Optional[str] = typer.Option(None, "--ranks", help="ranks: group sizes from the top, e.g. 36,32,32 (the study's; rescaled as proportions for other cohort sizes)."),
+    quantiles: Optional[str] = typer.Option(None, "--quantiles", help="quantiles: score quantiles, e.g. 0.333,0.667 (low/middle/high)."),
+    grouping: Optional[str] = typer.Option(None, "--grouping", help="Name of the grouping [default: <model>:<method>]."),
+    cohort: Optional[str] = typer.Option(None, "--cohort", help="Only patients scored in this cohort."),
+    cutoff: Optional[float] = typer.Option(None, "--cutoff", help="cutoff: override the model's cut-off."),
+) -> None:
+    """Assign risk groups (high/low or high/middle/low) from stored Rad-scores."""
+    from ..models.workflow import make_groups
+
+    method_ranks = _numbers(ranks, int, "--ranks") if ranks else None
+    if method == "ranks" and not method_ranks:
+        method_ranks = [36, 32, 32]
+    res = make_groups(_state.settings().store, model, method, ranks=method_ranks,
+                      quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
+                      grouping=grouping, cohort=cohort, cutoff=cutoff)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(res["counts"].items()))
+    _state.out_console().print(f"grouping {res['grouping']}: {counts} (run {res['run_id']})")
+
+
+def survival_cmd(
+    model: Optional[str] = typer.Option(None, "--model", help="Rad-score model (scores: C-index, td-AUC, Cox, nomogram)."),
+    grouping: Optional[str] = typer.Option(None, "--grouping", help="Risk grouping (KM, log-rank, HR)."),
+    endpoint: str = typer.Option("os", "--endpoint", help="os or dfs."),
+    covariates: Optional[str] = typer.Option(None, "--covariates", help="Clinical columns for the Cox models, e.g. age,gender,histology."),
+    times: str = typer.Option("365.25,1095.75,1826.25", "--times", help="Time points in days (1/3/5 years)."),
+    cohort: Optional[str] = typer.Option(None, "--cohort", help="Only patients scored in this cohort."),
+) -> None:
+    """Survival evidence (KM, log-rank, HR, Cox, C-index, td-AUC, clinical vs combined, calibration, DCA,
+    nomogram) into model_results."""
+    from ..models.workflow import survival_evidence
+
+    res = survival_evidence(_state.settings().store, model_id=model, grouping=grouping, endpoint=endpoint,
+                            covariates=_split(covariates), times=_numbers(times, float, "--times"), cohort=cohort)
+    extra = f", log-rank p = {res['logrank_p']:.3g}" if "logrank_p" in res else ""
+    _state.out_console().print(f"{res['subject']}: {res['n']} patients, {res['events']} events{extra}; "
+                               f"{res['rows']} rows in model_results (run {res['run_id']})")
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the rg app."""
+    app.command("groups")(groups_cmd)
+    app.command("survival")(survival_cmd)

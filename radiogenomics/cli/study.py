@@ -1,9 +1,121 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""``rg associate``, ``rg report``, ``rg run`` and ``rg demo``: the study as users run it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import List, Optional
+
 import typer
+
+from . import _state
+
+
+def associate_cmd(
+    grouping: str = typer.Option(..., "--grouping", "-g", help="Grouping name in risk_groups."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset id [default: the only one in the store]."),
+    what: str = typer.Option("de,gsea,ora,immune,clinical", "--what", help="Analyses to run, comma-separated: de,gsea,ora,immune,clinical."),
+    groups: str = typer.Option("high,low", "--groups", help="The two groups compared (others, e.g. middle, are ignored)."),
+    gsea_method: str = typer.Option("prerank", "--gsea-method", help="prerank (on the DE statistic) or phenotype (label permutation)."),
+    permutations: int = typer.Option(1000, "--permutations", min=10, help="GSEA permutations."),
+    seed: int = typer.Option(0, "--seed", help="Seed of GSEA and deconvolution permutations."),
+    library: Optional[List[str]] = typer.Option(None, "--library", help="ORA library: go_bp, go_mf, go_cc or a GMT path (repeatable) [default: go_bp]."),
+    signature: Optional[Path] = typer.Option(None, "--signature", exists=True, dir_okay=False, help="Deconvolution signature matrix (LM22 layout; not shipped)."),
+    lfc: float = typer.Option(0.1, "--lfc", help="DE: |log2 fold change| threshold."),
+    pvalue: float = typer.Option(0.05, "--p", help="DE: p-value threshold."),
+) -> None:
+    """Omics (DE, GSEA, ORA, immune) and clinicopathological tests of a grouping's high vs low groups."""
+    from ..study import associate
+
+    parts = tuple(p.strip() for p in groups.split(",") if p.strip())
+    if len(parts) < 2:
+        raise typer.BadParameter("--groups needs at least two groups, e.g. high,low")
+    with _state.open_store() as store:
+        summary = associate(store, grouping, dataset, what, groups=parts, gsea_method=gsea_method,
+                            permutations=permutations, seed=seed, libraries=tuple(library or ("go_bp",)),
+                            signature=str(signature) if signature else None, lfc_threshold=lfc, p_threshold=pvalue)
+    typer.echo(summary.text())
+    if summary.failed:
+        raise typer.Exit(code=5)
+
+
+def report_cmd(
+    grouping: str = typer.Option(..., "--grouping", "-g", help="Grouping name in risk_groups."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: reports/<grouping>/]."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset [default: the one the grouping's DE used]."),
+    title: Optional[str] = typer.Option(None, "--title", help="Report title."),
+) -> None:
+    """Write the study report (one self-contained HTML file plus tables as CSV)."""
+    import re
+
+    from ..report import build_report
+
+    folder = out or Path("reports") / re.sub(r"[^A-Za-z0-9_.-]+", "_", grouping)
+    with _state.open_store(read_only=True) as store:
+        result = build_report(store, grouping, folder, dataset_id=dataset, title=title)
+    typer.echo(f"report: {result.html_path} ({result.figures} figures, {len(result.tables)} tables in "
+               f"{result.html_path.parent / 'tables'})")
+    for note in result.notes:
+        typer.echo(f"  note: {note}", err=True)
+
+
+def _parse_sets(values: Optional[List[str]]) -> dict[str, str]:
+    out = {}
+    for item in values or []:
+        if "=" not in item:
+            raise typer.BadParameter(f"--set takes NAME=VALUE, not {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def run_cmd(
+    pipeline: Path = typer.Argument(..., exists=True, dir_okay=False, help="Pipeline YAML file (see pipelines/)."),
+    from_step: Optional[str] = typer.Option(None, "--from", help="Start at this step."),
+    until_step: Optional[str] = typer.Option(None, "--until", help="Stop after this step."),
+    set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a pipeline variable: NAME=VALUE (repeatable)."),
+    force: bool = typer.Option(False, "--force", help="Run the selected steps even if their inputs are unchanged."),
+) -> None:
+    """Run a pipeline's steps in order; finished steps with unchanged inputs are skipped."""
+    from ..pipeline import load_pipeline, run_pipeline
+
+    settings = _state.settings()
+    settings.ensure_dirs()
+    builtins = {"home": str(settings.home), "store": str(settings.store), "data_dir": str(settings.data_dir)}
+    spec = load_pipeline(pipeline, overrides=_parse_sets(set_), builtins=builtins)
+
+    def show(outcome) -> None:
+        typer.echo(f"  {outcome.name:<22} {outcome.status:<12} {outcome.seconds:6.1f}s"
+                   + (f"  {outcome.message}" if outcome.message else ""), err=True)
+
+    result = run_pipeline(spec, settings.store, data_dir=settings.data_dir, from_step=from_step,
+                          until_step=until_step, force=force, quiet=_state.state().quiet, on_step=show)
+    typer.echo(result.text())
+    if not result.ok:
+        raise typer.Exit(code=5)
+
+
+def demo_cmd(
+    patients: int = typer.Option(60, "--patients", "-n", min=12, help="Patients in the synthetic cohort."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder [default: reports/demo/]."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic cohort and of every analysis."),
+    offline: bool = typer.Option(False, "--offline", help="Register the imaging with `rg import nbia` instead of the local NBIA server."),
+    workers: int = typer.Option(2, "--workers", "-w", min=1, help="Worker processes for per-patient stages."),
+) -> None:
+    """Synthetic cohort in real formats -> real connectors -> the whole study -> report (a few minutes)."""
+    from ..demo import run_demo
+
+    settings = _state.settings()
+    settings.ensure_dirs()
+    result = run_demo(settings, n_patients=patients, out_dir=out, seed=seed, offline=offline, workers=workers,
+                      quiet=_state.state().quiet)
+    typer.echo(result.text())
+    if not result.ok:
+        raise typer.Exit(code=5)
 
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the rg app."""
+    app.command("associate")(associate_cmd)
+    app.command("report")(report_cmd)
+    app.command("run")(run_cmd)
+    app.command("demo")(demo_cmd)

@@ -95,8 +95,8 @@ class Run:
     def add_inputs(self, checksums: Mapping[str, str]) -> None:
         """Merge input checksums (name -> sha256) into this run's record."""
         current = self.store.con.execute(
-            "SELECT input_checksums FROM core.runs WHERE run_id = ?", [self.run_id]).fetchone()
-        merged = json.loads(current[0]) if current and current[0] else {}
+            "SELECT input_checksums FROM core.runs WHERE run_id = ?", [self.run_id]).fetchall()
+        merged = json.loads(current[0][0]) if current and current[0][0] else {}
         merged.update(checksums)
         self.store.con.execute("UPDATE core.runs SET input_checksums = ? WHERE run_id = ?",
                                [json.dumps(merged, sort_keys=True), self.run_id])
@@ -170,6 +170,9 @@ class Store:
         store = cls(con, path, read_only)
         try:
             store._migrate()
+            from .parquet import tune_connection  # Parquet-backed features: planner setting
+
+            tune_connection(store)
         except Exception:
             con.close()
             raise
@@ -191,10 +194,10 @@ class Store:
         """The highest migration applied to this store (0 for an empty file)."""
         exists = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema='core' AND table_name='schema_version'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not exists:
             return 0
-        value = self.con.execute("SELECT max(version) FROM core.schema_version").fetchone()[0]
+        value = self.con.execute("SELECT max(version) FROM core.schema_version").fetchall()[0][0]
         return int(value or 0)
 
     def _migrate(self) -> None:
@@ -230,6 +233,10 @@ class Store:
     def _create_views(self) -> None:
         for name, body in VIEWS.items():
             self.con.execute(f'CREATE OR REPLACE VIEW main."{name}" AS {body}')
+        # Parquet-backed features (store/parquet.py) widen the features view
+        from .parquet import refresh_features_view
+
+        refresh_features_view(self)
 
     # ------------------------------------------------------------------ reading
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -337,6 +344,11 @@ class Store:
         if null_key.any():
             raise StoreError(f"{int(null_key.sum())} rows for {table} have an empty primary key ({key})")
         frame = frame.drop_duplicates(subset=key, keep="last")
+        if table == "features":
+            from .parquet import features_parquet_location, write_features
+
+            if features_parquet_location(self) is not None:  # Parquet-backed features
+                return write_features(self, frame)
         for col in frame.columns:
             if frame[col].dtype == object and frame[col].map(lambda v: isinstance(v, (dict, list))).any():
                 frame[col] = frame[col].map(lambda v: json.dumps(v, sort_keys=True, default=str)
@@ -441,7 +453,7 @@ class Store:
         tables = [r[0] for r in self.con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema='core' "
             "AND table_type='BASE TABLE' ORDER BY table_name").fetchall()]
-        counts = {t: self.con.execute(f'SELECT count(*) FROM core."{t}"').fetchone()[0]
+        counts = {t: self.con.execute(f'SELECT count(*) FROM core."{t}"').fetchall()[0][0]
                   for t in tables if t != "schema_version"}
         size = self.path.stat().st_size if self.path.exists() else 0
         wal = self.path.with_name(self.path.name + ".wal")

@@ -100,9 +100,11 @@ CREATE TABLE core.clinical (
     tumor_location VARCHAR,
     histology VARCHAR,
     t_stage VARCHAR,
+    t_stage_group VARCHAR,            -- T1..T4 / Tis (main T category)
     n_stage VARCHAR,
     m_stage VARCHAR,
-    grade VARCHAR,
+    grade VARCHAR,                    -- G1, G2, G3, G1-G2, G2-G3
+    grade_text VARCHAR,               -- the source's grade wording
     lymphovascular_invasion VARCHAR,
     pleural_invasion VARCHAR,
     egfr VARCHAR,
@@ -138,6 +140,7 @@ CREATE TABLE core.datasets (
     is_counts BOOLEAN,
     description VARCHAR,
     source_file VARCHAR,
+    source_sha256 VARCHAR,            -- checksum of the file the values were read from
     n_samples INTEGER,
     n_genes INTEGER,
     run_id VARCHAR
@@ -293,7 +296,11 @@ CREATE TABLE core.de_results (
     stat DOUBLE,
     pvalue DOUBLE,
     padj DOUBLE,
+    "logFC" DOUBLE,                   -- limma topTable columns (method limma)
     "AveExpr" DOUBLE,
+    t DOUBLE,
+    "P.Value" DOUBLE,
+    "adj.P.Val" DOUBLE,
     "B" DOUBLE,
     direction VARCHAR,                -- up | down | ns (by the configured thresholds)
     run_id VARCHAR,
@@ -372,6 +379,13 @@ CREATE TABLE core.pipeline_steps (
     finished_at TIMESTAMP,
     PRIMARY KEY (pipeline, step)
 );
+
+-- per-store settings, e.g. features_parquet = location of Parquet-backed features
+CREATE TABLE core.store_settings (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR,
+    run_id VARCHAR
+);
 """
 
 MIGRATIONS: list[Migration] = [
@@ -392,17 +406,19 @@ VIEWS: dict[str, str] = {
     "rois": "SELECT * FROM core.rois",
     "features": "SELECT patient_id, roi, feature, value, params_hash, run_id, image_sha1, mask_sha1 FROM core.features",
     "feature_diagnostics": "SELECT * FROM core.feature_diagnostics",
+    "feature_params": "SELECT params_hash, params_yaml, source_path, run_id FROM core.feature_params",
     "feature_stability": "SELECT * FROM core.feature_stability",
     "failures": "SELECT * FROM core.failures",
     "models": "SELECT * FROM core.models",
     "radscores": "SELECT model_id, patient_id, score, cohort, run_id FROM core.radscores",
     "risk_groups": "SELECT grouping, patient_id, grp, model_id, score, method, run_id FROM core.risk_groups",
     "model_results": "SELECT * FROM core.model_results",
-    "de_results": "SELECT * FROM core.de_results",
+    "de_results": "SELECT *, COALESCE(\"log2FoldChange\", \"logFC\") AS lfc, COALESCE(pvalue, \"P.Value\") AS p, COALESCE(padj, \"adj.P.Val\") AS p_adj FROM core.de_results",
     "gsea_results": "SELECT * FROM core.gsea_results",
     "ora_results": "SELECT * FROM core.ora_results",
     "immune_scores": "SELECT * FROM core.immune_scores",
     "associations": "SELECT * FROM core.associations",
+    "pipeline_steps": "SELECT pipeline, step, input_hash, status, run_id, finished_at FROM core.pipeline_steps",
 }
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -191,3 +191,11 @@ def test_bad_store_paths_give_clear_errors(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot create"):
         Store.open(blocker / "sub" / "rg.duckdb")
+
+
+def test_reopened_store_can_register_frames(store_path):
+    """A fetchone() left pending by migrations must not block DataFrame registration."""
+    Store.open(store_path).close()
+    with Store.open(store_path) as store:
+        assert store.resolve_patients("tcia", ["nobody"]) == {}
+        store.upsert("features", _features([1.0]))

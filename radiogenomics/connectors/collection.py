@@ -1,0 +1,98 @@
+"""Fetch a whole study (clinical, TCIA imaging, GEO expression) from its catalog entry.
+
+The entry is a YAML file in ``data_catalog/`` (e.g. ``nsclc_radiogenomics.yaml``)
+naming the TCIA collection (and which modalities to fetch), the GEO accession
+and supplementary file, the clinical CSV, their licences and citations.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..config import Settings
+from ..exceptions import ConfigError
+from .clinical import ClinicalSummary, load_clinical
+from .geo import GeoSummary, fetch_geo
+from .tcia import FetchSummary, ProgressFn, fetch_tcia
+
+log = logging.getLogger(__name__)
+
+
+def load_entry(name: str) -> dict[str, Any]:
+    """Read the catalog entry ``name`` (``nsclc-radiogenomics`` -> ``nsclc_radiogenomics.yaml``)."""
+    import yaml
+
+    from ..catalog import catalog_file
+
+    path = catalog_file(name.replace("-", "_") + ".yaml")
+    try:
+        entry = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"catalog entry {path} is not valid YAML: {exc}") from exc
+    for key in ("tcia", "geo", "clinical"):
+        if not isinstance(entry.get(key), dict):
+            raise ConfigError(f"catalog entry {path} lacks the section {key!r}")
+    if not entry["tcia"].get("collection"):
+        raise ConfigError(f"catalog entry {path}: tcia.collection is missing")
+    if not entry["geo"].get("accession"):
+        raise ConfigError(f"catalog entry {path}: geo.accession is missing")
+    return entry
+
+
+@dataclass
+class StudySummary:
+    """Outcome of :func:`fetch_study`."""
+
+    clinical: ClinicalSummary | None = None
+    tcia: FetchSummary | None = None
+    geo: GeoSummary | None = None
+    citations: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        parts = []
+        if self.clinical:
+            parts.append("clinical: " + self.clinical.text())
+        if self.tcia:
+            parts.append("tcia: " + self.tcia.text())
+        if self.geo:
+            parts.append("geo: " + self.geo.text())
+        if self.citations:
+            parts.append("please cite:\n" + "\n".join(f"  - {c}" for c in self.citations))
+        return "\n".join(parts)
+
+
+def fetch_study(settings: Settings, store: Any, name: str = "nsclc-radiogenomics",
+                patients: Sequence[str] | None = None, workers: int = 4, clinical_file: str | Path | None = None,
+                skip: Sequence[str] = (), progress: ProgressFn | None = None) -> StudySummary:
+    """Run clinical, TCIA and GEO fetches of a catalog entry, in that order.
+
+    Parameters
+    ----------
+    store
+        Open read-write store, or its path (then opened only for each write).
+    name
+        Catalog entry, e.g. ``nsclc-radiogenomics``.
+    patients
+        Restrict the imaging fetch to these patients.
+    clinical_file
+        Local clinical CSV instead of ``settings.clinical_url``.
+    skip
+        Parts to leave out: any of ``clinical``, ``tcia``, ``geo``.
+    """
+    entry = load_entry(name)
+    out = StudySummary(citations=list(entry.get("citations") or []))
+    if "clinical" not in skip:
+        out.clinical = load_clinical(settings, store, clinical_file or settings.clinical_url,
+                                     collection=entry["tcia"]["collection"])
+    if "tcia" not in skip:
+        tcia = entry["tcia"]
+        out.tcia = fetch_tcia(settings, store, tcia["collection"], patients=patients,
+                              modalities=tcia.get("modalities"), referenced_ct=bool(tcia.get("referenced_ct")),
+                              workers=workers, progress=progress)
+    if "geo" not in skip:
+        geo = entry["geo"]
+        out.geo = fetch_geo(settings, store, geo["accession"], files=geo.get("files"))
+    return out

@@ -1,0 +1,438 @@
+"""pyradiomics feature extraction: one ROI (:func:`extract_features`) or the whole store (:func:`run_features`).
+
+Parameters are pyradiomics' own YAML/dict format (``imageType``, ``featureClass``,
+``setting``).  The default file ``data_catalog/pyradiomics/default_851.yaml`` gives
+the 851 features of the reference study.  Results are cached in the store by
+(image sha1, mask sha1, params hash): rerunning with unchanged inputs computes
+nothing, a changed parameter file gets a new hash and new rows beside the old ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from ..exceptions import ConfigError, ImagingError
+from .volumes import image_sha1, read_image
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARAMS_FILE = ("pyradiomics", "default_851.yaml")
+_PARAM_SECTIONS = {"imageType", "featureClass", "setting", "voxelSetting"}
+STAGE = "features"
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """A pyradiomics parameter set with its canonical hash."""
+
+    params: dict
+    yaml_text: str
+    source: str
+    hash: str
+
+
+def params_hash(params: Mapping[str, Any]) -> str:
+    """Hash of a parameter dict: comments, key order and formatting do not matter."""
+    import hashlib
+
+    canonical = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha1(canonical.encode()).hexdigest()[:16]
+
+
+def default_params_path() -> Path:
+    """Path of the shipped default parameter file (851 features)."""
+    from ..catalog import catalog_file
+
+    return catalog_file(*DEFAULT_PARAMS_FILE)
+
+
+def _validate(params: dict, source: str) -> None:
+    from radiomics import featureextractor
+
+    _quiet_radiomics()
+    try:
+        featureextractor.RadiomicsFeatureExtractor(dict(params))
+    except Exception as exc:  # noqa: BLE001 - pykwalify raises its own SchemaError types
+        message = str(exc).strip().splitlines()
+        raise ConfigError(f"pyradiomics parameters {source} are invalid: {' '.join(message)[:400]}; "
+                          "see https://pyradiomics.readthedocs.io/en/latest/customization.html") from exc
+
+
+def load_params(params: str | os.PathLike[str] | Mapping[str, Any] | FeatureParams | None = None) -> FeatureParams:
+    """Load and validate pyradiomics parameters.
+
+    Parameters
+    ----------
+    params
+        ``None`` (the default 851-feature file), a YAML/JSON file path, or a dict in
+        pyradiomics' layout (``imageType``/``featureClass``/``setting``).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, not YAML, or fails pyradiomics' schema.
+    """
+    import yaml
+
+    if isinstance(params, FeatureParams):
+        return params
+    if params is None or isinstance(params, (str, os.PathLike)):
+        path = default_params_path() if params is None else Path(params)
+        if not path.is_file():
+            raise ConfigError(f"pyradiomics parameter file {path} does not exist")
+        text = path.read_text()
+        try:
+            parsed = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"pyradiomics parameter file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise ConfigError(f"pyradiomics parameter file {path} must be a mapping with imageType/featureClass/setting")
+        source = str(path)
+    else:
+        parsed = json.loads(json.dumps(dict(params), default=str))
+        text = yaml.safe_dump(parsed, sort_keys=True)
+        source = "<dict>"
+    unknown = set(parsed) - _PARAM_SECTIONS
+    if unknown:
+        raise ConfigError(f"pyradiomics parameters {source} have unknown sections {sorted(unknown)}; "
+                          f"allowed: {sorted(_PARAM_SECTIONS)}")
+    _validate(parsed, source)
+    return FeatureParams(params=parsed, yaml_text=text, source=source, hash=params_hash(parsed))
+
+
+def _settings_to_params(settings: Any) -> dict:
+    """``extract_features``' ``settings`` -> a full pyradiomics parameter dict."""
+    if settings is None:
+        return load_params(None).params
+    if isinstance(settings, FeatureParams):
+        return settings.params
+    if isinstance(settings, (str, os.PathLike)):
+        return load_params(settings).params
+    settings = dict(settings)
+    if set(settings) & _PARAM_SECTIONS:
+        return load_params(settings).params
+    base = json.loads(json.dumps(load_params(None).params))
+    base.setdefault("setting", {}).update(settings)
+    return load_params(base).params
+
+
+def _as_image(value: Any, what: str) -> sitk.Image:
+    if isinstance(value, sitk.Image):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return read_image(value, what)
+    raise ImagingError(f"{what} must be a file path or a SimpleITK image, got {type(value).__name__}")
+
+
+class _DropNotes(logging.Filter):
+    """Drop pyradiomics' per-ROI informational warnings (e.g. "GLCM is symmetrical")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "GLCM is symmetrical" not in record.getMessage()
+
+
+_DROP_NOTES = _DropNotes()
+
+
+def _quiet_radiomics() -> None:
+    """pyradiomics sets its logger to INFO on import (a line per feature class and filter);
+    keep it quiet unless radiogenomics itself logs at DEBUG (``rg -vv``)."""
+    import radiomics  # noqa: F401 - the import is what resets the level
+
+    for name in ("radiomics", "radiomics.glcm"):
+        logger = logging.getLogger(name)
+        if _DROP_NOTES not in logger.filters:
+            logger.addFilter(_DROP_NOTES)
+    debug = logging.getLogger("radiogenomics").isEnabledFor(logging.DEBUG)
+    logging.getLogger("radiomics").setLevel(logging.INFO if debug else logging.ERROR)
+
+
+def _extractor(params: dict):
+    from radiomics import featureextractor
+
+    _quiet_radiomics()
+    return featureextractor.RadiomicsFeatureExtractor(json.loads(json.dumps(params)))
+
+
+def _execute(extractor, image: sitk.Image, mask: sitk.Image, label: int | None, where: str) -> tuple[pd.Series, dict]:
+    try:
+        result = extractor.execute(image, mask, label=label)
+    except (ValueError, RuntimeError, IndexError, TypeError, AssertionError) as exc:
+        text = " ".join(str(exc).split())
+        raise ImagingError(f"pyradiomics failed on {where}: {text[:300]}") from exc
+    features = {}
+    diagnostics = {}
+    for key, value in result.items():
+        if key.startswith("diagnostics_"):
+            diagnostics[key] = str(value)
+        else:
+            try:
+                features[key] = float(np.asarray(value))
+            except (TypeError, ValueError):
+                features[key] = float("nan")
+    return pd.Series(features, dtype=float, name="value"), diagnostics
+
+
+def extract_features(image: str | os.PathLike[str] | sitk.Image, mask: str | os.PathLike[str] | sitk.Image,
+                     settings: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+                     label: int = 1) -> pd.Series:
+    """pyradiomics features of one ROI.
+
+    Parameters
+    ----------
+    image, mask
+        File paths (NRRD, NIfTI, ...) or SimpleITK images on the same grid.
+    settings
+        In pyradiomics' names.  ``None``: the default 851-feature parameter file.
+        A flat dict (``{"binWidth": 25, ...}``) overrides the default file's
+        ``setting`` section; a dict with ``imageType``/``featureClass``/``setting``
+        sections, or a YAML path, is a complete parameter set.
+    label
+        Mask value of the ROI.
+
+    Returns
+    -------
+    pandas.Series
+        Float values indexed by pyradiomics' feature names (``original_shape_Elongation``,
+        ``wavelet-LLH_glcm_Idm``, ...); diagnostics are not included.
+
+    Raises
+    ------
+    ImagingError
+        Unreadable files, mask off the image grid, label absent, ROI too small.
+    ConfigError
+        Invalid settings.
+    """
+    params = _settings_to_params(settings)
+    img = _as_image(image, "image")
+    msk = _as_image(mask, "mask")
+    features, _ = _execute(_extractor(params), img, msk, label, f"{image if not isinstance(image, sitk.Image) else 'image'}")
+    return features
+
+
+# ---------------------------------------------------------------------------- pipeline
+@dataclass
+class FeatureRunSummary:
+    """Outcome of :func:`run_features`."""
+
+    run_id: str
+    params_hash: str
+    n_rois: int = 0
+    computed: int = 0
+    cached: int = 0
+    failed: int = 0
+    n_features: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (patient, roi, reason)
+
+
+def _features_worker(task: dict) -> dict:
+    """Extract features of one patient's ROIs (runs in a worker process; never touches the store)."""
+    if task.get("threads"):
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(task["threads"]))
+    extractor = _extractor(task["params"])
+    label = task["params"].get("setting", {}).get("label", 1)
+    images: dict[str, tuple[sitk.Image, str]] = {}
+    results, errors = [], []
+    for roi in task["rois"]:
+        where = f"patient {task['patient_id']} ROI {roi['roi']}"
+        try:
+            if roi["image_path"] not in images:
+                loaded = read_image(roi["image_path"], "image")
+                images[roi["image_path"]] = (loaded, image_sha1(loaded))
+            image, image_hash = images[roi["image_path"]]
+            mask = read_image(roi["mask_path"], "mask")
+            # the cache key must describe what is computed: refuse files changed since registration
+            for kind, actual, expected in (("image", image_hash, roi.get("image_sha1")),
+                                           ("mask", image_sha1(mask), roi.get("mask_sha1"))):
+                if expected and actual != expected:
+                    raise ImagingError(f"{where}: the {kind} file {roi[kind + '_path']} changed since it was "
+                                       "registered; rerun `rg rois` or `rg import images`")
+            features, diagnostics = _execute(extractor, image, mask, label, where)
+            results.append(dict(roi=roi["roi"], image_sha1=roi.get("image_sha1"), mask_sha1=roi.get("mask_sha1"),
+                                features=features.to_dict(), diagnostics=diagnostics))
+        except ImagingError as exc:
+            errors.append((roi["roi"], str(exc)))
+    return dict(patient_id=task["patient_id"], results=results, errors=errors)
+
+
+class _Progress:
+    """Adapter over a rich Progress, a callable ``(done, total)``, or nothing."""
+
+    def __init__(self, progress: Any, total: int, description: str) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+        self.task = progress.add_task(description, total=total) if hasattr(progress, "add_task") else None
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.task is not None:
+            self.progress.advance(self.task, n)
+        elif callable(self.progress):
+            self.progress(self.done, self.total)
+
+
+def _select_rois(store, rois: Sequence[str] | None, patients: Sequence[str] | None,
+                 readers: Sequence[str] | None = ("default",)) -> pd.DataFrame:
+    sql = ("SELECT patient_id, roi, reader, image_path, mask_path, image_sha1, mask_sha1 FROM core.rois "
+           "WHERE status = 'ok'")
+    params: list[Any] = []
+    if readers:
+        sql += f" AND reader IN ({', '.join('?' * len(readers))})"
+        params += list(readers)
+    if rois:
+        sql += f" AND roi IN ({', '.join('?' * len(rois))})"
+        params += list(rois)
+    if patients:
+        sql += f" AND patient_id IN ({', '.join('?' * len(patients))})"
+        params += list(patients)
+    frame = store.query(sql + " ORDER BY patient_id, roi, reader", params)
+    if frame.empty:
+        what = []
+        if rois:
+            what.append(f"ROI {', '.join(rois)}")
+        if patients:
+            what.append(f"patient {', '.join(patients)}")
+        raise ImagingError(f"no usable ROIs in the store{' for ' + ' and '.join(what) if what else ''}; "
+                           "run `rg rois` (from DICOM SEG) or `rg import images` first")
+    return frame
+
+
+def run_features(settings, store, params: Any = None, rois: Sequence[str] | None = None,
+                 patients: Sequence[str] | None = None, workers: int = 1, executor: str = "local",
+                 progress: Any = None, batch_size: int = 16) -> FeatureRunSummary:
+    """Extract features for the store's ROIs, in parallel over patients, and store them.
+
+    Parameters
+    ----------
+    settings
+        :class:`~radiogenomics.config.Settings` (kept for symmetry with other stages).
+    store
+        An open read-write :class:`~radiogenomics.store.Store`.
+    params
+        pyradiomics parameter file / dict; ``None`` for the default 851-feature file.
+    rois, patients
+        Restrict to these ROI names / patient ids.
+    workers, executor
+        Passed to :func:`radiogenomics.executor.get_executor`.
+    progress
+        A rich ``Progress`` or a callable ``(done, total)``.
+    batch_size
+        Patients per write transaction.
+
+    Returns
+    -------
+    FeatureRunSummary
+        ``computed`` / ``cached`` / ``failed`` count ROIs.
+
+    Raises
+    ------
+    ImagingError
+        No usable ROIs selected.
+    ConfigError
+        Invalid parameter file.
+    """
+    from ..executor import batched, get_executor
+
+    p = load_params(params)
+    started = time.monotonic()
+    selected = _select_rois(store, rois, patients)
+    cached = store.query(
+        "SELECT patient_id, roi, image_sha1, mask_sha1 FROM core.features WHERE params_hash = ? "
+        "GROUP BY patient_id, roi, image_sha1, mask_sha1", [p.hash])
+    cached_keys = set(zip(cached.patient_id, cached.roi, cached.image_sha1, cached.mask_sha1))
+    todo = selected[[(r.patient_id, r.roi, r.image_sha1, r.mask_sha1) not in cached_keys
+                     for r in selected.itertuples()]]
+    run_params = dict(params_hash=p.hash, params_source=p.source, rois=list(rois or []),
+                      patients=list(patients or []), workers=workers, executor=executor)
+    with store.run("rg features", run_params) as run:
+        summary = FeatureRunSummary(run_id=run.run_id, params_hash=p.hash, n_rois=len(selected),
+                                    cached=len(selected) - len(todo))
+        if p.source != "<dict>" and Path(p.source).is_file():
+            from ..store import sha256_file
+
+            run.add_inputs({f"params:{Path(p.source).name}": sha256_file(p.source)})
+        store.upsert("feature_params", pd.DataFrame([dict(params_hash=p.hash, params_yaml=p.yaml_text,
+                                                          source_path=p.source)]), run_id=run.run_id)
+        tasks = []
+        threads = 1 if workers > 1 else 0
+        for patient_id, group in todo.groupby("patient_id", sort=True):
+            tasks.append(dict(patient_id=patient_id, params=p.params, threads=threads,
+                              rois=group[["roi", "image_path", "mask_path", "image_sha1", "mask_sha1"]]
+                              .to_dict("records")))
+        log.info("features: %d ROIs selected, %d cached, %d patients to compute (params %s)",
+                 len(selected), summary.cached, len(tasks), p.hash)
+        bar = _Progress(progress, len(tasks), "features")
+        names: set[str] = set()
+        if tasks:
+            with get_executor(executor, workers) as ex:
+                stream = ex.map_unordered(_features_worker, tasks, keys=[t["patient_id"] for t in tasks])
+                for batch in batched(stream, batch_size):
+                    feat_rows, diag_rows = [], []
+                    for result in batch:
+                        bar.advance()
+                        if not result.ok:
+                            run.record_failure(STAGE, result.key, f"{type(result.error).__name__}: {result.error}")
+                            n = int((todo.patient_id == result.key).sum())
+                            summary.failed += n
+                            summary.failures.append((result.key, "", str(result.error)))
+                            continue
+                        value = result.value
+                        for roi, reason in value["errors"]:
+                            run.record_failure(STAGE, value["patient_id"], reason, item=roi)
+                            summary.failed += 1
+                            summary.failures.append((value["patient_id"], roi, reason))
+                        for res in value["results"]:
+                            names.update(res["features"])
+                            feat_rows.append(pd.DataFrame({
+                                "patient_id": value["patient_id"], "roi": res["roi"],
+                                "feature": list(res["features"]), "params_hash": p.hash,
+                                "value": list(res["features"].values()),
+                                "image_sha1": res["image_sha1"], "mask_sha1": res["mask_sha1"]}))
+                            diag_rows.append(pd.DataFrame({
+                                "patient_id": value["patient_id"], "roi": res["roi"], "params_hash": p.hash,
+                                "key": list(res["diagnostics"]), "value": list(res["diagnostics"].values())}))
+                            summary.computed += 1
+                    if feat_rows:
+                        with store.transaction():
+                            store.upsert("features", pd.concat(feat_rows, ignore_index=True), run_id=run.run_id)
+                            if diag_rows:
+                                store.upsert("feature_diagnostics", pd.concat(diag_rows, ignore_index=True),
+                                             run_id=run.run_id)
+        if not names:
+            got = store.query("SELECT count(DISTINCT feature) AS n FROM core.features WHERE params_hash = ?", [p.hash])
+            summary.n_features = int(got.n.iloc[0])
+        else:
+            summary.n_features = len(names)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def feature_matrix(store, roi: str = "tumor", params_hash: str | None = None,
+                   features: Sequence[str] | None = None) -> pd.DataFrame:
+    """Wide patients x features table of one ROI and parameter set (a thin convenience view).
+
+    ``params_hash=None`` takes the default parameter file's hash.
+    """
+    if params_hash is None:
+        params_hash = load_params(None).hash
+    frame = store.query("SELECT patient_id, feature, value FROM core.features WHERE roi = ? AND params_hash = ?",
+                        [roi, params_hash])
+    if frame.empty:
+        raise ImagingError(f"no features for ROI {roi!r} with params {params_hash}; run `rg features` first")
+    wide = frame.pivot(index="patient_id", columns="feature", values="value")
+    if features is not None:
+        missing = [f for f in features if f not in wide.columns]
+        if missing:
+            raise ImagingError(f"features {missing[:5]} not in the store for ROI {roi!r} / params {params_hash}")
+        wide = wide[list(features)]
+    return wide.sort_index()

@@ -1,0 +1,406 @@
+"""ROIs: DICOM SEG / RTSTRUCT + CT -> NRRD image and mask files and ``rois`` rows; peritumoural rings.
+
+ROI names per patient: ``tumor`` (``tumor_2``, ... for further lesions), ``node_1``,
+``node_2``, ... for segments labelled as lymph nodes, and ``peritumoral_<d>mm`` for
+the ring derived from ``tumor``.  When a patient has several SEG series covering the
+same ROI, the first (by series UID) is reader ``default`` and the others ``reader_2``,
+``reader_3``...; stability analysis uses them as repeated segmentations.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from ..exceptions import ImagingError
+from .volumes import (image_sha1, read_ct_series, read_image, read_rtstruct, read_seg, same_grid,
+                      write_image)
+
+log = logging.getLogger(__name__)
+
+STAGE = "rois"
+_NODE = re.compile(r"(lymph|node|\bln\b|\bln\d+|nodal)", re.IGNORECASE)
+
+#: pyradiomics' default minimum: the ROI must extend over at least 2 dimensions
+DEFAULT_MIN_DIMENSIONS = 2
+
+
+# ---------------------------------------------------------------------------- array cores
+def name_segments(labels: Sequence[str]) -> list[str]:
+    """ROI names for segment labels in order: lymph-node labels -> node_k, others -> tumor, tumor_2, ..."""
+    names, tumours, nodes = [], 0, 0
+    for label in labels:
+        if _NODE.search(label or ""):
+            nodes += 1
+            names.append(f"node_{nodes}")
+        else:
+            tumours += 1
+            names.append("tumor" if tumours == 1 else f"tumor_{tumours}")
+    return names
+
+
+def mask_problem(mask: np.ndarray, min_voxels: int = 1, min_dimensions: int = DEFAULT_MIN_DIMENSIONS) -> str | None:
+    """Why a binary mask is unusable for feature extraction, or ``None`` when it is fine.
+
+    Parameters
+    ----------
+    mask
+        Boolean array (z, y, x).
+    min_voxels
+        Smallest number of voxels (pyradiomics' ``minimumROISize``).
+    min_dimensions
+        The ROI must span more than one voxel in at least this many dimensions
+        (pyradiomics' ``minimumROIDimensions``).
+    """
+    count = int(mask.sum())
+    if count == 0:
+        return "empty mask (no voxel set)"
+    if count < min_voxels:
+        return f"mask too small: {count} voxels, fewer than the minimum {min_voxels}"
+    extents = [int(np.ptp(ax)) + 1 for ax in np.nonzero(mask)]
+    spanned = sum(e > 1 for e in extents)
+    if spanned < min_dimensions:
+        return (f"mask too small: it spans {spanned} dimension(s) (extent z,y,x = {extents}), "
+                f"pyradiomics needs at least {min_dimensions}")
+    return None
+
+
+def ring_mask(mask: np.ndarray, spacing_zyx: Sequence[float], thickness_mm: float = 3.0,
+              gap_mm: float = 0.0) -> np.ndarray:
+    """Peritumoural ring: voxels outside ``mask`` whose centre lies more than ``gap_mm`` and at most
+    ``gap_mm + thickness_mm`` from the nearest mask voxel centre, in physical mm.
+
+    Parameters
+    ----------
+    mask
+        Boolean array (z, y, x).
+    spacing_zyx
+        Voxel size in mm in array order (z, y, x).
+    thickness_mm, gap_mm
+        Band width and its distance from the tumour.
+
+    Returns
+    -------
+    ndarray of bool, same shape as ``mask``
+    """
+    from scipy import ndimage
+
+    if thickness_mm <= 0 or gap_mm < 0:
+        raise ImagingError(f"ring thickness must be > 0 mm and gap >= 0 mm, got {thickness_mm} and {gap_mm}")
+    mask = np.asarray(mask, dtype=bool)
+    out = np.zeros_like(mask)
+    if not mask.any():
+        return out
+    spacing = np.asarray(spacing_zyx, dtype=float)
+    reach = np.ceil((gap_mm + thickness_mm) / spacing).astype(int) + 1
+    lo = [max(int(ax.min()) - r, 0) for ax, r in zip(np.nonzero(mask), reach)]
+    hi = [min(int(ax.max()) + r + 1, n) for ax, r, n in zip(np.nonzero(mask), reach, mask.shape)]
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    distance = ndimage.distance_transform_edt(~mask[box], sampling=spacing)
+    out[box] = (distance > gap_mm) & (distance <= gap_mm + thickness_mm + 1e-9)
+    return out
+
+
+def ring_name(thickness_mm: float, gap_mm: float = 0.0) -> str:
+    """``peritumoral_3mm`` (or ``peritumoral_2-5mm`` with a gap)."""
+    def fmt(v: float) -> str:
+        return f"{v:g}".replace(".", "p")
+    if gap_mm:
+        return f"peritumoral_{fmt(gap_mm)}-{fmt(gap_mm + thickness_mm)}mm"
+    return f"peritumoral_{fmt(thickness_mm)}mm"
+
+
+def derive_ring(mask: sitk.Image, thickness_mm: float = 3.0, gap_mm: float = 0.0) -> sitk.Image:
+    """:func:`ring_mask` on a SimpleITK mask (physical spacing respected); uint8 on the same grid."""
+    array = sitk.GetArrayViewFromImage(mask).astype(bool)
+    ring = ring_mask(array, tuple(reversed(mask.GetSpacing())), thickness_mm, gap_mm)
+    out = sitk.GetImageFromArray(ring.astype(np.uint8))
+    out.CopyInformation(mask)
+    return out
+
+
+def _voxel_volume(image: sitk.Image) -> float:
+    sx, sy, sz = image.GetSpacing()
+    return float(sx * sy * sz)
+
+
+def _row(patient_id: str, roi: str, reader: str, image_path: Path | str | None, mask_path: Path | str | None,
+         image: sitk.Image | None, mask: sitk.Image | None, source: str, ct_uid: str | None, seg_uid: str | None,
+         status: str = "ok", reason: str | None = None, image_hash: str | None = None) -> dict:
+    voxels = int(sitk.GetArrayViewFromImage(mask).astype(bool).sum()) if mask is not None else None
+    return dict(patient_id=patient_id, roi=roi, reader=reader,
+                image_path=str(image_path) if image_path else None, mask_path=str(mask_path) if mask_path else None,
+                image_sha1=image_hash or (image_sha1(image) if image is not None else None),
+                mask_sha1=image_sha1(mask) if mask is not None and status == "ok" else None,
+                source=source, ct_series_uid=ct_uid, seg_series_uid=seg_uid, voxels=voxels,
+                volume_mm3=voxels * _voxel_volume(mask) if mask is not None and voxels is not None else None,
+                status=status, reason=reason)
+
+
+# ---------------------------------------------------------------------------- worker
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _rois_worker(task: dict) -> dict:
+    """Build one patient's ROI files (worker process; never touches the store).
+
+    Returns ``{"patient_id", "rows": [rois rows], "errors": [(item, reason)]}``.
+    """
+    patient = task["patient_id"]
+    out_dir = Path(task["out_dir"]) / _safe(patient)
+    rows: list[dict] = []
+    errors: list[tuple[str, str]] = []
+    cts: dict[str, Any] = {}
+    ring_sources: list[tuple[str, sitk.Image, str, str, str | None]] = []  # reader, mask, image path, ct uid, hash
+    seen: dict[str, int] = {}
+    for item in task.get("segs", []):
+        seg_uid, ct_uid = item["seg_uid"], item["ct_uid"]
+        try:
+            if ct_uid not in cts:
+                ct = read_ct_series(item["ct_path"], series_uid=ct_uid)
+                image_path = write_image(ct.image, out_dir / f"ct_{_safe(ct_uid)[-24:]}.nrrd")
+                cts[ct_uid] = (ct, image_path, image_sha1(ct.image))
+            ct, image_path, ct_hash = cts[ct_uid]
+            reader_segments = (read_rtstruct(item["seg_path"], ct) if item["modality"] == "RTSTRUCT"
+                               else read_seg(item["seg_path"], ct))
+        except ImagingError as exc:
+            errors.append((seg_uid, str(exc)))
+            continue
+        names = name_segments([s.label for s in reader_segments])
+        for segment, roi in zip(reader_segments, names):
+            seen[roi] = seen.get(roi, 0) + 1
+            reader = "default" if seen[roi] == 1 else f"reader_{seen[roi]}"
+            array = sitk.GetArrayViewFromImage(segment.mask).astype(bool)
+            problem = mask_problem(array, task.get("min_voxels", 1), task.get("min_dimensions", DEFAULT_MIN_DIMENSIONS))
+            if problem:
+                errors.append((f"{roi}/{reader}", f"segment {segment.number} ({segment.label!r}) of {seg_uid}: {problem}"))
+                rows.append(_row(patient, roi, reader, image_path, None, None, segment.mask, segment.source, ct_uid,
+                                 seg_uid, status="failed", reason=problem, image_hash=ct_hash))
+                continue
+            suffix = "" if reader == "default" else f"__{reader}"
+            mask_path = write_image(segment.mask, out_dir / f"{roi}{suffix}.nrrd")
+            rows.append(_row(patient, roi, reader, image_path, mask_path, None, segment.mask, segment.source, ct_uid,
+                             seg_uid, image_hash=ct_hash))
+            if roi == "tumor":
+                ring_sources.append((reader, segment.mask, str(image_path), ct_uid, ct_hash))
+    for src in task.get("ring_from", []):
+        try:
+            mask = read_image(src["mask_path"], "mask")
+            ring_sources.append((src["reader"], mask, src["image_path"], src.get("ct_series_uid"), src["image_sha1"]))
+        except ImagingError as exc:
+            errors.append((f"tumor/{src['reader']}", str(exc)))
+    thickness, gap = task.get("ring_mm"), task.get("ring_gap_mm", 0.0)
+    if thickness:
+        name = ring_name(thickness, gap)
+        for reader, mask, image_path, ct_uid, ct_hash in ring_sources:
+            try:
+                ring = derive_ring(mask, thickness, gap)
+            except ImagingError as exc:
+                errors.append((f"{name}/{reader}", str(exc)))
+                continue
+            problem = mask_problem(sitk.GetArrayViewFromImage(ring).astype(bool), task.get("min_voxels", 1),
+                                   task.get("min_dimensions", DEFAULT_MIN_DIMENSIONS))
+            if problem:
+                errors.append((f"{name}/{reader}", problem))
+                rows.append(_row(patient, name, reader, image_path, None, None, ring, "derived", ct_uid, None,
+                                 status="failed", reason=problem, image_hash=ct_hash))
+                continue
+            suffix = "" if reader == "default" else f"__{reader}"
+            ring_path = write_image(ring, out_dir / f"{name}{suffix}.nrrd")
+            rows.append(_row(patient, name, reader, image_path, ring_path, None, ring, "derived", ct_uid, None,
+                             image_hash=ct_hash))
+    return dict(patient_id=patient, rows=rows, errors=errors)
+
+
+# ---------------------------------------------------------------------------- pipeline
+@dataclass
+class RoiRunSummary:
+    """Outcome of :func:`build_rois`."""
+
+    run_id: str
+    patients: int = 0
+    rois_ok: int = 0
+    rois_failed: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # (patient, item, reason)
+
+
+def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: float | None = 3.0,
+               ring_gap_mm: float = 0.0, min_voxels: int = 1, min_dimensions: int = DEFAULT_MIN_DIMENSIONS,
+               workers: int = 1, executor: str = "local", progress: Any = None) -> RoiRunSummary:
+    """Build ROI files and ``rois`` rows from the stored SEG/RTSTRUCT series and their CT series.
+
+    Each SEG (or RTSTRUCT) series with status ``complete`` is paired with the CT
+    series it references; the CT is written once as NRRD and every segment as a
+    mask under ``<data_dir>/rois/<patient>/``.  With ``ring_mm``, a peritumoural
+    ring is derived from every ``tumor`` ROI, including imported ones.
+
+    Parameters
+    ----------
+    settings
+        :class:`~radiogenomics.config.Settings` (``data_dir`` receives the files).
+    store
+        Open read-write store.
+    patients
+        Restrict to these patients.
+    ring_mm, ring_gap_mm
+        Ring thickness and its distance from the tumour (mm); ``None`` skips rings.
+    min_voxels, min_dimensions
+        Masks below pyradiomics' minimum are recorded as failed with the reason.
+    workers, executor
+        Passed to :func:`radiogenomics.executor.get_executor`.
+    progress
+        A rich ``Progress`` or a callable ``(done, total)``.
+
+    Raises
+    ------
+    ImagingError
+        Nothing to do: no SEG/RTSTRUCT series and no tumour ROIs for the selection.
+    """
+    from ..executor import batched, get_executor
+    from .features import _Progress
+
+    sql = ("SELECT s.series_uid AS seg_uid, s.patient_id, s.modality, s.path AS seg_path, "
+           "s.referenced_series_uid AS ct_uid, c.path AS ct_path, c.status AS ct_status, c.modality AS ct_modality "
+           "FROM core.series s LEFT JOIN core.series c ON c.series_uid = s.referenced_series_uid "
+           "WHERE s.modality IN ('SEG', 'RTSTRUCT') AND s.status = 'complete'")
+    params: list[Any] = []
+    if patients:
+        sql += f" AND s.patient_id IN ({', '.join('?' * len(patients))})"
+        params += list(patients)
+    segs = store.query(sql + " ORDER BY s.patient_id, s.series_uid", params)
+    ring_rows = store.query(
+        "SELECT patient_id, reader, image_path, mask_path, image_sha1, ct_series_uid FROM core.rois "
+        "WHERE roi = 'tumor' AND status = 'ok' AND source NOT IN ('seg', 'rtstruct')"
+        + (f" AND patient_id IN ({', '.join('?' * len(patients))})" if patients else ""), list(patients or []))
+    if segs.empty and (ring_rows.empty or not ring_mm):
+        raise ImagingError("no SEG/RTSTRUCT series with status 'complete' in the store"
+                           f"{' for ' + ', '.join(patients) if patients else ''}; download them with "
+                           "`rg fetch tcia` / `rg import nbia` first, or use `rg import images`")
+    out_dir = Path(settings.data_dir) / "rois"
+    run_params = dict(patients=list(patients or []), ring_mm=ring_mm, ring_gap_mm=ring_gap_mm,
+                      min_voxels=min_voxels, min_dimensions=min_dimensions, out_dir=str(out_dir))
+    with store.run("rg rois", run_params) as run:
+        summary = RoiRunSummary(run_id=run.run_id)
+        tasks: dict[str, dict] = {}
+        for row in segs.itertuples():
+            if not row.ct_uid or row.ct_path is None or (isinstance(row.ct_path, float) and np.isnan(row.ct_path)) \
+                    or row.ct_status != "complete":
+                reason = (f"{row.modality} {row.seg_uid} references CT series {row.ct_uid or '(none)'}, which is not "
+                          f"downloaded (status {row.ct_status or 'unknown'}); fetch it first")
+                run.record_failure(STAGE, row.patient_id, reason, item=row.seg_uid)
+                summary.failures.append((row.patient_id, row.seg_uid, reason))
+                continue
+            task = tasks.setdefault(row.patient_id, dict(patient_id=row.patient_id, out_dir=str(out_dir), segs=[],
+                                                         ring_from=[], ring_mm=ring_mm, ring_gap_mm=ring_gap_mm,
+                                                         min_voxels=min_voxels, min_dimensions=min_dimensions))
+            task["segs"].append(dict(seg_uid=row.seg_uid, ct_uid=row.ct_uid, seg_path=row.seg_path,
+                                     ct_path=row.ct_path, modality=row.modality))
+        if ring_mm:
+            for row in ring_rows.itertuples():
+                if row.patient_id in tasks:
+                    continue  # its SEG-based tumour gets a ring in the same task
+                task = tasks.setdefault(row.patient_id, dict(patient_id=row.patient_id, out_dir=str(out_dir), segs=[],
+                                                             ring_from=[], ring_mm=ring_mm, ring_gap_mm=ring_gap_mm,
+                                                             min_voxels=min_voxels, min_dimensions=min_dimensions))
+                task["ring_from"].append(dict(reader=row.reader, image_path=row.image_path, mask_path=row.mask_path,
+                                              image_sha1=row.image_sha1, ct_series_uid=row.ct_series_uid))
+        items = list(tasks.values())
+        summary.patients = len(items)
+        bar = _Progress(progress, len(items), "rois")
+        with get_executor(executor, workers) as ex:
+            stream = ex.map_unordered(_rois_worker, items, keys=[t["patient_id"] for t in items])
+            for batch in batched(stream, 16):
+                frames = []
+                for result in batch:
+                    bar.advance()
+                    if not result.ok:
+                        run.record_failure(STAGE, result.key, f"{type(result.error).__name__}: {result.error}")
+                        summary.failures.append((result.key, "", str(result.error)))
+                        continue
+                    value = result.value
+                    for item, reason in value["errors"]:
+                        run.record_failure(STAGE, value["patient_id"], reason, item=item)
+                        summary.failures.append((value["patient_id"], item, reason))
+                    if value["rows"]:
+                        frame = pd.DataFrame(value["rows"])
+                        summary.rois_ok += int((frame.status == "ok").sum())
+                        summary.rois_failed += int((frame.status != "ok").sum())
+                        frames.append(frame)
+                if frames:
+                    with store.transaction():
+                        store.upsert("rois", pd.concat(frames, ignore_index=True), run_id=run.run_id)
+    return summary
+
+
+def import_images(store, patient_id: str, image: str | Path, mask: str | Path, roi: str = "tumor",
+                  reader: str = "default", label: int | None = None, data_dir: str | Path | None = None,
+                  min_voxels: int = 1, min_dimensions: int = DEFAULT_MIN_DIMENSIONS) -> dict:
+    """Register an NRRD/NIfTI image + mask pair as an ROI (``rois`` row, source ``import``).
+
+    The files are used in place.  A mask holding labels other than 0/1 needs
+    ``label``; the chosen label is then written as a binary mask under
+    ``<data_dir>/rois/<patient>/``.
+
+    Returns
+    -------
+    dict
+        The ``rois`` row written.
+
+    Raises
+    ------
+    ImagingError
+        Unreadable files, mask not on the image grid, ambiguous or absent label,
+        empty or too small mask (nothing is written then).
+    """
+    image_path, mask_path = Path(image).resolve(), Path(mask).resolve()
+    img = read_image(image_path, "image")
+    msk = read_image(mask_path, "mask")
+    if not same_grid(img, msk):
+        raise ImagingError(
+            f"mask {mask_path} is not on the grid of image {image_path} (size {msk.GetSize()} vs {img.GetSize()}, "
+            f"spacing {np.round(msk.GetSpacing(), 4).tolist()} vs {np.round(img.GetSpacing(), 4).tolist()}, "
+            f"origin {np.round(msk.GetOrigin(), 3).tolist()} vs {np.round(img.GetOrigin(), 3).tolist()}); "
+            "resample the mask onto the image first")
+    array = sitk.GetArrayFromImage(msk)
+    values = set(np.unique(array).tolist()) - {0}
+    binary_copy = False
+    if label is not None:
+        if label not in values:
+            raise ImagingError(f"mask {mask_path} has no voxel with label {label} (labels present: {sorted(values)})")
+        binary_copy = values != {label} or label != 1
+        chosen = array == label
+    else:
+        if len(values) > 1 or (values and values != {1}):
+            raise ImagingError(f"mask {mask_path} holds labels {sorted(values)}; pass --label to choose one")
+        chosen = array.astype(bool)
+    problem = mask_problem(chosen, min_voxels, min_dimensions)
+    if problem:
+        raise ImagingError(f"mask {mask_path} for patient {patient_id}: {problem}")
+    mask_img = msk
+    if binary_copy:
+        mask_img = sitk.GetImageFromArray(chosen.astype(np.uint8))
+        mask_img.CopyInformation(msk)
+        base = Path(data_dir) if data_dir else mask_path.parent
+        mask_path = write_image(mask_img, base / "rois" / _safe(patient_id) / f"{_safe(roi)}__{_safe(reader)}_import.nrrd")
+    with store.run("rg import images", dict(patient_id=patient_id, image=str(image_path), mask=str(mask_path),
+                                         roi=roi, reader=reader, label=label)) as run:
+        from ..store import sha256_file
+
+        run.add_inputs({image_path.name: sha256_file(image_path), Path(mask).name: sha256_file(mask)})
+        row = _row(patient_id, roi, reader, image_path, mask_path, img, mask_img, "import", None, None)
+        with store.transaction():
+            known = store.query("SELECT 1 FROM core.patients WHERE patient_id = ?", [patient_id])
+            if known.empty:  # never overwrite a patient registered by a connector
+                store.add_patients([patient_id], collection=None, source="import", run_id=run.run_id)
+            store.add_crosswalk("import", {patient_id: patient_id}, run_id=run.run_id)
+            store.upsert("rois", pd.DataFrame([row]), run_id=run.run_id)
+        row["run_id"] = run.run_id
+    return row

@@ -1,0 +1,595 @@
+"""Store-level stages of the modelling arm: fit / apply the Rad-score, risk groups, survival evidence.
+
+Each public function reads what it needs from the store, computes without holding a write
+transaction, then writes its rows (all carrying the run's ``run_id``) in one transaction:
+``models`` + ``radscores`` (+ ``model_results`` for the CV path and feature ranking),
+``risk_groups``, ``model_results``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import DataQualityWarning, InputError, ModelError, NotFoundError, RGError
+from .cutpoint import cutpoint
+from .dca import decision_curve_survival
+from .evaluation import YEARS_1_3_5, calibration, compare_models, nomogram
+from .groups import STUDY_RANKS, groups_by_cutoff, groups_by_quantiles, groups_by_ranks
+from .radscore import RadScore
+from .survival import concordance_index, cox, hazard_ratio, kaplan_meier, km_at, logrank_test, median_survival
+from .timeroc import time_dependent_auc
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS = ("os", "dfs")
+
+
+@contextmanager
+def _open(store, read_only: bool):
+    """``store`` is an open Store (used as is) or a store path (opened for this block only,
+    so a read-write lock is held only while writing)."""
+    if isinstance(store, (str, os.PathLike)):
+        from ..store import Store
+
+        with Store.open(store, read_only=read_only) as opened:
+            yield opened
+    else:
+        yield store
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def load_features(store, roi: str = "tumor", params_hash: str | None = None,
+                  stable_only: bool | None = None) -> tuple[pd.DataFrame, str]:
+    """Wide feature matrix (patients x features) of one ROI and parameter set.
+
+    Parameters
+    ----------
+    roi
+        ROI name in ``features``.
+    params_hash
+        Parameter set; required only when the ROI has several.
+    stable_only
+        Keep features with ``feature_stability.stable``; ``None`` = when stability rows exist.
+
+    Returns
+    -------
+    (DataFrame, str)
+        The matrix indexed by ``patient_id`` and the parameter hash used.
+    """
+    hashes = store.query("SELECT params_hash, count(*) AS n FROM features WHERE roi = ? GROUP BY 1 ORDER BY 2 DESC",
+                         [roi])
+    if hashes.empty:
+        raise InputError(f"no features for ROI {roi!r} in the store; run `rg features` first")
+    if params_hash is None:
+        if len(hashes) > 1:
+            raise InputError(f"ROI {roi!r} has features from {len(hashes)} parameter sets "
+                             f"({', '.join(hashes.params_hash)}); choose one with --params-hash")
+        params_hash = str(hashes.params_hash.iloc[0])
+    long = store.query("SELECT patient_id, feature, value FROM features WHERE roi = ? AND params_hash = ?",
+                       [roi, params_hash])
+    if long.empty:
+        raise InputError(f"no features for ROI {roi!r} with params_hash {params_hash!r}")
+    wide = long.pivot_table(index="patient_id", columns="feature", values="value", aggfunc="first")
+    wide.columns.name = None
+    # pyradiomics diagnostics are not features
+    wide = wide[[c for c in wide.columns if not str(c).startswith("diagnostics_")]]
+    stable = store.query("SELECT DISTINCT feature FROM feature_stability WHERE roi = ? AND params_hash = ? "
+                         "AND stable", [roi, params_hash])
+    any_stab = store.query("SELECT count(*) AS n FROM feature_stability WHERE roi = ? AND params_hash = ?",
+                           [roi, params_hash]).n.iloc[0]
+    if stable_only or (stable_only is None and any_stab > 0):
+        if any_stab == 0:
+            raise InputError(f"no stability results for ROI {roi!r}; run `rg stability` or pass --all-features")
+        keep = [c for c in wide.columns if c in set(stable.feature)]
+        if not keep:
+            raise InputError(f"no stable feature for ROI {roi!r} (params {params_hash})")
+        log.info("%d of %d features are stable", len(keep), wide.shape[1])
+        wide = wide[keep]
+    return wide, params_hash
+
+
+def load_endpoint(store, endpoint: str, cohort: str | None = None) -> pd.DataFrame:
+    """``time, event`` per patient from ``clinical`` (``<endpoint>_days``, ``<endpoint>_event``),
+    optionally only the patients of one ``clinical.cohort``."""
+    if endpoint not in ENDPOINTS:
+        raise InputError(f"endpoint must be one of {ENDPOINTS}, not {endpoint!r}")
+    sql = f"SELECT patient_id, {endpoint}_days AS time, {endpoint}_event AS event FROM clinical"
+    d = store.query(sql + (" WHERE cohort = ?" if cohort else ""), [cohort] if cohort else None)
+    d = d.dropna().set_index("patient_id")
+    if d.empty:
+        raise InputError(f"no patient{' of cohort ' + repr(cohort) if cohort else ''} has {endpoint}_days and "
+                         f"{endpoint}_event in `clinical`; import the clinical data first (`rg fetch clinical`)")
+    d["event"] = d["event"].astype(int)
+    return d
+
+
+def _read_ids(path: Path) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"training list {path} does not exist")
+    text = path.read_text().splitlines()
+    ids = [line.split(",")[0].strip() for line in text if line.strip()]
+    if ids and ids[0].lower() in ("patient_id", "patient", "id"):
+        ids = ids[1:]
+    if not ids:
+        raise InputError(f"training list {path} names no patient (one patient_id per line)")
+    return ids
+
+
+def split_patients(outcome: pd.DataFrame, fraction: float = 0.7, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Seeded random split stratified by event status; returns (train, validation) patient ids."""
+    if not 0 < fraction < 1:
+        raise InputError(f"--split must be between 0 and 1, got {fraction}")
+    rng = np.random.default_rng(seed)
+    train: list[str] = []
+    for _, part in outcome.groupby("event"):
+        ids = np.array(sorted(part.index.astype(str)))
+        rng.shuffle(ids)
+        train += list(ids[: int(round(fraction * len(ids)))])
+    train_set = set(train)
+    return sorted(train_set), sorted(set(outcome.index.astype(str)) - train_set)
+
+
+# --------------------------------------------------------------------------- pure core
+
+
+@dataclass
+class FittedRadScore:
+    """What :func:`fit_on_split` learns from the training rows."""
+
+    estimator: RadScore
+    cutoff: float
+    cutoff_method: str
+    cutoff_statistic: float
+    scores: pd.Series  # train + validation (complete cases)
+
+
+def fit_on_split(features: pd.DataFrame, outcome: pd.DataFrame, train_ids: Sequence[str], *,
+                 cutoff_method: str = "maxstat", minprop: float = 0.1, horizon: float | None = None,
+                 **radscore_params: Any) -> FittedRadScore:
+    """Fit a Rad-score and its cut-off on ``train_ids`` only; score every patient.
+
+    Validation rows are not read before the training is finished: only the training
+    slice of ``features`` and ``outcome`` is passed to the estimator and the cut-off.
+    """
+    train_ids = [p for p in train_ids if p in features.index and p in outcome.index]
+    if len(train_ids) < 10:
+        raise ModelError(f"only {len(train_ids)} training patients with both features and outcome")
+    Xtr = features.loc[train_ids]
+    ytr = outcome.loc[train_ids]
+    est = RadScore(**radscore_params).fit(Xtr, (ytr["time"].to_numpy(), ytr["event"].to_numpy()))
+    train_scores = pd.Series(est.predict(Xtr), index=Xtr.index)
+    if np.unique(train_scores).size < 2:
+        cut, stat = 0.0, float("nan")
+        warnings.warn("the Rad-score is constant on the training set: cut-off set to 0", DataQualityWarning,
+                      stacklevel=2)
+    else:
+        res = cutpoint(ytr["time"], ytr["event"], train_scores, minprop=minprop, method=cutoff_method,
+                       horizon=horizon)
+        cut, stat = res.cutpoint, res.statistic
+    others = features.index.difference(Xtr.index)
+    rest = features.loc[others]
+    complete = est.missing_features(rest).map(len) == 0
+    scores = pd.concat([train_scores, pd.Series(est.predict(rest[complete]), index=rest.index[complete])])
+    return FittedRadScore(est, float(cut), cutoff_method, float(stat), scores)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def fit_radscore(store, endpoint: str = "dfs", *, train_file: Path | None = None, split: float = 0.7,
+                 seed: int = 0, roi: str = "tumor", params_hash: str | None = None,
+                 stable_only: bool | None = None, top_k: int | None = 20, n_folds: int = 10,
+                 lambda_rule: str = "min", cutoff_method: str = "maxstat", minprop: float = 0.1,
+                 horizon: float | None = None, model_id: str | None = None, cohort: str | None = None) -> dict:
+    """``rg radscore fit``: features + endpoint -> stored Rad-score model, scores and CV evidence.
+
+    Returns
+    -------
+    dict
+        ``model_id, run_id, features, coefficients, alpha, cutoff, n_train, n_validation``.
+    """
+    with _open(store, True) as st:
+        features, params_hash = load_features(st, roi=roi, params_hash=params_hash, stable_only=stable_only)
+        outcome = load_endpoint(st, endpoint, cohort)
+    common = features.index.intersection(outcome.index)
+    if len(common) < 10:
+        raise ModelError(f"only {len(common)} patients have both {roi} features and {endpoint} follow-up")
+    outcome = outcome.loc[common]
+    if train_file is not None:
+        requested = _read_ids(train_file)
+        unknown = [p for p in requested if p not in common]
+        if unknown:
+            warnings.warn(f"{len(unknown)} training patient(s) lack features or follow-up and are skipped "
+                          f"(e.g. {unknown[:3]})", DataQualityWarning, stacklevel=2)
+        train = [p for p in requested if p in common]
+        validation = sorted(set(common) - set(train))
+    else:
+        train, validation = split_patients(outcome, split, seed)
+    params = dict(endpoint=endpoint, train_file=str(train_file) if train_file else None, split=split, seed=seed,
+                  roi=roi, params_hash=params_hash, top_k=top_k, n_folds=n_folds, lambda_rule=lambda_rule,
+                  cutoff_method=cutoff_method, minprop=minprop, horizon=horizon, cohort=cohort)
+    fitted = fit_on_split(features.loc[common], outcome, train, cutoff_method=cutoff_method, minprop=minprop,
+                          horizon=horizon, top_k=top_k, n_folds=n_folds, lambda_rule=lambda_rule,
+                          random_state=seed)
+    est = fitted.estimator
+    with _open(store, False) as st, st.run("rg radscore fit", params) as run:
+        model_id = model_id or f"radscore-{endpoint}-{run.run_id}"
+        formula = {**est.to_formula(), "cutoff": fitted.cutoff, "cutoff_method": cutoff_method,
+                   "cutoff_statistic": fitted.cutoff_statistic, "endpoint": endpoint, "roi": roi,
+                   "params_hash": params_hash, "training_cohort": cohort or "all", "n_train_patients": len(train),
+                   "run_id": run.run_id, "model_id": model_id}
+        scores = fitted.scores.rename("score").to_frame()
+        scores["cohort"] = np.where(scores.index.isin(train), "train", "validation")
+        scores = scores.rename_axis("patient_id").reset_index()
+        scores["model_id"] = model_id
+        evidence = _fit_evidence(est, model_id)
+        with st.transaction():
+            st.upsert("models", pd.DataFrame([{
+                "model_id": model_id, "kind": "radscore", "endpoint": endpoint, "formula": formula,
+                "cutoff": fitted.cutoff, "training_patients": sorted(train), "params_hash": params_hash,
+                "created_at": _now()}]), run_id=run.run_id)
+            st.upsert("radscores", scores, run_id=run.run_id)
+            if len(evidence):
+                st.upsert("model_results", evidence, run_id=run.run_id)
+        run_id = run.run_id
+    return {"model_id": model_id, "run_id": run_id, "features": est.features_,
+            "coefficients": [float(c) for c in est.coef_], "alpha": est.alpha_, "cutoff": fitted.cutoff,
+            "n_train": len(train), "n_validation": len(validation)}
+
+
+def _fit_evidence(est: RadScore, model_id: str) -> pd.DataFrame:
+    rows = []
+    for f, c in zip(est.features_, est.coef_):
+        rows.append(("radscore_coef", f, "coef", c))
+    if hasattr(est, "cv_results_"):
+        for r in est.cv_results_.itertuples():
+            term = f"{r.alpha:.6g}"
+            rows += [("lasso_cv", term, "cvm", r.cvm), ("lasso_cv", term, "cvsd", r.cvsd),
+                     ("lasso_cv", term, "n_nonzero", r.n_nonzero)]
+        rows += [("lasso_cv", "", "alpha_min", est.alpha_min_), ("lasso_cv", "", "alpha_1se", est.alpha_1se_),
+                 ("lasso_cv", "", "alpha", est.alpha_)]
+    if est.ranking_ is not None:
+        for r in est.ranking_.itertuples():
+            rows += [(f"ranking:{r.method}", r.feature, "value", r.value), (f"ranking:{r.method}", r.feature, "rank", r.rank)]
+    out = pd.DataFrame(rows, columns=["analysis", "term", "statistic", "value"])
+    out["subject"] = model_id
+    out["cohort"] = "train"
+    return out
+
+
+def _now():
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
+
+
+def get_model(store, model_id: str) -> dict:
+    """The stored formula of a model (dict), or NotFoundError."""
+    with _open(store, True) as st:
+        return _get_model(st, model_id)
+
+
+def _get_model(store, model_id: str) -> dict:
+    row = store.query("SELECT formula FROM models WHERE model_id = ?", [model_id])
+    if row.empty:
+        known = store.query("SELECT model_id FROM models ORDER BY created_at DESC LIMIT 5").model_id.tolist()
+        raise NotFoundError(f"no model {model_id!r} in the store (recent: {known or 'none'}); "
+                            "fit one with `rg radscore fit`")
+    f = row.formula.iloc[0]
+    return json.loads(f) if isinstance(f, str) else dict(f)
+
+
+def export_model(store, model_id: str, path: Path | None = None) -> dict:
+    """The frozen formula as JSON-ready dict, written to ``path`` when given."""
+    formula = get_model(store, model_id)
+    if path is not None:
+        Path(path).write_text(json.dumps(formula, indent=2, sort_keys=True))
+    return formula
+
+
+def import_model(store, path: Path) -> str:
+    """Register a formula exported by :func:`export_model` (e.g. from another study's store)."""
+    try:
+        formula = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read model JSON {path}: {exc}") from exc
+    RadScore.from_formula(formula)  # validates
+    model_id = formula.get("model_id") or Path(path).stem
+    with _open(store, False) as st, st.run("rg radscore import", {"path": str(path)}) as run:
+        st.upsert("models", pd.DataFrame([{
+            "model_id": model_id, "kind": "radscore", "endpoint": formula.get("endpoint"), "formula": formula,
+            "cutoff": formula.get("cutoff"), "params_hash": formula.get("params_hash"),
+            "created_at": _now()}]), run_id=run.run_id)
+    return model_id
+
+
+def apply_radscore(store, model_id: str, patients: Sequence[str] | None = None, cohort: str = "external",
+                   roi: str | None = None, params_hash: str | None = None) -> dict:
+    """``rg radscore apply``: the frozen formula, unchanged, on (other) patients.
+
+    Patients lacking a formula feature get a failure row (stage ``radscore_apply``) naming
+    the missing features; the others are scored.
+
+    Returns
+    -------
+    dict
+        ``run_id, n_scored, n_failed``.
+    """
+    with _open(store, True) as st:
+        formula = _get_model(st, model_id)
+        roi = roi or formula.get("roi", "tumor")
+        params_hash = params_hash or formula.get("params_hash")
+        long = st.query("SELECT patient_id, feature, value FROM features WHERE roi = ? AND params_hash = ?",
+                        [roi, params_hash])
+    est = RadScore.from_formula(formula)
+    wide = long.pivot_table(index="patient_id", columns="feature", values="value", aggfunc="first") \
+        if len(long) else pd.DataFrame()
+    wanted = list(patients) if patients else sorted(wide.index)
+    if not wanted:
+        raise InputError(f"no patient has features for ROI {roi!r} (params {params_hash}); run `rg features`")
+    frame = wide.reindex(wanted)
+    for f in est.features_:
+        if f not in frame.columns:
+            frame[f] = np.nan
+    missing = est.missing_features(frame)
+    ok = missing.map(len) == 0
+    scores = pd.DataFrame({"patient_id": frame.index[ok], "score": est.predict(frame[ok])})
+    scores["model_id"] = model_id
+    scores["cohort"] = cohort
+    params = dict(model_id=model_id, patients=list(patients) if patients else None, cohort=cohort, roi=roi)
+    with _open(store, False) as st, st.run("rg radscore apply", params) as run:
+        for pid, miss in missing[~ok].items():
+            run.record_failure("radscore_apply", pid,
+                               f"missing {len(miss)} Rad-score feature(s) {miss[:5]} for ROI {roi!r}; "
+                               "extract features with the model's parameters", item=model_id)
+        with st.transaction():
+            st.upsert("radscores", scores, run_id=run.run_id)
+        run_id = run.run_id
+    return {"run_id": run_id, "n_scored": int(ok.sum()), "n_failed": int((~ok).sum())}
+
+
+def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence[int] | None = None,
+                quantiles: Sequence[float] | None = None, grouping: str | None = None,
+                cohort: str | None = None, cutoff: float | None = None) -> dict:
+    """``rg groups``: risk groups from stored Rad-scores.
+
+    Parameters
+    ----------
+    method
+        ``cutoff`` (the model's training cut-off, or ``cutoff``: high = score > cut),
+        ``ranks`` (group sizes from the top, default the study's 36/32/32 -> proportions),
+        ``quantiles`` (score quantiles).
+    cohort
+        Only patients scored in this cohort (train / validation / external).
+    grouping
+        Name of the grouping (default ``<model_id>:<method>``).
+    """
+    sql = "SELECT patient_id, score FROM radscores WHERE model_id = ? AND score IS NOT NULL"
+    args: list[Any] = [model_id]
+    if cohort:
+        sql += " AND cohort = ?"
+        args.append(cohort)
+    with _open(store, True) as st:
+        formula = _get_model(st, model_id)
+        s = st.query(sql, args).set_index("patient_id")["score"]
+    if s.empty:
+        raise InputError(f"model {model_id!r} has no scores{' in cohort ' + cohort if cohort else ''}; "
+                         "run `rg radscore apply` first")
+    if method == "cutoff":
+        cut = cutoff if cutoff is not None else formula.get("cutoff")
+        if cut is None:
+            raise ModelError(f"model {model_id!r} has no stored cut-off; pass --cutoff")
+        g = groups_by_cutoff(s, float(cut))
+    elif method == "ranks":
+        g = groups_by_ranks(s, ranks or STUDY_RANKS)
+    elif method == "quantiles":
+        if not quantiles:
+            raise InputError("--method quantiles needs --quantiles (e.g. 0.333,0.667)")
+        g = groups_by_quantiles(s, quantiles)
+    else:
+        raise InputError(f"unknown grouping method {method!r}; use cutoff, ranks or quantiles")
+    grouping = grouping or f"{model_id}:{method}"
+    rows = pd.DataFrame({"grouping": grouping, "patient_id": g.index, "grp": g.to_numpy(),
+                         "model_id": model_id, "score": s.loc[g.index].to_numpy(), "method": method})
+    params = dict(model_id=model_id, method=method, ranks=list(ranks) if ranks else None,
+                  quantiles=list(quantiles) if quantiles else None, grouping=grouping, cohort=cohort)
+    with _open(store, False) as st, st.run("rg groups", params) as run:
+        with st.transaction():
+            st.delete("risk_groups", "grouping = ?", [grouping])
+            st.upsert("risk_groups", rows, run_id=run.run_id)
+        run_id = run.run_id
+    return {"run_id": run_id, "grouping": grouping, "counts": g.value_counts().to_dict()}
+
+
+# --------------------------------------------------------------------------- survival evidence
+
+
+def survival_tables(data: pd.DataFrame, subject: str, *, group_col: str | None = "grp", score_col: str | None = "score",
+                    covariates: Sequence[str] = (), times: Sequence[float] = YEARS_1_3_5,
+                    reference_group: str = "low", cohort: str = "") -> pd.DataFrame:
+    """All survival evidence for one cohort as a long ``model_results`` table (pure; no store).
+
+    ``data`` has ``time, event``, optionally ``grp`` (risk group), ``score`` (Rad-score) and
+    clinical ``covariates``.  Produced analyses: ``km`` (survival and CI at ``times`` and the
+    median per group), ``logrank``, ``hr`` (group vs ``reference_group``), ``cox_uni``
+    (each covariate and the score), ``cox_multi``, ``cindex``, ``td_auc``, ``compare``
+    (clinical vs combined), ``calibration:<t>``, ``dca:<t>``, ``nomogram_points``,
+    ``nomogram_survival``.  Failing pieces (too few events) are skipped with a warning.
+    """
+    rows: list[tuple] = []
+
+    def add(analysis, term, statistic, value):
+        rows.append((analysis, str(term), statistic, float(value) if value is not None else np.nan))
+
+    def guarded(name, fn):
+        try:
+            fn()
+        except (RGError, np.linalg.LinAlgError, ValueError, ZeroDivisionError) as exc:
+            warnings.warn(f"{name} skipped for {subject}: {exc}", DataQualityWarning, stacklevel=3)
+
+    t, e = data["time"], data["event"]
+    has_group = group_col is not None and group_col in data and data[group_col].notna().any()
+    has_score = score_col is not None and score_col in data and data[score_col].notna().any()
+
+    def km():
+        groups = [("all", np.ones(len(data), bool))]
+        if has_group:
+            groups += [(g, (data[group_col] == g).to_numpy()) for g in sorted(data[group_col].dropna().unique())]
+        for g, m in groups:
+            curve = kaplan_meier(t[m], e[m])
+            add("km", g, "n", int(m.sum()))
+            add("km", g, "events", float(e[m].sum()))
+            add("km", g, "median", median_survival(curve))
+            for r in km_at(curve, times).itertuples():
+                for stat in ("survival", "lower", "upper"):
+                    add("km", f"{g}@{r.time:g}", stat, getattr(r, stat))
+    guarded("Kaplan-Meier", km)
+
+    if has_group:
+        def lr():
+            res = logrank_test(t, e, data[group_col])
+            add("logrank", "", "chisq", res.statistic)
+            add("logrank", "", "df", res.df)
+            add("logrank", "", "p", res.pvalue)
+            for g, o, x in zip(res.groups, res.observed, res.expected):
+                add("logrank", g, "observed", o)
+                add("logrank", g, "expected", x)
+        guarded("log-rank", lr)
+
+        def hr():
+            ref = reference_group if reference_group in set(data[group_col]) else None
+            for r in hazard_ratio(t, e, data[group_col], reference=ref).itertuples():
+                for stat in ("coef", "HR", "HR_lower", "HR_upper", "p"):
+                    add("hr", r.term, stat, getattr(r, stat))
+        guarded("hazard ratio", hr)
+
+    frame = data.rename(columns={score_col: "radscore"}) if has_score else data
+    candidates = list(covariates) + (["radscore"] if has_score else [])
+    for cov in candidates:
+        def uni(cov=cov):
+            res = cox(frame, "time", "event", [cov])
+            for term, r in res.table.iterrows():
+                for stat in ("coef", "HR", "HR_lower", "HR_upper", "p"):
+                    add("cox_uni", term, stat, r[stat])
+        guarded(f"univariable Cox {cov}", uni)
+    if len(candidates) > 1:
+        def multi():
+            res = cox(frame, "time", "event", candidates)
+            for term, r in res.table.iterrows():
+                for stat in ("coef", "HR", "HR_lower", "HR_upper", "p"):
+                    add("cox_multi", term, stat, r[stat])
+            add("cox_multi", "", "cindex", res.concordance)
+            add("cox_multi", "", "lr_chisq", res.lr_statistic)
+            add("cox_multi", "", "lr_p", res.lr_pvalue)
+        guarded("multivariable Cox", multi)
+
+    if has_score:
+        def disc():
+            sub = frame.dropna(subset=["radscore"])
+            add("cindex", "radscore", "C", concordance_index(sub["time"], sub["event"], sub["radscore"]))
+            for r in time_dependent_auc(sub["time"], sub["event"], sub["radscore"], times).itertuples():
+                add("td_auc", f"radscore@{r.time:g}", "auc", r.auc)
+        guarded("discrimination", disc)
+        if covariates:
+            def comp():
+                for r in compare_models(frame, "time", "event", list(covariates), "radscore", times).itertuples():
+                    add("compare", f"{r.model}@{r.term}" if r.term else r.model, r.metric, r.value)
+            guarded("clinical vs combined", comp)
+
+        def calib_dca_nomo():
+            covs = list(covariates) + ["radscore"]
+            sub = frame[["time", "event", *covs]].dropna()
+            model = cox(sub, "time", "event", covs)
+            pred = model.predict_survival(sub, times)
+            for j, h in enumerate(times):
+                for r in calibration(sub["time"], sub["event"], pred[:, j], h).itertuples():
+                    for stat in ("n", "predicted", "observed", "lower", "upper"):
+                        add(f"calibration:{h:g}", r.group, stat, getattr(r, stat))
+                dca = decision_curve_survival(sub["time"], sub["event"], 1 - pred[:, j], h,
+                                              thresholds=np.round(np.arange(0.05, 0.96, 0.05), 2))
+                for r in dca.itertuples():
+                    add(f"dca:{h:g}", f"{r.threshold:g}", "net_benefit", r.net_benefit)
+                    add(f"dca:{h:g}", f"{r.threshold:g}", "treat_all", r.treat_all)
+            points, surv = nomogram(model, sub, times)
+            for r in points.itertuples():
+                add("nomogram_points", f"{r.covariate}={r.value:g}" if isinstance(r.value, float)
+                    else f"{r.covariate}={r.value}", "points", r.points)
+            for r in surv.itertuples(index=False):
+                for col, h in zip(surv.columns[1:], times):
+                    add("nomogram_survival", f"{r[0]:.1f}", f"S({h:g})", r[surv.columns.get_loc(col)])
+        guarded("calibration / DCA / nomogram", calib_dca_nomo)
+
+    out = pd.DataFrame(rows, columns=["analysis", "term", "statistic", "value"])
+    out["subject"] = subject
+    out["cohort"] = cohort
+    return out.drop_duplicates(subset=["analysis", "term", "statistic"], keep="last")
+
+
+def survival_evidence(store, *, model_id: str | None = None, grouping: str | None = None, endpoint: str = "os",
+                      covariates: Sequence[str] = (), times: Sequence[float] = YEARS_1_3_5,
+                      cohort: str | None = None) -> dict:
+    """``rg survival``: KM, log-rank, HR, Cox, C-index, td-AUC, model comparison, calibration, DCA,
+    nomogram for a Rad-score model and/or a risk grouping, written to ``model_results``.
+
+    Analyses are named ``<analysis>:<endpoint>`` (e.g. ``logrank:os``); ``subject`` is the
+    grouping (or model) and ``cohort`` the radscores cohort (``''`` = all).
+    """
+    if not model_id and not grouping:
+        raise InputError("give --model and/or --grouping")
+    with _open(store, True) as st:
+        outcome = load_endpoint(st, endpoint)
+        data = outcome.copy()
+        if grouping:
+            g = st.query("SELECT patient_id, grp, model_id FROM risk_groups WHERE grouping = ?", [grouping])
+            if g.empty:
+                raise NotFoundError(f"no risk grouping {grouping!r}; create it with `rg groups`")
+            model_id = model_id or (g.model_id.dropna().iloc[0] if g.model_id.notna().any() else None)
+            data = data.join(g.set_index("patient_id")["grp"], how="inner")
+        if model_id:
+            sql = "SELECT patient_id, score FROM radscores WHERE model_id = ?"
+            args: list[Any] = [model_id]
+            if cohort:
+                sql += " AND cohort = ?"
+                args.append(cohort)
+            s = st.query(sql, args).set_index("patient_id")["score"]
+            if s.empty:
+                raise NotFoundError(f"model {model_id!r} has no Rad-scores{' in ' + cohort if cohort else ''}")
+            data = data.join(s, how="inner")
+        if covariates:
+            cols = ", ".join(f'"{c}"' for c in covariates)
+            try:
+                clin = st.query(f"SELECT patient_id, {cols} FROM clinical").set_index("patient_id")
+            except RGError as exc:
+                raise InputError(f"covariate(s) {list(covariates)} not all columns of `clinical`: {exc}") from exc
+            data = data.join(clin, how="left")
+    if len(data) < 5:
+        raise ModelError(f"only {len(data)} patients with {endpoint} follow-up and scores/groups")
+    subject = grouping or model_id
+    table = survival_tables(data.reset_index(drop=True), subject, covariates=covariates, times=times,
+                            cohort=cohort or "")
+    table["analysis"] = table["analysis"] + f":{endpoint}"
+    params = dict(model_id=model_id, grouping=grouping, endpoint=endpoint, covariates=list(covariates),
+                  times=list(times), cohort=cohort)
+    with _open(store, False) as st, st.run("rg survival", params) as run:
+        with st.transaction():
+            st.delete("model_results", "subject = ? AND cohort = ? AND analysis LIKE ?",
+                         [subject, cohort or "", f"%:{endpoint}"])
+            st.upsert("model_results", table, run_id=run.run_id)
+        run_id = run.run_id
+    summary = {"run_id": run_id, "subject": subject, "n": len(data), "events": int(data["event"].sum()),
+               "rows": len(table)}
+    lr = table[(table.analysis == f"logrank:{endpoint}") & (table.statistic == "p")]
+    if len(lr):
+        summary["logrank_p"] = float(lr.value.iloc[0])
+    return summary

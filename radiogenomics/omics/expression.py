@@ -1,0 +1,147 @@
+"""Expression matrices for the omics arm: loading from the store, scale handling, filtering.
+
+Rules (all configurable through :class:`ExpressionOptions`):
+
+* **Duplicated gene symbols** are collapsed before anything else.  ``collapse="max_mean"``
+  (default) keeps the row with the highest mean over samples (ties: the first row), the
+  usual rule for probes/transcripts of one gene; ``"mean"`` averages the rows value-wise.
+* **Missing values**: genes observed in fewer than ``min_present`` (default 0.8) of the
+  samples are dropped.  Remaining NaN stay: limma fits each gene on its observed samples;
+  ssGSEA-based scores drop genes that still have a NaN.
+* **Low expression**: genes whose value is at least ``min_value`` in fewer than
+  ``min_fraction`` (default 0.2) of the samples are dropped.  ``min_value`` defaults by
+  scale: 1.0 for FPKM-like data (FPKM >= 1), 10 for counts, none for log-scale data.
+* **Transform to log scale**: FPKM-like -> ``log2(x + 1)``; counts -> ``log2(CPM + 1)``
+  (for limma/ssGSEA; DESeq2 takes the raw counts); log2 and other scales are used as given.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, asdict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import DataQualityWarning, InputError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+SCALES = ("fpkm", "log2", "counts", "other")
+_DEFAULT_MIN_VALUE = {"fpkm": 1.0, "counts": 10.0, "log2": None, "other": None}
+
+
+@dataclass
+class ExpressionOptions:
+    """Filtering/collapsing settings; ``min_value=None`` means the scale's default."""
+
+    min_present: float = 0.8
+    min_value: float | None = None
+    min_fraction: float = 0.2
+    collapse: str = "max_mean"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def collapse_duplicates(expr: pd.DataFrame, rule: str = "max_mean") -> pd.DataFrame:
+    """Collapse rows sharing a gene id: ``max_mean`` keeps the row with the highest mean, ``mean`` averages."""
+    if not expr.index.has_duplicates:
+        return expr
+    n_dup = int(expr.index.duplicated().sum())
+    if rule == "max_mean":
+        means = expr.mean(axis=1, skipna=True).fillna(-np.inf).to_numpy()
+        order = np.lexsort((np.arange(len(expr)), -means))  # highest mean first, ties by input order
+        picked = expr.iloc[order]
+        picked = picked[~picked.index.duplicated(keep="first")]
+        out = picked.loc[[g for g in dict.fromkeys(expr.index)]]
+    elif rule == "mean":
+        out = expr.groupby(level=0, sort=False).mean()
+    else:
+        raise InputError(f"unknown collapse rule {rule!r}; use 'max_mean' or 'mean'")
+    log.info("collapsed %d duplicated gene rows (%s)", n_dup, rule)
+    return out
+
+
+def prepare_expression(expr: pd.DataFrame, scale: str, options: ExpressionOptions | None = None,
+                       log_transform: bool = True) -> pd.DataFrame:
+    """Collapse duplicates, filter missing/low genes and move to log scale (rules in the module doc).
+
+    Parameters
+    ----------
+    expr : DataFrame
+        Genes x samples on the dataset's own scale.
+    scale : {"fpkm", "log2", "counts", "other"}
+        The dataset's scale (``core.datasets.scale``).
+    options : ExpressionOptions, optional
+        Filtering/collapsing settings.
+    log_transform : bool
+        Return log-scale values (False: the filtered matrix on its own scale, e.g. counts for DESeq2).
+    """
+    opts = options or ExpressionOptions()
+    if scale not in SCALES:
+        raise InputError(f"unknown expression scale {scale!r}; expected one of {', '.join(SCALES)}")
+    if expr.empty:
+        raise InputError("the expression matrix is empty")
+    x = collapse_duplicates(expr.astype(float), opts.collapse)
+    values = x.to_numpy()
+    if scale in ("fpkm", "counts") and np.nanmin(values) < 0:
+        raise InputError(f"expression on scale {scale!r} has negative values; is it already log-transformed? "
+                         "set the dataset scale to 'log2'")
+    present = np.isfinite(values).mean(axis=1)
+    keep = present >= opts.min_present
+    n_missing = int((~keep).sum())
+    min_value = opts.min_value if opts.min_value is not None else _DEFAULT_MIN_VALUE[scale]
+    if min_value is not None:
+        with np.errstate(invalid="ignore"):
+            expressed = (np.nan_to_num(values, nan=-np.inf) >= min_value).mean(axis=1)
+        keep &= expressed >= opts.min_fraction
+    n_low = int(len(x) - keep.sum() - n_missing)
+    x = x.loc[keep]
+    if x.empty:
+        raise InputError(f"no gene passes the filters (present in >= {opts.min_present:.0%} of samples, value >= "
+                         f"{min_value} in >= {opts.min_fraction:.0%}); relax ExpressionOptions")
+    if n_missing or n_low:
+        log.info("expression filter: %d genes dropped for missing values, %d for low expression, %d kept",
+                 n_missing, n_low, len(x))
+    if not log_transform:
+        return x
+    if scale == "fpkm":
+        x = np.log2(x + 1.0)
+    elif scale == "counts":
+        lib = x.sum(axis=0, skipna=True)
+        x = np.log2(x / lib * 1e6 + 1.0)
+    return x
+
+
+def load_expression(store, dataset_id: str) -> tuple[pd.DataFrame, str]:
+    """Genes x patients matrix of one dataset from the store, and the dataset's scale."""
+    meta = store.query("SELECT scale FROM core.datasets WHERE dataset_id = ?", [dataset_id])
+    if meta.empty:
+        known = store.query("SELECT dataset_id FROM core.datasets ORDER BY 1")["dataset_id"].tolist()
+        raise NotFoundError(f"dataset {dataset_id!r} is not in the store (known: {', '.join(known) or 'none'}); "
+                            "import it first (rg fetch geo / rg import expression)")
+    scale = str(meta["scale"].iloc[0] or "other").lower()
+    if scale not in SCALES:
+        warnings.warn(f"dataset {dataset_id!r} has unknown scale {scale!r}; treated as 'other' (used as given)",
+                      DataQualityWarning, stacklevel=2)
+        scale = "other"
+    long = store.query("SELECT patient_id, gene, value FROM core.expression WHERE dataset_id = ?", [dataset_id])
+    if long.empty:
+        raise NotFoundError(f"dataset {dataset_id!r} has no expression values in the store")
+    wide = long.pivot(index="gene", columns="patient_id", values="value").astype(float)
+    wide.columns.name = None
+    wide.index.name = "gene"
+    return wide, scale
+
+
+def load_groups(store, grouping: str) -> pd.Series:
+    """patient_id -> group label of one grouping in ``risk_groups``."""
+    df = store.query("SELECT patient_id, grp FROM core.risk_groups WHERE grouping = ?", [grouping])
+    if df.empty:
+        known = store.query("SELECT DISTINCT grouping FROM core.risk_groups ORDER BY 1")["grouping"].tolist()
+        raise NotFoundError(f"grouping {grouping!r} is not in risk_groups (known: {', '.join(known) or 'none'}); "
+                            "create it with rg radscore / rg groups first")
+    return df.set_index("patient_id")["grp"].astype(str)

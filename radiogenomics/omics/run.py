@@ -1,0 +1,301 @@
+"""Store-level omics analyses: read risk groups + expression, compute, write results with a run_id.
+
+Each ``run_*`` function reads what it needs, computes without holding a write transaction,
+then replaces its previous results for the same key (grouping, dataset, ...) inside one
+transaction of a recorded run, and returns the rows it wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Sequence
+
+import pandas as pd
+
+from ..exceptions import InputError, NotFoundError
+from .deconvolution import deconvolve, read_signature
+from .deseq import deseq2_de
+from .enrichment import gsea_phenotype, gsea_prerank, ora
+from .expression import ExpressionOptions, load_expression, load_groups, prepare_expression
+from .genesets import load_library
+from .immune import estimate, ips
+from .limma import limma_de
+
+log = logging.getLogger(__name__)
+
+DE_METHODS = ("auto", "limma", "deseq2")
+
+
+def _contrast_label(groups: Sequence[str]) -> str:
+    if len(groups) != 2 or groups[0] == groups[1]:
+        raise InputError(f"groups must name two different groups, e.g. high,low; got {tuple(groups)!r}")
+    return f"{groups[0]}-{groups[1]}"
+
+
+def _covariates(store, names: Sequence[str] | None, patients: Sequence[str]) -> pd.DataFrame | None:
+    """Clinical covariates (columns of core.clinical) for the given patients."""
+    if not names:
+        return None
+    cols = set(store.table_columns("clinical"))
+    bad = [n for n in names if n not in cols or n in ("patient_id", "extra", "run_id")]
+    if bad:
+        raise InputError(f"unknown clinical covariate(s) {', '.join(bad)}; choose from the columns of the clinical view")
+    sel = ", ".join(f'"{n}"' for n in names)
+    df = store.query(f"SELECT patient_id, {sel} FROM core.clinical").set_index("patient_id")
+    df = df.reindex(list(patients))
+    missing = df.index[df.isna().any(axis=1)].tolist()
+    if missing:
+        raise InputError(f"covariate(s) {', '.join(names)} missing for {len(missing)} patient(s) "
+                         f"(e.g. {', '.join(missing[:5])}); drop the covariate or fill the clinical data")
+    return df
+
+
+def _resolve_method(method: str, scale: str) -> str:
+    if method not in DE_METHODS:
+        raise InputError(f"unknown DE method {method!r}; use one of {', '.join(DE_METHODS)}")
+    if method == "auto":
+        return "deseq2" if scale == "counts" else "limma"
+    if method == "deseq2" and scale != "counts":
+        raise InputError(f"DESeq2 needs raw counts but this dataset's scale is {scale!r}; use --method limma")
+    return method
+
+
+def _group_overlap(groups: pd.Series, expr: pd.DataFrame, contrast: Sequence[str], grouping: str,
+                   dataset_id: str) -> pd.Series:
+    g = groups[groups.isin(contrast)]
+    overlap = g.index.intersection(expr.columns)
+    if overlap.empty:
+        raise InputError(f"no patient of grouping {grouping!r} (groups {', '.join(contrast)}) has expression in "
+                         f"dataset {dataset_id!r}; check that both use the same patient ids")
+    return g.loc[overlap]
+
+
+def compute_de(expr: pd.DataFrame, scale: str, groups: pd.Series, contrast: Sequence[str] = ("high", "low"),
+               method: str = "auto", covariates: pd.DataFrame | None = None,
+               options: ExpressionOptions | None = None, n_cpus: int = 2) -> tuple[str, pd.DataFrame]:
+    """DE on a raw dataset matrix: filter/transform by scale, then limma (log scale) or DESeq2 (counts).
+
+    Returns ``(method, table)`` with the tool's own columns.
+    """
+    method = _resolve_method(method, scale)
+    if method == "deseq2":
+        counts = prepare_expression(expr, scale, options, log_transform=False).dropna(axis=0, how="any")
+        return method, deseq2_de(counts, groups, contrast, covariates=covariates, n_cpus=n_cpus)
+    logx = prepare_expression(expr, scale, options, log_transform=True)
+    return method, limma_de(logx, groups, contrast, covariates=covariates)
+
+
+def de_direction(table: pd.DataFrame, method: str, lfc_threshold: float = 0.1, p_threshold: float = 0.05,
+                 adjusted: bool = False) -> pd.Series:
+    """up / down / ns by |log2FC| > lfc_threshold and P < p_threshold (adjusted P if ``adjusted``)."""
+    lfc = table["logFC"] if method == "limma" else table["log2FoldChange"]
+    if method == "limma":
+        p = table["adj.P.Val"] if adjusted else table["P.Value"]
+    else:
+        p = table["padj"] if adjusted else table["pvalue"]
+    sig = (lfc.abs() > lfc_threshold) & (p < p_threshold)
+    out = pd.Series("ns", index=table.index)
+    out[sig & (lfc > 0)] = "up"
+    out[sig & (lfc < 0)] = "down"
+    return out
+
+
+def run_de(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"), method: str = "auto",
+           covariates: Sequence[str] | None = None, lfc_threshold: float = 0.1, p_threshold: float = 0.05,
+           adjusted: bool = False, options: ExpressionOptions | None = None, n_cpus: int = 2) -> pd.DataFrame:
+    """Differential expression of ``groups[0]`` vs ``groups[1]`` of a grouping; writes ``de_results``.
+
+    Returns the rows written (de_results columns, with run_id).
+    """
+    contrast = tuple(groups)
+    label = _contrast_label(contrast)
+    grp = load_groups(store, grouping)
+    expr, scale = load_expression(store, dataset_id)
+    g = _group_overlap(grp, expr, contrast, grouping, dataset_id)
+    cov = _covariates(store, covariates, g.index)
+    method, table = compute_de(expr, scale, g, contrast, method, cov, options, n_cpus)
+    direction = de_direction(table, method, lfc_threshold, p_threshold, adjusted)
+    rows = table.copy()
+    rows["direction"] = direction
+    rows = rows.rename_axis("gene").reset_index()
+    rows.insert(0, "grouping", grouping)
+    rows.insert(1, "dataset_id", dataset_id)
+    rows.insert(2, "method", method)
+    rows.insert(3, "contrast", label)
+    params = {"grouping": grouping, "dataset_id": dataset_id, "groups": list(contrast), "method": method,
+              "covariates": list(covariates or []), "lfc_threshold": lfc_threshold, "p_threshold": p_threshold,
+              "adjusted": adjusted, "expression": (options or ExpressionOptions()).as_dict(),
+              "n_samples": {k: int((g == k).sum()) for k in contrast}}
+    with store.run("rg de", params) as run:
+        with store.transaction():
+            store.delete("de_results", "grouping = ? AND dataset_id = ? AND method = ? AND contrast = ?",
+                         [grouping, dataset_id, method, label])
+            store.upsert("de_results", rows, run_id=run.run_id)
+        rows["run_id"] = run.run_id
+    n_up, n_down = int((direction == "up").sum()), int((direction == "down").sum())
+    log.info("DE %s %s on %s: %d up, %d down of %d genes", method, label, dataset_id, n_up, n_down, len(rows))
+    return rows
+
+
+def _stored_ranking(store, grouping: str, dataset_id: str, label: str) -> pd.Series | None:
+    df = store.query("SELECT method, gene, t, stat FROM core.de_results WHERE grouping = ? AND dataset_id = ? "
+                     "AND contrast = ?", [grouping, dataset_id, label])
+    if df.empty:
+        return None
+    method = "limma" if (df["method"] == "limma").any() else df["method"].iloc[0]
+    sub = df[df["method"] == method]
+    col = "t" if method == "limma" else "stat"
+    return sub.set_index("gene")[col].astype(float)
+
+
+def run_gsea(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"),
+             method: str = "prerank", library: str = "hallmark", permutations: int = 1000, seed: int = 0,
+             fdr_threshold: float = 0.25, min_size: int = 15, max_size: int = 500,
+             options: ExpressionOptions | None = None, threads: int = 1) -> pd.DataFrame:
+    """GSEA of a grouping's contrast; writes ``gsea_results``.
+
+    ``method="prerank"`` ranks genes by the stored DE statistic (limma t, or DESeq2 stat)
+    of ``rg de`` for the same grouping/dataset/contrast, computing limma/DESeq2 on the fly
+    when none is stored; ``method="phenotype"`` permutes sample labels on the log-scale
+    expression (signal-to-noise).  ``library`` is a shipped name or a GMT path.
+    """
+    contrast = tuple(groups)
+    label = _contrast_label(contrast)
+    if method not in ("prerank", "phenotype"):
+        raise InputError(f"unknown GSEA method {method!r}; use prerank or phenotype")
+    lib_label, sets = load_library(library)
+    grp = load_groups(store, grouping)
+    if method == "prerank":
+        ranking = _stored_ranking(store, grouping, dataset_id, label)
+        if ranking is None:
+            expr, scale = load_expression(store, dataset_id)
+            g = _group_overlap(grp, expr, contrast, grouping, dataset_id)
+            de_method, table = compute_de(expr, scale, g, contrast, "auto", None, options)
+            ranking = table["t"] if de_method == "limma" else table["stat"]
+        res = gsea_prerank(ranking, sets, permutations=permutations, seed=seed, min_size=min_size,
+                           max_size=max_size, fdr_threshold=fdr_threshold, threads=threads)
+    else:
+        expr, scale = load_expression(store, dataset_id)
+        g = _group_overlap(grp, expr, contrast, grouping, dataset_id)
+        logx = prepare_expression(expr, scale, options, log_transform=True)
+        res = gsea_phenotype(logx, g, sets, contrast, permutations=permutations, seed=seed, min_size=min_size,
+                             max_size=max_size, fdr_threshold=fdr_threshold, threads=threads)
+    rows = res.copy()
+    rows.insert(0, "grouping", grouping)
+    rows.insert(1, "dataset_id", dataset_id)
+    rows.insert(2, "method", method)
+    rows.insert(3, "library", lib_label)
+    params = {"grouping": grouping, "dataset_id": dataset_id, "groups": list(contrast), "method": method,
+              "library": lib_label, "permutations": permutations, "seed": seed, "fdr_threshold": fdr_threshold,
+              "min_size": min_size, "max_size": max_size}
+    with store.run("rg gsea", params) as run:
+        with store.transaction():
+            store.delete("gsea_results", "grouping = ? AND dataset_id = ? AND method = ? AND library = ?",
+                         [grouping, dataset_id, method, lib_label])
+            store.upsert("gsea_results", rows, run_id=run.run_id)
+        rows["run_id"] = run.run_id
+    return rows
+
+
+def run_ora(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"),
+            libraries: Sequence[str] = ("go_bp", "go_mf", "go_cc"), de_method: str | None = None,
+            min_size: int = 10, max_size: int = 500) -> pd.DataFrame:
+    """Over-representation of the up and the down DE genes (from ``de_results``) per library; writes ``ora_results``.
+
+    ``libraries`` are shipped names or GMT paths (e.g. a KEGG GMT you are licensed to use).
+    The universe is every gene tested in the DE analysis.
+    """
+    label = _contrast_label(tuple(groups))
+    de = store.query("SELECT method, gene, direction FROM core.de_results WHERE grouping = ? AND dataset_id = ? "
+                     "AND contrast = ?", [grouping, dataset_id, label])
+    if de.empty:
+        raise NotFoundError(f"no DE results for grouping {grouping!r}, dataset {dataset_id!r}, contrast {label}; "
+                            "run rg de first")
+    method = de_method or ("limma" if (de["method"] == "limma").any() else de["method"].iloc[0])
+    de = de[de["method"] == method]
+    if de.empty:
+        raise NotFoundError(f"no {method} DE results for grouping {grouping!r}, dataset {dataset_id!r}")
+    universe = de["gene"].tolist()
+    frames = []
+    for lib in libraries:
+        lib_label, sets = load_library(lib)
+        for direction in ("up", "down"):
+            res = ora(de.loc[de["direction"] == direction, "gene"], universe, sets, min_size=min_size,
+                      max_size=max_size)
+            res.insert(0, "direction", direction)
+            res.insert(1, "library", lib_label)
+            frames.append(res)
+    rows = pd.concat(frames, ignore_index=True)
+    rows.insert(0, "grouping", grouping)
+    rows.insert(1, "dataset_id", dataset_id)
+    labels = sorted(set(rows["library"]))
+    params = {"grouping": grouping, "dataset_id": dataset_id, "groups": list(groups), "de_method": method,
+              "libraries": [str(x) for x in libraries], "min_size": min_size, "max_size": max_size}
+    with store.run("rg ora", params) as run:
+        with store.transaction():
+            for lab in labels:
+                store.delete("ora_results", "grouping = ? AND dataset_id = ? AND library = ?",
+                             [grouping, dataset_id, lab])
+            store.upsert("ora_results", rows, run_id=run.run_id)
+        rows["run_id"] = run.run_id
+    return rows
+
+
+def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | None = None,
+                   methods: Sequence[str] | None = None, perm: int = 100, seed: int = 0,
+                   options: ExpressionOptions | None = None) -> pd.DataFrame:
+    """Immune scores of a raw dataset matrix in long form: sample, method, score, value."""
+    methods = list(methods) if methods else ["estimate", "ips"] + (["deconvolution"] if signature is not None else [])
+    unknown = set(methods) - {"estimate", "ips", "deconvolution"}
+    if unknown:
+        raise InputError(f"unknown immune method(s) {', '.join(sorted(unknown))}; use estimate, ips, deconvolution")
+    if "deconvolution" in methods and signature is None:
+        raise InputError("deconvolution needs a signature matrix (genes x cell types, tab separated, LM22 layout); "
+                         "none is shipped because CIBERSORT's LM22 is not redistributable: pass --signature FILE")
+    logx = prepare_expression(expr, scale, options, log_transform=True)
+    frames = []
+    if "estimate" in methods:
+        frames.append(("estimate", estimate(logx)))
+    if "ips" in methods:
+        frames.append(("ips", ips(logx)))
+    if "deconvolution" in methods:
+        if scale in ("fpkm", "counts"):
+            mix = prepare_expression(expr, scale, options, log_transform=False)
+            if scale == "counts":
+                mix = mix / mix.sum(axis=0) * 1e6
+        else:
+            mix = logx  # log scale: deconvolve() anti-logs (max < 50)
+        frames.append(("deconvolution", deconvolve(mix, signature, perm=perm, seed=seed)))
+    out = []
+    for name, wide in frames:
+        long = wide.rename_axis("patient_id").reset_index().melt(id_vars="patient_id", var_name="score",
+                                                                   value_name="value")
+        long.insert(1, "method", name)
+        out.append(long)
+    return pd.concat(out, ignore_index=True)
+
+
+def run_immune(store, dataset_id: str, signature: str | pd.DataFrame | None = None,
+               methods: Sequence[str] | None = None, perm: int = 100, seed: int = 0,
+               options: ExpressionOptions | None = None) -> pd.DataFrame:
+    """ESTIMATE, IPS and (with a signature matrix) deconvolution for every patient of a dataset; writes ``immune_scores``.
+
+    ``signature`` is a path to an LM22-layout file or a DataFrame (genes x cell types).
+    Group comparisons of these scores are done by the association step (``rg associate``).
+    """
+    sig = read_signature(signature) if isinstance(signature, (str, os.PathLike)) else signature
+    expr, scale = load_expression(store, dataset_id)
+    long = compute_immune(expr, scale, sig, methods, perm, seed, options)
+    long.insert(0, "dataset_id", dataset_id)
+    params: dict[str, Any] = {"dataset_id": dataset_id, "methods": sorted(set(long["method"])), "perm": perm,
+                              "seed": seed, "signature": str(signature) if isinstance(signature, (str, os.PathLike)) else
+                              (None if sig is None else f"matrix {sig.shape[0]}x{sig.shape[1]}"),
+                              "expression": (options or ExpressionOptions()).as_dict()}
+    with store.run("rg immune", params) as run:
+        with store.transaction():
+            for m in sorted(set(long["method"])):
+                store.delete("immune_scores", "dataset_id = ? AND method = ?", [dataset_id, m])
+            store.upsert("immune_scores", long, run_id=run.run_id)
+        long["run_id"] = run.run_id
+    return long

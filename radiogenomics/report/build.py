@@ -1,0 +1,749 @@
+"""``rg report``: read the store's tables for one grouping and write the HTML report + CSVs.
+
+Each section is built by a function over the loaded DataFrames; a section whose inputs
+are absent says so (a note) instead of failing, and a figure that cannot be drawn
+records why.  Every figure is drawn from store tables (plus the shipped gene-set files
+for the GSEA running-score curves).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import InputError, NotFoundError, RGError
+from . import compute, figures
+from .html import Section, figure_to_data_uri, render_html
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS = {"dfs": "disease-free survival", "os": "overall survival"}
+CONTINUOUS_CLINICAL = ("age", "pack_years", "weight_lbs", "days_ct_to_surgery")
+CATEGORICAL_CLINICAL = ("gender", "smoking_status", "histology", "t_stage_group", "t_stage", "n_stage", "grade",
+                        "egfr", "kras", "alk", "lymphovascular_invasion", "pleural_invasion")
+
+_QUERIES = {
+    "patients": "SELECT * FROM patients",
+    "clinical": "SELECT * FROM clinical",
+    "series": "SELECT series_uid, patient_id, modality, status, error FROM series",
+    "rois": "SELECT patient_id, roi, reader, status, reason, voxels, volume_mm3, run_id FROM rois",
+    "features_n": "SELECT patient_id, roi, params_hash, count(*) AS n_features FROM features GROUP BY ALL",
+    "failures": "SELECT * FROM failures",
+    "stability": "SELECT * FROM feature_stability",
+    "feature_params": "SELECT * FROM core.feature_params",
+    "runs": "SELECT * FROM runs ORDER BY started_at",
+    "datasets": "SELECT * FROM datasets",
+    "expr_patients": "SELECT dataset AS dataset_id, patient_id, count(value) AS n_values FROM expression GROUP BY ALL",
+}
+
+
+@dataclass
+class ReportInputs:
+    """The store tables one report needs (empty frames where a table has no rows)."""
+
+    grouping: str
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    dataset_id: str | None = None
+    model_id: str | None = None
+    formula: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> pd.DataFrame:
+        return self.frames.get(name, pd.DataFrame())
+
+
+def _safe_query(store, sql: str, params: list | None = None) -> pd.DataFrame:
+    try:
+        return store.query(sql, params or [])
+    except RGError as exc:  # a table another area has not filled (or older store) -> absent
+        log.debug("report query failed (%s): %s", sql, exc)
+        return pd.DataFrame()
+
+
+def load_inputs(store, grouping: str, dataset_id: str | None = None) -> ReportInputs:
+    """Read everything the report of ``grouping`` draws from the store.
+
+    Raises
+    ------
+    NotFoundError
+        The grouping does not exist in ``risk_groups``.
+    """
+    groups = _safe_query(store, "SELECT * FROM risk_groups WHERE grouping = ?", [grouping])
+    if groups.empty:
+        known = _safe_query(store, "SELECT DISTINCT grouping FROM risk_groups")
+        names = ", ".join(known["grouping"].astype(str)) if len(known) else "none"
+        raise NotFoundError(f"no risk grouping {grouping!r} in the store (known: {names}); create it with `rg groups`")
+    inputs = ReportInputs(grouping=grouping)
+    inputs.frames["groups"] = groups
+    for name, sql in _QUERIES.items():
+        inputs.frames[name] = _safe_query(store, sql)
+    model_id = groups["model_id"].dropna().iloc[0] if groups["model_id"].notna().any() else None
+    inputs.model_id = model_id
+    if model_id:
+        model = _safe_query(store, "SELECT * FROM models WHERE model_id = ?", [model_id])
+        inputs.frames["model"] = model
+        if len(model) and model["formula"].iloc[0]:
+            raw = model["formula"].iloc[0]
+            inputs.formula = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        inputs.frames["radscores"] = _safe_query(store, "SELECT * FROM radscores WHERE model_id = ?", [model_id])
+    subjects = [grouping] + ([model_id] if model_id else [])
+    inputs.frames["model_results"] = _safe_query(
+        store, f"SELECT * FROM model_results WHERE subject IN ({', '.join('?' * len(subjects))})", subjects)
+    for table in ("de_results", "gsea_results", "ora_results", "associations"):
+        inputs.frames[table] = _safe_query(store, f"SELECT * FROM {table} WHERE grouping = ?", [grouping])
+    if dataset_id is None:
+        for table in ("de_results", "gsea_results"):
+            frame = inputs.get(table)
+            if len(frame) and "dataset_id" in frame:
+                dataset_id = str(frame["dataset_id"].iloc[0])
+                break
+    if dataset_id is None and len(inputs.get("datasets")):
+        dataset_id = str(inputs.get("datasets")["dataset_id"].iloc[0])
+    inputs.dataset_id = dataset_id
+    if dataset_id:
+        for table in ("de_results", "gsea_results", "ora_results"):
+            frame = inputs.get(table)
+            if len(frame) and "dataset_id" in frame:
+                inputs.frames[table] = frame[frame["dataset_id"] == dataset_id]
+        inputs.frames["immune"] = _safe_query(store, "SELECT * FROM immune_scores WHERE dataset_id = ?", [dataset_id])
+        de = inputs.get("de_results")
+        if len(de):
+            genes = _heatmap_genes(de)
+            if genes:
+                marks = ", ".join("?" * len(genes))
+                inputs.frames["heatmap_expr"] = _safe_query(
+                    store, f"SELECT patient_id, gene, value FROM expression WHERE dataset = ? AND gene IN ({marks})",
+                    [dataset_id, *genes])
+    return inputs
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Collector:
+    """Runs figure functions, turning their failures into notes of the section."""
+
+    def __init__(self, section: Section, tables: dict[str, pd.DataFrame]):
+        self.section = section
+        self.tables = tables
+
+    def figure(self, caption: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        try:
+            fig = fn(*args, **kwargs)
+        except (InputError, ValueError, KeyError, TypeError, IndexError) as exc:
+            self.section.notes.append(f"{caption}: not drawn ({exc}).")
+            log.info("report figure %r not drawn: %s", caption, exc)
+            return False
+        self.section.figures.append((caption, figure_to_data_uri(fig)))
+        return True
+
+    def table(self, name: str, frame: pd.DataFrame, shown: int = 15, csv: bool = True) -> None:
+        if frame is None or frame.empty:
+            return
+        self.section.tables.append((name, frame, shown))
+        if csv:
+            self.tables[name] = frame
+
+
+def _mr(inputs: ReportInputs, prefix: str) -> pd.DataFrame:
+    """model_results rows whose analysis starts with ``prefix`` (e.g. ``cox_uni:``)."""
+    mr = inputs.get("model_results")
+    if mr.empty:
+        return mr
+    return mr[mr["analysis"].astype(str).str.startswith(prefix)]
+
+
+def _endpoints_of(frame: pd.DataFrame) -> list[str]:
+    eps = {a.rsplit(":", 1)[-1] for a in frame["analysis"].astype(str)} if len(frame) else set()
+    return [e for e in ("dfs", "os") if e in eps] + sorted(eps - {"dfs", "os"})
+
+
+def _cohort_label(c: Any) -> str:
+    return str(c) if c not in (None, "") and not (isinstance(c, float) and np.isnan(c)) else "all"
+
+
+def _pvalues(assoc: pd.DataFrame, family: str) -> dict[str, float]:
+    if assoc.empty or "family" not in assoc:
+        return {}
+    sub = assoc[assoc["family"] == family]
+    return {str(v): float(p) for v, p in zip(sub["variable"], sub["p"]) if pd.notna(p)}
+
+
+def _heatmap_genes(de: pd.DataFrame, per_direction: int = 25) -> list[str]:
+    d = _de_view(de)
+    sig = d[d["direction"].isin(["up", "down"])]
+    if sig.empty:
+        return []
+    genes: list[str] = []
+    for direction in ("up", "down"):
+        genes += sig[sig["direction"] == direction].nsmallest(per_direction, "pvalue")["gene"].astype(str).tolist()
+    return genes
+
+
+def _de_view(de: pd.DataFrame) -> pd.DataFrame:
+    """DE rows with tool-neutral ``log2FoldChange, pvalue, padj, stat`` (limma's logFC/P.Value/t)."""
+    out = de.copy()
+    for target, alt in (("log2FoldChange", "logFC"), ("pvalue", "P.Value"), ("padj", "adj.P.Val"), ("stat", "t")):
+        if target not in out:
+            out[target] = np.nan
+        if alt in out:
+            out[target] = out[target].fillna(out[alt]) if out[target].notna().any() else out[alt]
+    if "direction" not in out:
+        out["direction"] = "ns"
+    out["direction"] = out["direction"].fillna("ns")
+    return out
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def cohort_flow(inputs: ReportInputs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cohort flow (stage, n, excluded, reasons) and the per-patient exclusion list.
+
+    Patients are followed from every patient known to the store through imaging, ROI,
+    features, Rad-score, risk group and expression; each drop gets the recorded failure
+    reason (``failures``, ``rois.reason``, ``series.error``) or a description of what is missing.
+    """
+    failures = inputs.get("failures")
+    fail_reason: dict[str, str] = {}
+    if len(failures):
+        for row in failures.sort_values("failed_at" if "failed_at" in failures else "run_id").itertuples():
+            fail_reason[str(row.patient_id)] = f"{row.stage}: {row.reason}"
+    everyone: set[str] = set()
+    for name in ("patients", "clinical", "rois", "features_n", "radscores", "groups", "expr_patients"):
+        frame = inputs.get(name)
+        if len(frame) and "patient_id" in frame:
+            everyone |= set(frame["patient_id"].astype(str))
+    stages: list[tuple[str, set[str], Callable[[str], str]]] = []
+    rois = inputs.get("rois")
+    tumour = rois[rois["roi"] == "tumor"] if len(rois) else rois
+    roi_reason = ({str(p): f"ROI: {r}" for p, r, s in zip(tumour["patient_id"], tumour["reason"], tumour["status"])
+                   if s != "ok"} if len(tumour) else {})
+    series = inputs.get("series")
+    series_reason = ({str(p): f"series: {e}" for p, e, s in zip(series["patient_id"], series["error"], series["status"])
+                      if s == "failed"} if len(series) else {})
+    if len(tumour):
+        ok = set(tumour.loc[tumour["status"] == "ok", "patient_id"].astype(str))
+        stages.append(("tumour ROI on CT", ok, lambda p: roi_reason.get(p) or series_reason.get(p)
+                       or fail_reason.get(p) or "no CT + SEG imaging"))
+    feats = inputs.get("features_n")
+    if len(feats):
+        hashes = inputs.formula.get("params_hash")
+        sub = feats[(feats["roi"] == inputs.formula.get("roi", "tumor"))]
+        if hashes:
+            sub = sub[sub["params_hash"] == hashes]
+        stages.append(("radiomic features", set(sub["patient_id"].astype(str)),
+                       lambda p: fail_reason.get(p) or "no features extracted"))
+    scores = inputs.get("radscores")
+    if len(scores):
+        stages.append(("Rad-score", set(scores.loc[scores["score"].notna(), "patient_id"].astype(str)),
+                       lambda p: fail_reason.get(p) or "not scored (no follow-up or a missing feature)"))
+    groups = inputs.get("groups")
+    stages.append(("risk group assigned", set(groups["patient_id"].astype(str)),
+                   lambda p: "not in the grouping"))
+    clinical = inputs.get("clinical")
+    if len(clinical):
+        ok = set(clinical.loc[clinical.get("dfs_days", pd.Series(dtype=float)).notna()
+                              | clinical.get("os_days", pd.Series(dtype=float)).notna(), "patient_id"].astype(str))
+        stages.append(("with follow-up (clinical)", ok, lambda p: "no clinical follow-up"))
+    expr = inputs.get("expr_patients")
+    if len(expr) and inputs.dataset_id:
+        have = set(expr.loc[(expr["dataset_id"] == inputs.dataset_id) & (expr["n_values"] > 0), "patient_id"].astype(str))
+        stages.append((f"with expression ({inputs.dataset_id})", have, lambda p: "no expression sample"))
+        compared = set(groups.loc[groups["grp"].isin(["high", "low"]), "patient_id"].astype(str))
+        stages.append(("omics comparison (high vs low)", compared,
+                       lambda p: "middle group (ignored as in the reference study)"))
+    rows = [{"stage": "patients in the store", "n": len(everyone), "excluded": 0, "reasons": ""}]
+    exclusions = []
+    current = set(everyone)
+    for name, kept, why in stages:
+        dropped = sorted(current - kept)
+        current = current & kept
+        reasons = pd.Series([why(p) for p in dropped], dtype=object)
+        summary = "; ".join(f"{r} ({n})" for r, n in reasons.value_counts().head(4).items())
+        rows.append({"stage": name, "n": len(current), "excluded": len(dropped), "reasons": summary})
+        exclusions += [{"patient_id": p, "excluded_at": name, "reason": r} for p, r in zip(dropped, reasons)]
+    return pd.DataFrame(rows), pd.DataFrame(exclusions, columns=["patient_id", "excluded_at", "reason"])
+
+
+def section_cohort(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    section = Section("cohort", "Cohort flow")
+    c = _Collector(section, tables)
+    flow, excluded = cohort_flow(inputs)
+    c.figure("Cohort flow: patients kept at each stage and why the others were excluded",
+             figures.cohort_flow_figure, flow)
+    c.table("cohort_flow", flow, 20)
+    c.table("exclusions", excluded, 25)
+    groups = inputs.get("groups")
+    counts = groups.groupby("grp").size().rename("n").reset_index()
+    section.text = ("<p>Grouping <b>{}</b> (method {}): {}.</p>".format(
+        html.escape(inputs.grouping), html.escape(str(groups["method"].dropna().iloc[0]) if groups["method"].notna().any() else "n/a"),
+        ", ".join(f"{html.escape(str(g))} {n}" for g, n in zip(counts["grp"], counts["n"]))))
+    return section
+
+
+def section_radscore(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    section = Section("radscore", "Rad-score")
+    c = _Collector(section, tables)
+    formula = inputs.formula
+    if not formula or not formula.get("features"):
+        section.notes.append("No Rad-score model is linked to this grouping (risk_groups.model_id); "
+                             "run `rg radscore fit` and `rg groups --model`.")
+        return section
+    coef = pd.DataFrame({"feature": formula["features"], "coefficient": formula.get("coefficients"),
+                         "mean": formula.get("means"), "sd": formula.get("sds")})
+    terms = " ".join(f"{'+' if b >= 0 else '&minus;'} {abs(b):.4g} &times; ({html.escape(f)} &minus; {m:.4g}) / {s:.4g}"
+                     for f, b, m, s in coef[["feature", "coefficient", "mean", "sd"]].itertuples(index=False))
+    cut = formula.get("cutoff")
+    section.text = (f"<p>Model <code>{html.escape(str(inputs.model_id))}</code>, endpoint "
+                    f"{html.escape(str(formula.get('endpoint', '')))}, {len(coef)} features, "
+                    f"cut-off {cut if cut is None else f'{cut:.4g}'} ({html.escape(str(formula.get('cutoff_method', '')))}), "
+                    f"trained on {formula.get('n_train_patients') or formula.get('n_train')} patients.</p>"
+                    f"<p><b>Rad-score</b> = {terms.lstrip('+ ')}</p>")
+    c.figure("Rad-score coefficients (per SD of each z-scored feature)", figures.radscore_coefficients_figure, coef)
+    c.table("radscore_formula", coef, 30)
+    scores = inputs.get("radscores")
+    if len(scores):
+        merged = scores.merge(inputs.get("groups")[["patient_id", "grp"]], on="patient_id", how="left")
+        merged["grp"] = merged["grp"].fillna("ungrouped")
+        c.figure("Rad-score per patient, coloured by risk group", figures.radscore_distribution_figure, merged,
+                 cutoff=cut)
+        c.table("radscores", merged[["patient_id", "score", "cohort", "grp"]], 12)
+    return section
+
+
+def _survival_data(inputs: ReportInputs, endpoint: str) -> pd.DataFrame:
+    clinical = inputs.get("clinical")
+    if clinical.empty or f"{endpoint}_days" not in clinical:
+        return pd.DataFrame()
+    data = inputs.get("groups")[["patient_id", "grp"]].merge(
+        clinical[["patient_id", f"{endpoint}_days", f"{endpoint}_event"]], on="patient_id")
+    scores = inputs.get("radscores")
+    if len(scores):
+        data = data.merge(scores[["patient_id", "cohort"]], on="patient_id", how="left")
+    else:
+        data["cohort"] = ""
+    return data.rename(columns={f"{endpoint}_days": "time", f"{endpoint}_event": "event"}).dropna(subset=["time", "event"])
+
+
+def section_survival(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    section = Section("survival", "Survival: Kaplan-Meier, Cox models, discrimination")
+    c = _Collector(section, tables)
+    logrank = _mr(inputs, "logrank:")
+    any_curve = False
+    km_rows = []
+    for endpoint, label in ENDPOINTS.items():
+        data = _survival_data(inputs, endpoint)
+        if data.empty:
+            section.notes.append(f"No {label} follow-up ({endpoint}_days / {endpoint}_event) for this grouping's patients.")
+            continue
+        cohorts = [("all", data)]
+        if data["cohort"].nunique() > 1:
+            cohorts += [(str(k), v) for k, v in data.groupby("cohort")]
+        for cohort, sub in cohorts:
+            if len(sub) < 3:
+                continue
+            stored = logrank[(logrank["analysis"] == f"logrank:{endpoint}") & (logrank["statistic"] == "p")
+                             & (logrank["cohort"].fillna("").replace("", "all") == cohort)] if len(logrank) else logrank
+            p = float(stored["value"].iloc[0]) if len(stored) else compute.logrank_p(sub["time"], sub["event"], sub["grp"])
+            curves = compute.km_curves(sub["time"], sub["event"], sub["grp"])
+            step = max(365.25, float(np.ceil(sub["time"].max() / 5 / 365.25) * 365.25))
+            at = np.arange(0, sub["time"].max() + 1, step)
+            risk = compute.numbers_at_risk(sub["time"], sub["grp"], at)
+            any_curve |= c.figure(f"Kaplan-Meier, {label}, {cohort} patients (n={len(sub)}, events={int(sub['event'].sum())})",
+                                  figures.km_figure, curves, risk, title=f"{label} - {cohort}", pvalue=p)
+            km_rows.append({"endpoint": endpoint, "cohort": cohort, "n": len(sub), "events": int(sub["event"].sum()),
+                            "logrank_p": p})
+    c.table("km_logrank", pd.DataFrame(km_rows), 20)
+    hr_rows = []
+    for kind, label in (("hr", "risk group"), ("cox_uni", "univariable"), ("cox_multi", "multivariable")):
+        frame = _mr(inputs, f"{kind}:")
+        if frame.empty:
+            continue
+        wide = frame.pivot_table(index=["analysis", "term", "cohort"], columns="statistic", values="value",
+                                 aggfunc="first").reset_index()
+        if "HR" not in wide:
+            continue
+        wide = wide[wide["term"] != ""]
+        wide["model"] = label + " " + wide["analysis"].str.split(":").str[-1] + wide["cohort"].map(
+            lambda x: f" ({x})" if x else "")
+        hr_rows.append(wide)
+    if hr_rows:
+        cox = pd.concat(hr_rows, ignore_index=True).rename(columns={"term": "label", "HR_lower": "lower",
+                                                                    "HR_upper": "upper"})
+        c.figure("Forest plot: hazard ratios with 95% CI (risk group vs reference, univariable and multivariable Cox)",
+                 figures.forest_figure, cox[["model", "label", "HR", "lower", "upper"] + (["p"] if "p" in cox else [])])
+        c.table("cox_models", cox.drop(columns=["analysis"]), 30)
+    else:
+        section.notes.append("No Cox / hazard-ratio results in model_results; run `rg survival`.")
+    # discrimination: C-index of the Rad-score and of the clinical / combined models
+    rows = []
+    for r in _mr(inputs, "cindex:").itertuples():
+        rows.append({"model": f"{r.term} ({r.analysis.split(':')[-1]})", "cohort": _cohort_label(r.cohort), "value": r.value})
+    for r in _mr(inputs, "compare:").itertuples():
+        if r.statistic == "cindex":
+            rows.append({"model": f"{r.term} ({r.analysis.split(':')[-1]})", "cohort": _cohort_label(r.cohort), "value": r.value})
+    if rows:
+        cidx = pd.DataFrame(rows)
+        c.figure("Harrell's C-index per model and cohort", figures.metric_bar_figure, cidx, "cindex", "C-index")
+        c.table("cindex", cidx, 20)
+    auc_rows = []
+    for r in pd.concat([_mr(inputs, "td_auc:"), _mr(inputs, "compare:")]).itertuples():
+        if r.statistic not in ("auc", "td_auc") or "@" not in str(r.term):
+            continue
+        model, t = str(r.term).rsplit("@", 1)
+        try:
+            auc_rows.append({"model": f"{model} ({r.analysis.split(':')[-1]})", "cohort": _cohort_label(r.cohort),
+                             "time": float(t), "auc": r.value})
+        except ValueError:
+            continue
+    if auc_rows:
+        auc = pd.DataFrame(auc_rows)
+        c.figure("Time-dependent AUC at 1, 3 and 5 years", figures.td_auc_figure, auc)
+        c.table("td_auc", auc, 20)
+    if not rows and not auc_rows:
+        section.notes.append("No C-index / time-dependent AUC in model_results (needs `rg survival --model`).")
+    if not any_curve and not hr_rows:
+        section.notes.append("No survival evidence could be drawn for this grouping.")
+    return section
+
+
+def section_calibration(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    section = Section("calibration", "Calibration, decision curves and nomogram")
+    c = _Collector(section, tables)
+    calib = _mr(inputs, "calibration:")
+    if len(calib):
+        parts = calib["analysis"].str.split(":")
+        calib = calib.assign(time=parts.str[1].astype(float), endpoint=parts.str[-1])
+        wide = calib.pivot_table(index=["endpoint", "cohort", "time", "term"], columns="statistic", values="value",
+                                 aggfunc="first").reset_index()
+        wide["model"] = wide["endpoint"] + wide["cohort"].map(lambda x: f" ({x})" if x else "")
+        c.figure("Calibration: predicted vs observed survival (combined Cox model) at 1/3/5 years",
+                 figures.calibration_figure, wide)
+        c.table("calibration", wide.drop(columns=["model"]), 20)
+    else:
+        section.notes.append("No calibration results in model_results (needs `rg survival --model`).")
+    dca = _mr(inputs, "dca:")
+    if len(dca):
+        parts = dca["analysis"].str.split(":")
+        dca = dca.assign(time=parts.str[1].astype(float), endpoint=parts.str[-1], threshold=dca["term"].astype(float))
+        for (endpoint, t), sub in dca.groupby(["endpoint", "time"]):
+            wide = sub.pivot_table(index="threshold", columns="statistic", values="value", aggfunc="first").reset_index()
+            long = [pd.DataFrame({"model": "model", "threshold": wide["threshold"], "net_benefit": wide.get("net_benefit")})]
+            if "treat_all" in wide:
+                long.append(pd.DataFrame({"model": "treat all", "threshold": wide["threshold"], "net_benefit": wide["treat_all"]}))
+            long.append(pd.DataFrame({"model": "treat none", "threshold": wide["threshold"], "net_benefit": 0.0}))
+            c.figure(f"Decision curve, {ENDPOINTS.get(endpoint, endpoint)} at t = {t:g} days",
+                     figures.dca_figure, pd.concat(long, ignore_index=True))
+        c.table("decision_curves", dca[["endpoint", "time", "threshold", "statistic", "value", "cohort"]], 12)
+    else:
+        section.notes.append("No decision-curve results in model_results.")
+    pts = _mr(inputs, "nomogram_points:")
+    if len(pts):
+        for endpoint in _endpoints_of(pts):
+            sub = pts[pts["analysis"] == f"nomogram_points:{endpoint}"]
+            split = sub["term"].str.split("=", n=1)
+            points = pd.DataFrame({"variable": split.str[0], "level": split.str[1], "points": sub["value"].to_numpy()})
+            points["level"] = [f"{float(v):.3g}" if re.fullmatch(r"-?[0-9.eE+-]+", str(v)) else v for v in points["level"]]
+            surv = _mr(inputs, f"nomogram_survival:{endpoint}")
+            totals = None
+            if len(surv):
+                totals = pd.DataFrame({"total_points": surv["term"].astype(float),
+                                       "time": surv["statistic"].str.extract(r"S\(([^)]+)\)")[0].astype(float),
+                                       "survival": surv["value"].to_numpy()})
+            c.figure(f"Nomogram ({ENDPOINTS.get(endpoint, endpoint)})", figures.nomogram_figure, points, totals)
+            c.table(f"nomogram_points_{endpoint}", points, 30)
+    else:
+        section.notes.append("No nomogram in model_results.")
+    return section
+
+
+def section_expression(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    section = Section("de", "Differential expression (high vs low)")
+    c = _Collector(section, tables)
+    de = inputs.get("de_results")
+    if de.empty:
+        section.notes.append("No differential-expression results for this grouping (run `rg associate --what de`).")
+        return section
+    de = _de_view(de)
+    method = str(de["method"].iloc[0])
+    de = de[de["method"] == method]
+    counts = de["direction"].value_counts()
+    section.text = (f"<p>Dataset <code>{html.escape(str(inputs.dataset_id))}</code>, method {html.escape(method)}, "
+                    f"contrast {html.escape(str(de['contrast'].iloc[0]))}: {int(counts.get('up', 0))} genes up, "
+                    f"{int(counts.get('down', 0))} down of {len(de)} tested.</p>")
+    c.figure("Volcano plot of the DE genes", figures.volcano_figure, de)
+    expr = inputs.get("heatmap_expr")
+    if len(expr):
+        matrix = expr.pivot_table(index="gene", columns="patient_id", values="value", aggfunc="first")
+        if str(_dataset_scale(inputs)) in {"fpkm", "counts", "tpm"}:
+            matrix = np.log2(matrix.clip(lower=0) + 1)
+        groups = inputs.get("groups").set_index("patient_id")["grp"]
+        groups = groups[groups.isin(["high", "low"])]
+        matrix = compute.zscore_rows(matrix[[p for p in matrix.columns if p in groups.index]])
+        order = [g for g in _heatmap_genes(de) if g in matrix.index]
+        c.figure("Heatmap of the top DE genes (z-scored expression; patients by group)", figures.heatmap_figure,
+                 matrix.loc[order], groups)
+    cols = [x for x in ("gene", "log2FoldChange", "stat", "pvalue", "padj", "direction", "AveExpr", "baseMean")
+            if x in de]
+    c.table("de_genes", de.loc[de["direction"] != "ns", cols].sort_values("pvalue"), 20)
+    return section
+
+
+def _dataset_scale(inputs: ReportInputs) -> str | None:
+    ds = inputs.get("datasets")
+    if ds.empty or not inputs.dataset_id:
+        return None
+    row = ds[ds["dataset_id"] == inputs.dataset_id]
+    return str(row["scale"].iloc[0]) if len(row) else None
+
+
+def _library_sets(library: str) -> dict[str, list[str]]:
+    from ..catalog import catalog_file
+
+    name = {"hallmark_v7.0": "h.all.v7.0.symbols.gmt", "hallmark": "h.all.v7.0.symbols.gmt"}.get(library)
+    if name is None:
+        raise InputError(f"gene-set library {library!r} is not shipped; its running-score curves need the GMT")
+    return compute.read_gmt(catalog_file("genesets", name))
+
+
+def section_gsea(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    section = Section("gsea", "Gene set enrichment (GSEA) and over-representation (ORA)")
+    c = _Collector(section, tables)
+    gsea = inputs.get("gsea_results")
+    if gsea.empty:
+        section.notes.append("No GSEA results for this grouping (run `rg associate --what gsea`).")
+    else:
+        for (method, library), sub in gsea.groupby(["method", "library"]):
+            c.figure(f"GSEA {method}, {library}: NES (high vs low), coloured by FDR", figures.gsea_bar_figure, sub)
+            top = sub.dropna(subset=["NES"]).reindex(sub["NES"].abs().sort_values(ascending=False).index).head(6)
+            de = _de_view(inputs.get("de_results"))
+            if len(de) and len(top):
+                try:
+                    sets = _library_sets(str(library))
+                    ranking = de.set_index("gene")["stat"].dropna()
+                    if ranking.empty:
+                        ranking = de.set_index("gene")["log2FoldChange"].dropna()
+                    curves = []
+                    notes = {}
+                    for row in top.itertuples():
+                        if row.term in sets:
+                            curve = compute.running_enrichment(ranking, sets[row.term])
+                            curve.insert(0, "term", row.term)
+                            curves.append(curve)
+                            notes[row.term] = f"NES {row.NES:.2f}, FDR {row.fdr:.3g}"
+                    if curves:
+                        c.figure(f"Running enrichment score of the top {len(curves)} sets ({method})",
+                                 figures.enrichment_curves_figure, pd.concat(curves, ignore_index=True), notes)
+                except InputError as exc:
+                    section.notes.append(f"Enrichment curves not drawn: {exc}.")
+        cols = [x for x in ("method", "library", "term", "ES", "NES", "pvalue", "fdr", "set_size", "significant",
+                            "lead_genes") if x in gsea]
+        c.table("gsea", gsea[cols].sort_values("NES", ascending=False), 25)
+    ora = inputs.get("ora_results")
+    if ora.empty:
+        section.notes.append("No ORA results for this grouping (run `rg associate --what ora`).")
+    else:
+        for library, sub in ora.groupby("library"):
+            c.figure(f"Over-representation of up/down DE genes, {library}", figures.ora_bar_figure, sub)
+        c.table("ora", ora.sort_values("padj").drop(columns=["genes"], errors="ignore"), 20)
+    return section
+
+
+def section_immune(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    section = Section("immune", "Immune microenvironment (ESTIMATE, IPS, deconvolution)")
+    c = _Collector(section, tables)
+    immune = inputs.get("immune")
+    if immune.empty:
+        section.notes.append("No immune scores for this dataset (run `rg associate --what immune`).")
+        return section
+    merged = immune.merge(inputs.get("groups")[["patient_id", "grp"]], on="patient_id")
+    if merged.empty:
+        section.notes.append("No patient of this grouping has immune scores.")
+        return section
+    assoc = inputs.get("associations")
+    pv = {}
+    if len(assoc):
+        sub = assoc[assoc["family"].astype(str).str.contains("immune|estimate|ips|deconv", case=False, regex=True)]
+        for r in sub.itertuples():
+            key = str(r.variable).split(":")[-1]
+            if pd.notna(r.p) and (key not in pv or str(r.test).lower() == "ks"):
+                pv[key] = float(r.p)
+    for method, sub in merged.groupby("method"):
+        c.figure(f"{method}: scores by risk group", figures.score_box_figure, sub[["score", "grp", "value"]], pv,
+                 title=str(method))
+    summary = merged.groupby(["method", "score", "grp"])["value"].median().unstack("grp").reset_index()
+    c.table("immune_medians", summary, 30)
+    return section
+
+
+def section_clinical(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    section = Section("clinical", "Clinicopathological associations")
+    c = _Collector(section, tables)
+    clinical = inputs.get("clinical")
+    assoc = inputs.get("associations")
+    if clinical.empty:
+        section.notes.append("No clinical table in the store (run `rg fetch clinical`).")
+    else:
+        data = inputs.get("groups")[["patient_id", "grp"]].merge(clinical, on="patient_id")
+        pv = _pvalues(assoc, "clinical")
+        cont = [v for v in CONTINUOUS_CLINICAL if v in data and pd.to_numeric(data[v], errors="coerce").notna().sum() > 2]
+        if cont:
+            long = data.melt(id_vars=["grp"], value_vars=cont, var_name="variable", value_name="value")
+            c.figure("Continuous clinical variables by risk group", figures.clinical_violin_figure, long, pv)
+        cat = [v for v in CATEGORICAL_CLINICAL if v in data and data[v].notna().sum() > 2]
+        if "t_stage_group" in cat and "t_stage" in cat:
+            cat.remove("t_stage")
+        if cat:
+            long = data.melt(id_vars=["grp"], value_vars=cat, var_name="variable", value_name="level").dropna()
+            c.figure("Categorical clinical variables by risk group (proportions)", figures.clinical_bar_figure, long, pv)
+        missing = [v for v in ("WBC", "neutrophils", "lymphocytes", "platelets", "albumin", "Ki67", "positive nodes")
+                   if v.lower() not in {col.lower() for col in clinical.columns}]
+        if missing:
+            section.notes.append("Not in this cohort's clinical table (indices needing them are not computed): "
+                                 + ", ".join(missing) + ".")
+    if len(assoc):
+        cols = [x for x in ("family", "variable", "test", "statistic", "p", "fdr", "n_per_group", "effect_size",
+                            "effect_name", "groups", "note") if x in assoc]
+        c.table("associations", assoc[cols].sort_values(["family", "p"]), 40)
+    else:
+        section.notes.append("No association tests for this grouping (run `rg associate --what clinical`).")
+    return section
+
+
+def section_methods(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    section = Section("methods", "Methods and provenance")
+    c = _Collector(section, tables)
+    runs = inputs.get("runs")
+    text = ["<p>Every number in this report is read from the DuckDB store; the runs below wrote them. "
+            "Re-running a stage with the same inputs reproduces its rows (seeds are stored with the parameters).</p>"]
+    fp = inputs.get("feature_params")
+    if len(fp):
+        used = inputs.formula.get("params_hash")
+        row = fp[fp["params_hash"] == used] if used else fp.head(1)
+        row = row if len(row) else fp.head(1)
+        text.append(f"<h3>Feature extraction parameters (pyradiomics, hash {html.escape(str(row['params_hash'].iloc[0]))})</h3>"
+                    f"<pre>{html.escape(str(row['params_yaml'].iloc[0]))[:4000]}</pre>")
+    stab = inputs.get("stability")
+    if len(stab):
+        text.append(f"<p>Stability: {int(stab['stable'].sum())} of {len(stab)} feature x method rows stable "
+                    f"(ICC(3,1) > {stab['threshold'].dropna().iloc[0] if stab['threshold'].notna().any() else 'n/a'}; "
+                    f"methods {', '.join(map(str, stab['method'].unique()))}).</p>")
+    if inputs.formula:
+        keep = {k: v for k, v in inputs.formula.items() if k not in ("features", "coefficients", "means", "sds")}
+        text.append(f"<h3>Rad-score model settings</h3><pre>{html.escape(json.dumps(keep, indent=1, default=str))}</pre>")
+    if len(runs):
+        versions = runs["package_versions"].dropna()
+        if len(versions):
+            v = versions.iloc[-1]
+            v = json.loads(v) if isinstance(v, str) else v
+            text.append("<h3>Package versions</h3><p>" + ", ".join(
+                f"{html.escape(k)} {html.escape(str(val))}" for k, val in sorted(v.items()) if not k.startswith("_")) + "</p>")
+        table = runs[["run_id", "command", "status", "started_at", "finished_at", "parameters", "input_checksums"]].copy()
+        c.table("runs", table, 60)
+        checks = []
+        for r in runs.itertuples():
+            raw = r.input_checksums
+            data = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
+            for name, digest in (data or {}).items():
+                checks.append({"run_id": r.run_id, "command": r.command, "input": name, "sha256": digest})
+        c.table("input_checksums", pd.DataFrame(checks), 30)
+    else:
+        section.notes.append("No runs recorded in the store.")
+    section.text = "".join(text)
+    return section
+
+
+def section_checks(checks: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> Section:
+    """A section listing expected effects and whether the results show them (demo)."""
+    section = Section("checks", "Planted effects: recovered?")
+    c = _Collector(section, tables)
+    n_ok = int(checks["recovered"].astype(bool).sum())
+    section.text = (f"<p>The demo cohort is synthetic with known planted effects. "
+                    f"<span class=\"{'ok' if n_ok == len(checks) else 'bad'}\">{n_ok} of {len(checks)} recovered.</span></p>")
+    c.table("planted_effects", checks, 0)
+    return section
+
+
+SECTIONS: tuple[Callable[[ReportInputs, dict[str, pd.DataFrame]], Section], ...] = (
+    section_cohort, section_radscore, section_survival, section_calibration, section_expression, section_gsea,
+    section_immune, section_clinical, section_methods,
+)
+
+
+@dataclass
+class ReportResult:
+    """Where the report went and what it holds."""
+
+    html_path: Path
+    tables: dict[str, Path]
+    sections: list[str]
+    figures: int
+    notes: list[str]
+
+
+def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = None,
+                 checks: pd.DataFrame | None = None) -> ReportResult:
+    """Render every section of ``inputs`` into ``out_dir/report.html`` and ``out_dir/tables/*.csv``.
+
+    A section that raises an unexpected error is replaced by a note naming the error, so
+    one broken input never loses the rest of the report.
+    """
+    out = Path(out_dir)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    tables: dict[str, pd.DataFrame] = {}
+    sections: list[Section] = []
+    if checks is not None and len(checks):
+        sections.append(section_checks(checks, tables))
+    for build in SECTIONS:
+        try:
+            sections.append(build(inputs, tables))
+        except Exception as exc:  # noqa: BLE001 - one failing section must not lose the report
+            log.warning("report section %s failed: %s", build.__name__, exc)
+            name = build.__name__.replace("section_", "")
+            sections.append(Section(name, name.title(), notes=[f"This section failed: {type(exc).__name__}: {exc}"]))
+    written: dict[str, Path] = {}
+    for name, frame in tables.items():
+        path = out / "tables" / f"{name}.csv"
+        frame.to_csv(path, index=False)
+        written[name] = path
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    doc = render_html(sections, title or f"Radiogenomics report: {inputs.grouping}",
+                      f"grouping {inputs.grouping} | model {inputs.model_id or 'n/a'} | dataset "
+                      f"{inputs.dataset_id or 'n/a'} | generated {stamp}",
+                      {k: f"tables/{k}.csv" for k in written})
+    html_path = out / "report.html"
+    tmp = html_path.with_suffix(".html.tmp")
+    tmp.write_text(doc, encoding="utf-8")
+    tmp.replace(html_path)
+    notes = [n for s in sections for n in s.notes]
+    return ReportResult(html_path, written, [s.key for s in sections], sum(len(s.figures) for s in sections), notes)
+
+
+def build_report(store, grouping: str, out_dir: str | Path, dataset_id: str | None = None,
+                 title: str | None = None, checks: pd.DataFrame | None = None) -> ReportResult:
+    """``rg report``: load the grouping's tables from ``store`` and write the report.
+
+    Parameters
+    ----------
+    store
+        An open :class:`~radiogenomics.store.Store` (read-only is enough).
+    grouping
+        Name in ``risk_groups``.
+    out_dir
+        Folder for ``report.html`` and ``tables/``.
+    dataset_id
+        Expression dataset [default: the one the grouping's DE/GSEA used, else the first].
+    checks
+        Optional table (``effect, expected, observed, recovered``) shown first (the demo's planted effects).
+    """
+    inputs = load_inputs(store, grouping, dataset_id)
+    return write_report(inputs, out_dir, title=title, checks=checks)

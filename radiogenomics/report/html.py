@@ -1,0 +1,115 @@
+"""Assembly of the self-contained HTML report: sections with embedded PNG figures and tables."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Section:
+    """One report section: text, figures (as data URIs), tables (written as CSV too) and notes."""
+
+    key: str
+    title: str
+    text: str = ""                                   # trusted HTML written by the report code
+    figures: list[tuple[str, str]] = field(default_factory=list)   # (caption, data URI)
+    tables: list[tuple[str, pd.DataFrame, int]] = field(default_factory=list)  # (name, frame, rows shown)
+    notes: list[str] = field(default_factory=list)   # plain text: what is absent and why
+
+
+def figure_to_data_uri(fig: Figure, dpi: int = 90) -> str:
+    """Render a matplotlib figure to a base64 PNG data URI (and release it)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def table_html(frame: pd.DataFrame, max_rows: int = 20) -> str:
+    """An HTML table of the first ``max_rows`` rows (numbers formatted to 4 significant digits)."""
+    shown = frame.head(max_rows) if max_rows > 0 else frame
+
+    def fmt(value: object) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            return ""
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        text = str(value)
+        return text if len(text) <= 120 else text[:117] + "..."
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
+                   for row in shown.itertuples(index=False))
+    more = (f'<p class="more">{len(frame) - len(shown)} more rows in the CSV.</p>'
+            if len(frame) > len(shown) else "")
+    return f'<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}'
+
+
+_STYLE = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fff}
+header{background:#24405f;color:#fff;padding:18px 32px}header h1{margin:0;font-size:22px}
+header p{margin:4px 0 0;font-size:13px;opacity:.85}
+nav{padding:8px 32px;background:#eef2f7;font-size:13px}nav a{margin-right:12px;color:#24405f}
+main{padding:8px 32px 40px;max-width:1200px}
+section{border-bottom:1px solid #ddd;padding:10px 0 18px}h2{font-size:18px;color:#24405f}
+figure{display:inline-block;vertical-align:top;margin:10px 12px 10px 0;max-width:100%}figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:12px;color:#555;max-width:640px}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ccc;padding:2px 6px;text-align:left}
+th{background:#f3f5f8}.note{background:#fff7e6;border-left:4px solid #f0ad4e;padding:6px 10px;font-size:13px;margin:6px 0}
+.more,.csv{font-size:12px;color:#555}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c0392b;font-weight:bold}
+pre{background:#f6f8fa;padding:8px;font-size:12px;overflow-x:auto}
+"""
+
+# sets data-figures on <body> to "loaded/total" once every image finished decoding, so a
+# headless browser (the rendering test) can check that each embedded figure decoded
+_SCRIPT = """
+(function(){function check(){var imgs=document.images,n=0;for(var i=0;i<imgs.length;i++){
+if(imgs[i].complete&&imgs[i].naturalWidth>0){n++;}}
+document.body.setAttribute('data-figures',n+'/'+imgs.length);}
+window.addEventListener('load',check);check();})();
+"""
+
+
+def render_html(sections: Sequence[Section], title: str, subtitle: str = "",
+                csv_links: dict[str, str] | None = None) -> str:
+    """The complete HTML document (no external resources).
+
+    Parameters
+    ----------
+    sections
+        In display order.
+    csv_links
+        Table name -> relative CSV path, linked under each table.
+    """
+    csv_links = csv_links or {}
+    nav = "".join(f'<a href="#{html.escape(s.key)}">{html.escape(s.title)}</a>' for s in sections)
+    parts = []
+    for s in sections:
+        body = [f'<section id="{html.escape(s.key)}"><h2>{html.escape(s.title)}</h2>']
+        if s.text:
+            body.append(s.text)
+        for note in s.notes:
+            body.append(f'<p class="note">{html.escape(note)}</p>')
+        for caption, uri in s.figures:
+            body.append(f'<figure><img src="{uri}" alt="{html.escape(caption)}">'
+                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        for name, frame, rows in s.tables:
+            body.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>")
+            body.append(table_html(frame, rows))
+            if name in csv_links:
+                body.append(f'<p class="csv">CSV: <code>{html.escape(csv_links[name])}</code></p>')
+        body.append("</section>")
+        parts.append("\n".join(body))
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+            f"<body data-figures=\"pending\"><header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
+            f"<nav>{nav}</nav><main>{''.join(parts)}</main><script>{_SCRIPT}</script></body></html>\n")

@@ -1,0 +1,158 @@
+"""``rg associate``: the omics arm and the clinicopathological tests for one risk grouping.
+
+Calls the omics stages (:mod:`radiogenomics.omics.run`) and the association stages
+(:mod:`radiogenomics.associate`) in dependency order (DE before ORA and prerank GSEA,
+immune scores before their group tests).  One failing analysis is reported and the
+others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .exceptions import InputError, NotFoundError, RGError
+
+log = logging.getLogger(__name__)
+
+ANALYSES = ("de", "gsea", "ora", "immune", "clinical")
+
+
+@dataclass
+class AssociateSummary:
+    """What ``associate`` did per analysis: ok (with a short result), skipped or failed (with the reason)."""
+
+    grouping: str
+    dataset_id: str | None
+    done: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        lines = [f"associate {self.grouping} (dataset {self.dataset_id or 'none'}):"]
+        lines += [f"  {k:<9} ok       {v}" for k, v in self.done.items()]
+        lines += [f"  {k:<9} skipped  {v}" for k, v in self.skipped.items()]
+        lines += [f"  {k:<9} FAILED   {v}" for k, v in self.failed.items()]
+        return "\n".join(lines)
+
+
+def parse_what(what: str | Sequence[str] | None) -> list[str]:
+    """``"de,gsea"`` -> ``["de", "gsea"]`` in execution order; unknown names are an error."""
+    if what is None or what == "" or what == "all":
+        return list(ANALYSES)
+    items = [w.strip().lower() for w in (what.split(",") if isinstance(what, str) else what) if w.strip()]
+    unknown = [w for w in items if w not in ANALYSES]
+    if unknown:
+        raise InputError(f"--what: unknown analyses {unknown}; choose from {', '.join(ANALYSES)}")
+    return [a for a in ANALYSES if a in items]
+
+
+def default_dataset(store) -> str | None:
+    """The only expression dataset in the store (None when there is none).
+
+    Raises
+    ------
+    InputError
+        Several datasets: the user must choose with ``--dataset``.
+    """
+    ds = store.query("SELECT dataset_id FROM core.datasets ORDER BY dataset_id")["dataset_id"].tolist()
+    if not ds:
+        return None
+    if len(ds) > 1:
+        raise InputError(f"the store holds several expression datasets ({', '.join(ds)}); choose one with --dataset")
+    return ds[0]
+
+
+def associate(store, grouping: str, dataset_id: str | None = None, what: str | Sequence[str] | None = None,
+              groups: Sequence[str] = ("high", "low"), gsea_method: str = "prerank", permutations: int = 1000,
+              seed: int = 0, libraries: Sequence[str] = ("go_bp",), signature: str | None = None,
+              lfc_threshold: float = 0.1, p_threshold: float = 0.05, n_cpus: int = 2) -> AssociateSummary:
+    """Run the requested analyses of one grouping (``high`` vs ``low`` by default).
+
+    Parameters
+    ----------
+    store
+        Open read-write store.
+    grouping
+        Name in ``risk_groups``.
+    dataset_id
+        Expression dataset [default: the only one in the store].
+    what
+        Subset of ``de, gsea, ora, immune, clinical`` (comma-separated or a list).
+    groups
+        The two groups compared; others (the middle group) are ignored.
+    gsea_method, permutations, seed
+        GSEA settings (prerank on the DE statistic by default; seeded).
+    libraries
+        ORA gene-set libraries (shipped names or GMT paths).
+    signature
+        Deconvolution signature matrix (LM22 layout); without it deconvolution is not run.
+    lfc_threshold, p_threshold
+        DE thresholds of the reference study.
+
+    Raises
+    ------
+    NotFoundError
+        The grouping does not exist.
+    """
+    analyses = parse_what(what)
+    known = store.query("SELECT count(*) AS n FROM core.risk_groups WHERE grouping = ?", [grouping])["n"].iloc[0]
+    if not known:
+        raise NotFoundError(f"no risk grouping {grouping!r}; create it with `rg groups`")
+    omics = [a for a in analyses if a != "clinical"]
+    if omics and dataset_id is None:
+        dataset_id = default_dataset(store)
+    summary = AssociateSummary(grouping, dataset_id)
+    groups = tuple(groups)
+    from . import associate as assoc_mod
+    from .omics import run as omics_run
+
+    def attempt(name: str, fn: Callable[[], str]) -> None:
+        t0 = time.perf_counter()
+        try:
+            summary.done[name] = fn() + f" [{time.perf_counter() - t0:.1f}s]"
+        except RGError as exc:
+            summary.failed[name] = str(exc)
+            log.warning("associate %s failed: %s", name, exc)
+
+    for name in analyses:
+        if name != "clinical" and dataset_id is None:
+            summary.skipped[name] = "no expression dataset in the store (rg fetch geo)"
+            continue
+        if name == "de":
+            def de() -> str:
+                rows = omics_run.run_de(store, grouping, dataset_id, groups, lfc_threshold=lfc_threshold,
+                                        p_threshold=p_threshold, n_cpus=n_cpus)
+                d = rows["direction"].value_counts()
+                return f"{int(d.get('up', 0))} up, {int(d.get('down', 0))} down of {len(rows)} genes"
+            attempt(name, de)
+        elif name == "gsea":
+            def gsea() -> str:
+                rows = omics_run.run_gsea(store, grouping, dataset_id, groups, method=gsea_method,
+                                          permutations=permutations, seed=seed)
+                return f"{int(rows['significant'].fillna(False).sum())} of {len(rows)} sets with FDR below threshold"
+            attempt(name, gsea)
+        elif name == "ora":
+            if "de" in summary.failed:
+                summary.skipped[name] = "needs the DE results, which failed"
+                continue
+            def ora() -> str:
+                rows = omics_run.run_ora(store, grouping, dataset_id, groups, libraries=libraries)
+                return f"{int((rows['padj'] < 0.05).sum())} terms with padj < 0.05"
+            attempt(name, ora)
+        elif name == "immune":
+            def immune() -> str:
+                scores = omics_run.run_immune(store, dataset_id, signature=signature, seed=seed)
+                rows = assoc_mod.associate_scores(store, grouping, dataset_id, groups)
+                return f"{scores['score'].nunique()} scores; {int((rows['p'] < 0.05).sum())} tests with p < 0.05"
+            attempt(name, immune)
+        elif name == "clinical":
+            def clinical() -> str:
+                rows = assoc_mod.associate_clinical(store, grouping, groups)
+                tested = rows[rows["test"] != "not_available"]
+                return (f"{len(tested)} tests, {int((tested['p'] < 0.05).sum())} with p < 0.05; "
+                        f"{int((rows['test'] == 'not_available').sum())} variables not available in this cohort")
+            attempt(name, clinical)
+    return summary

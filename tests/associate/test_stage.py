@@ -1,0 +1,103 @@
+"""Association stages on a store: rows, run ids, replacement, middle group ignored, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radiogenomics.associate import associate_clinical, associate_scores
+from radiogenomics.exceptions import InputError, NotFoundError
+from radiogenomics.store import Store
+
+
+def _fill(store: Store) -> None:
+    rng = np.random.default_rng(0)
+    ids = [f"P{k:02d}" for k in range(30)]
+    grp = ["high"] * 10 + ["middle"] * 10 + ["low"] * 10
+    clinical = pd.DataFrame({
+        "patient_id": ids,
+        "age": np.r_[rng.normal(75, 3, 10), rng.normal(65, 3, 10), rng.normal(55, 3, 10)],
+        "gender": rng.choice(["Male", "Female"], 30),
+        "t_stage": ["T3"] * 8 + ["T1a"] * 2 + ["T2a"] * 10 + ["T1a"] * 8 + ["T3"] * 2,
+        "t_stage_group": ["T3"] * 8 + ["T1"] * 2 + ["T2"] * 10 + ["T1"] * 8 + ["T3"] * 2,
+        "recurrence": [True] * 6 + [False] * 4 + [True, False] * 5 + [False] * 9 + [True],
+        "extra": [json.dumps({"neutrophils": float(v), "lymphocytes": 2.0}) for v in rng.uniform(2, 8, 30)],
+    })
+    store.upsert("clinical", clinical, run_id="seed")
+    store.upsert("risk_groups", pd.DataFrame({"grouping": "g1", "patient_id": ids, "grp": grp}), run_id="seed")
+    rows = []
+    for k, pid in enumerate(ids):
+        shift = {"high": -1.0, "middle": 0.0, "low": 1.0}[grp[k]]
+        rows.append({"dataset_id": "d1", "patient_id": pid, "method": "estimate", "score": "ImmuneScore",
+                     "value": 1000 * shift + rng.normal(0, 200)})
+        rows.append({"dataset_id": "d1", "patient_id": pid, "method": "ips", "score": "IPS",
+                     "value": 5 + shift + rng.normal(0, 0.5)})
+    store.upsert("immune_scores", pd.DataFrame(rows), run_id="seed")
+
+
+def test_associate_clinical_writes_rows(store_path):
+    with Store.open(store_path) as store:
+        _fill(store)
+        out = associate_clinical(store, "g1")
+        db = store.query("SELECT * FROM associations WHERE grouping = 'g1' AND family = 'clinical'")
+        runs = store.query("SELECT run_id, command, status FROM runs WHERE command = 'associate clinical'")
+    assert len(db) == len(out) and db["run_id"].nunique() == 1
+    assert runs["status"].tolist() == ["ok"] and runs["run_id"].iloc[0] == db["run_id"].iloc[0]
+    by = db.set_index(["variable", "test"])
+    age = by.loc[("age", "mann-whitney")]
+    assert json.loads(age["n_per_group"]) == {"high": 10, "low": 10}  # middle ignored
+    assert age["p"] < 0.001 and age["effect_size"] > 0.9 and age["groups"] == "high,low"
+    assert ("t_stage_group", "chi2") in by.index or ("t_stage_group", "fisher") in by.index
+    assert ("recurrence", "chi2") in by.index or ("recurrence", "fisher") in by.index
+    # NLR from the extra JSON is tested, the indices without inputs are listed, not invented
+    assert ("nlr", "mann-whitney") in by.index
+    na = db[db["test"] == "not_available"]
+    assert set(na["variable"]) >= {"plr", "sii", "pni", "lnr", "lodds"}
+    assert na["p"].isna().all()
+    assert na.loc[na["variable"].isin(["plr", "sii", "pni", "lnr", "lodds"]), "note"].str.contains("cohort lacks").all()
+    assert na.loc[na["variable"] == "n_stage", "note"].str.contains("no values").all()
+    tested = db[db["test"] != "not_available"]
+    assert tested["fdr"].notna().all() and (tested["fdr"] >= tested["p"] - 1e-12).all()
+
+
+def test_rerun_replaces_rows_with_given_run(store_path):
+    with Store.open(store_path) as store:
+        _fill(store)
+        associate_clinical(store, "g1")
+        with store.run("associate", {"grouping": "g1"}) as run:
+            associate_clinical(store, "g1", variables=["age"], run=run)
+        db = store.query("SELECT variable, test, run_id FROM associations WHERE family = 'clinical'")
+    assert db[["variable", "test"]].values.tolist() == [["age", "mann-whitney"]]
+    assert db["run_id"].iloc[0] == run.run_id
+
+
+def test_associate_scores(store_path):
+    with Store.open(store_path) as store:
+        _fill(store)
+        out = associate_scores(store, "g1", "d1")
+        three = associate_scores(store, "g1", "d1", groups=("high", "middle", "low"), ks=False)
+        db = store.query("SELECT * FROM associations WHERE family = 'immune:d1'")
+    assert set(zip(out["variable"], out["test"])) == {
+        ("estimate:ImmuneScore", "mann-whitney"), ("estimate:ImmuneScore", "ks"),
+        ("ips:IPS", "mann-whitney"), ("ips:IPS", "ks")}
+    assert (out["p"] < 0.01).all()
+    # high has lower immune scores than low: negative Cliff's delta
+    assert (out.loc[out["test"] == "mann-whitney", "effect_size"] < -0.8).all()
+    assert set(three["test"]) == {"kruskal"}
+    assert len(db) == 2 and set(db["test"]) == {"kruskal"}  # the rerun replaced the family's rows
+
+
+def test_errors(store_path):
+    with Store.open(store_path) as store:
+        _fill(store)
+        with pytest.raises(NotFoundError, match="no risk groups named 'nope'"):
+            associate_clinical(store, "nope")
+        with pytest.raises(InputError, match="no patients in group"):
+            associate_clinical(store, "g1", groups=("high", "very-low"))
+        with pytest.raises(NotFoundError, match="no immune scores"):
+            associate_scores(store, "g1", "missing-dataset")
+        with pytest.raises(InputError, match="not columns"):
+            associate_clinical(store, "g1", variables=["ki67"])

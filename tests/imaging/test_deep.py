@@ -1,0 +1,113 @@
+"""2.5D deep features with a small randomly initialised ResNet (skipped without torch)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radiogenomics.cli import main
+from radiogenomics.exceptions import InputError, OptionalDependencyError
+from radiogenomics.imaging import deep
+from radiogenomics.store import Store
+
+TINY = (4, 4, 8, 8, 8)
+
+
+def test_without_torch_the_command_explains_how_to_install(monkeypatch, capsys, store_path):
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    with pytest.raises(OptionalDependencyError, match=r"pip install 'radiogenomics\[deep\]'"):
+        deep.load_torch()
+    code = main(["--store", str(store_path), "deep-features", "--random-init"])
+    assert code == OptionalDependencyError.exit_code
+    assert "radiogenomics[deep]" in capsys.readouterr().err
+
+
+def _phantom(spacing=(1.0, 1.0, 2.0), shape=(20, 80, 80), centre=(10, 40, 30), radius_mm=12.0):
+    z, y, x = np.indices(shape).astype(float)
+    sx, sy, sz = spacing
+    d = np.sqrt(((z - centre[0]) * sz) ** 2 + ((y - centre[1]) * sy) ** 2 + ((x - centre[2]) * sx) ** 2)
+    mask = d <= radius_mm
+    image = np.full(shape, -800.0)
+    image[mask] = 40.0
+    return image, mask
+
+
+def test_patches_are_centred_on_the_largest_slice_and_mm_aware():
+    pytest.importorskip("torch")
+    params = deep.DeepParams(neighbours=1, crop_mm=40.0, pixels=20)
+    image, mask = _phantom()
+    patches = deep.extract_patches(image, mask, (1.0, 1.0, 2.0), params)
+    assert patches.shape == (3, 20, 20) and patches.dtype == np.float32
+    lo, hi = params.window
+    tumour = (40.0 - lo) / (hi - lo)
+    assert patches[1, 10, 10] == pytest.approx(tumour, abs=1e-6)      # centroid is tumour
+    assert patches[1, 0, 0] == pytest.approx((-800.0 - lo) / (hi - lo), abs=1e-6)
+    # the same physical phantom at half the pixel spacing gives (nearly) the same patch
+    fine, fmask = _phantom(spacing=(0.5, 0.5, 2.0), shape=(20, 160, 160), centre=(10, 80, 60))
+    fpatch = deep.extract_patches(fine, fmask, (0.5, 0.5, 2.0), params)
+    assert np.mean(np.abs(fpatch[1] - patches[1])) < 0.05
+    with pytest.raises(Exception, match="empty"):
+        deep.extract_patches(image, np.zeros_like(mask), (1, 1, 2), params)
+
+
+def test_resnet_embeddings_pooling_and_weight_loading(tmp_path):
+    torch = pytest.importorskip("torch")
+    net = deep.build_resnet(widths=TINY, seed=1)
+    image, mask = _phantom()
+    params = deep.DeepParams(neighbours=2, crop_mm=60.0, pixels=32, pooling="meanmax")
+    feats = deep.deep_features(net, image, mask, (1.0, 1.0, 2.0), params)
+    assert len(feats) == 16 and feats.index[0] == "deep_mean_0000" and feats.index[-1] == "deep_max_0007"
+    assert np.isfinite(feats).all()
+    emb = deep.embed_patches(net, deep.extract_patches(image, mask, (1.0, 1.0, 2.0), params))
+    np.testing.assert_allclose(feats.iloc[:8], emb.mean(axis=0))
+    # a torchvision-style state_dict (with a classification head) loads into a fresh network
+    state = dict(net.state_dict())
+    state["fc.weight"] = torch.zeros(10, 8)
+    state["fc.bias"] = torch.zeros(10)
+    path = tmp_path / "weights.pth"
+    torch.save(state, path)
+    other = deep.build_resnet(widths=TINY, seed=99)
+    sha = deep.load_weights(other, path)
+    assert len(sha) == 64
+    np.testing.assert_allclose(deep.deep_features(other, image, mask, (1.0, 1.0, 2.0), params), feats, rtol=1e-5)
+    with pytest.raises(InputError, match="do not fit"):
+        deep.load_weights(deep.build_resnet(widths=(4, 4, 8, 8, 16)), path)
+    with pytest.raises(InputError, match="never downloaded"):
+        deep.load_weights(other, tmp_path / "missing.pth")
+
+
+def test_run_deep_features_stores_roi_deep(store_path, tmp_path):
+    pytest.importorskip("torch")
+    import SimpleITK as sitk
+
+    rows = []
+    for i in range(3):
+        image, mask = _phantom(centre=(10, 40, 30 + 5 * i))
+        img = sitk.GetImageFromArray(image.astype(np.int16))
+        img.SetSpacing((1.0, 1.0, 2.0))
+        msk = sitk.GetImageFromArray(mask.astype(np.uint8))
+        msk.CopyInformation(img)
+        ip, mp = tmp_path / f"P{i}_ct.nrrd", tmp_path / f"P{i}_mask.nrrd"
+        sitk.WriteImage(img, str(ip))
+        sitk.WriteImage(msk, str(mp))
+        rows.append(dict(patient_id=f"P{i}", roi="tumor", image_path=str(ip), mask_path=str(mp),
+                         image_sha1=f"i{i}", mask_sha1=f"m{i}", status="ok", reader="default"))
+    rows.append(dict(patient_id="P9", roi="tumor", image_path=str(tmp_path / "gone.nrrd"),
+                     mask_path=str(tmp_path / "gone_mask.nrrd"), status="ok", reader="default"))
+    net = deep.build_resnet(widths=TINY, seed=0)
+    params = deep.DeepParams(neighbours=1, crop_mm=60.0, pixels=32)
+    with Store.open(store_path) as store:
+        store.upsert("rois", pd.DataFrame(rows), run_id="test")
+        out = deep.run_deep_features(store, params=params, net=net)
+        feats = store.query("SELECT * FROM features WHERE roi = 'deep'")
+        failures = store.query("SELECT * FROM failures")
+        run = store.query("SELECT status FROM runs WHERE command = 'deep-features'")
+    assert out["patients"] == 3 and out["failed"] == 1
+    assert len(feats) == 3 * 8 and set(feats["params_hash"]) == {out["params_hash"]}
+    assert feats["run_id"].notna().all() and set(feats["image_sha1"]) == {"i0", "i1", "i2"}
+    assert failures["patient_id"].tolist() == ["P9"] and run["status"].tolist() == ["partial"]
+    with Store.open(store_path) as store, pytest.raises(InputError, match="no CNN weights"):
+        deep.run_deep_features(store, params=params)

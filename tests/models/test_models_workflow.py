@@ -1,0 +1,162 @@
+"""Store-level stages through the CLI: rg radscore fit/apply/export, rg groups, rg survival."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from radiogenomics.cli import main
+from radiogenomics.store import Store
+
+
+def _cohort(n, seed, prefix, p=8, params="h1"):
+    rng = np.random.default_rng(seed)
+    ids = [f"{prefix}{i:03d}" for i in range(n)]
+    X = rng.normal(size=(n, p))
+    lp = 0.9 * X[:, 0] - 0.7 * X[:, 1]
+    t = rng.exponential(1200 * np.exp(-lp))
+    c = rng.uniform(300, 2500, n)
+    clinical = pd.DataFrame({"patient_id": ids, "os_days": np.minimum(t, c).round() + 1,
+                             "os_event": (t <= c).astype(int), "age": rng.normal(65, 8, n).round(),
+                             "gender": rng.choice(["Female", "Male"], n)})
+    clinical["dfs_days"] = clinical["os_days"]
+    clinical["dfs_event"] = clinical["os_event"]
+    feats = pd.DataFrame(X * 5 + 20, columns=[f"original_firstorder_F{j}" for j in range(p)])
+    feats["patient_id"] = ids
+    long = feats.melt(id_vars="patient_id", var_name="feature", value_name="value")
+    long["roi"] = "tumor"
+    long["params_hash"] = params
+    return clinical, long
+
+
+@pytest.fixture
+def store_file(tmp_path):
+    path = tmp_path / "rg.duckdb"
+    clin_a, feat_a = _cohort(120, 1, "TR")
+    clin_b, feat_b = _cohort(40, 2, "EX")
+    clin_a["cohort"], clin_b["cohort"] = "site_a", "external"
+    # one external patient lacks a formula feature -> a per-patient failure
+    feat_b = feat_b[~((feat_b.patient_id == "EX000") & (feat_b.feature.isin(
+        ["original_firstorder_F0", "original_firstorder_F1"])))]
+    with Store.open(path) as store:
+        store.upsert("clinical", pd.concat([clin_a, clin_b]), run_id="seed")
+        store.upsert("features", pd.concat([feat_a, feat_b]), run_id="seed")
+        stab = pd.DataFrame({"roi": "tumor", "feature": [f"original_firstorder_F{j}" for j in range(8)],
+                             "params_hash": "h1", "method": "perturbation", "stable": [True] * 7 + [False]})
+        store.upsert("feature_stability", stab, run_id="seed")
+    return path
+
+
+def _rg(path, *args):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return main(["--store", str(path), "-q", *args])
+
+
+def test_fit_apply_groups_survival(store_file, tmp_path, capsys):
+    train = tmp_path / "train.txt"
+    train.write_text("patient_id\n" + "\n".join(f"TR{i:03d}" for i in range(90)) + "\n")
+    assert _rg(store_file, "radscore", "fit", "--endpoint", "os", "--train", str(train), "--top-k", "0",
+               "--folds", "5", "--model-id", "m1", "--cohort", "site_a") == 0
+    with Store.open(store_file, read_only=True) as store:
+        model = store.query("SELECT * FROM models WHERE model_id = 'm1'")
+        formula = json.loads(model.formula.iloc[0])
+        scores = store.query("SELECT * FROM radscores WHERE model_id = 'm1'")
+        cv = store.query("SELECT * FROM model_results WHERE subject = 'm1' AND analysis = 'lasso_cv'")
+        run_id = model.run_id.iloc[0]
+    assert {"original_firstorder_F0", "original_firstorder_F1"} <= set(formula["features"])
+    assert "original_firstorder_F7" not in formula["features"]  # unstable feature filtered out
+    assert formula["cutoff"] == model.cutoff.iloc[0] and formula["run_id"] == run_id
+    assert len(json.loads(model.training_patients.iloc[0])) == 90
+    assert scores.cohort.value_counts().to_dict() == {"train": 90, "validation": 30}
+    assert (scores.run_id == run_id).all() and len(cv) > 0
+
+    # export -> JSON and apply unchanged to the external cohort
+    out = tmp_path / "m1.json"
+    assert _rg(store_file, "radscore", "export", "--model", "m1", "--out", str(out)) == 0
+    exported = json.loads(out.read_text())
+    assert exported["coefficients"] == formula["coefficients"]
+    ext = [f"EX{i:03d}" for i in range(40)]
+    assert _rg(store_file, "radscore", "apply", "--model", "m1", "--patients", ",".join(ext)) == 0
+    with Store.open(store_file, read_only=True) as store:
+        ext_scores = store.query("SELECT * FROM radscores WHERE cohort = 'external'").set_index("patient_id")
+        fail = store.query("SELECT * FROM failures WHERE stage = 'radscore_apply'")
+        status = store.query("SELECT status FROM runs WHERE command = 'rg radscore apply'").status.iloc[0]
+        feats = store.query("SELECT patient_id, feature, value FROM features WHERE patient_id = 'EX005'")
+    assert len(ext_scores) == 39 and "EX000" not in ext_scores.index
+    assert list(fail.patient_id) == ["EX000"] and "original_firstorder_F0" in fail.reason.iloc[0]
+    assert status == "partial"
+    # the external score is the stored formula applied by hand
+    f = feats.set_index("feature").value
+    manual = sum(c * (f[name] - m) / s for name, c, m, s in
+                 zip(formula["features"], formula["coefficients"], formula["means"], formula["sds"]))
+    assert ext_scores.loc["EX005", "score"] == pytest.approx(manual, rel=1e-12)
+
+    # groups: the study's ranks on the external cohort, and the training cut-off
+    assert _rg(store_file, "groups", "--model", "m1", "--method", "ranks", "--ranks", "36,32,32",
+               "--cohort", "external", "--grouping", "ext3") == 0
+    assert _rg(store_file, "groups", "--model", "m1", "--method", "cutoff") == 0
+    with Store.open(store_file, read_only=True) as store:
+        g3 = store.query("SELECT * FROM risk_groups WHERE grouping = 'ext3'")
+        g2 = store.query("SELECT * FROM risk_groups WHERE grouping = 'm1:cutoff'")
+    assert g3.grp.value_counts().to_dict() == {"high": 14, "middle": 13, "low": 12}
+    assert g3.loc[g3.score.idxmax(), "grp"] == "high"
+    assert ((g2.score > formula["cutoff"]) == (g2.grp == "high")).all()
+
+    # survival evidence into model_results
+    assert _rg(store_file, "survival", "--grouping", "m1:cutoff", "--endpoint", "os",
+               "--covariates", "age,gender") == 0
+    with Store.open(store_file, read_only=True) as store:
+        res = store.query("SELECT * FROM model_results WHERE subject = 'm1:cutoff'")
+    analyses = set(res.analysis)
+    for a in ("km:os", "logrank:os", "hr:os", "cox_uni:os", "cox_multi:os", "cindex:os", "td_auc:os",
+              "compare:os", "calibration:1095.75:os", "dca:1095.75:os", "nomogram_points:os",
+              "nomogram_survival:os"):
+        assert a in analyses, a
+    assert res.run_id.nunique() == 1
+    lr = res[(res.analysis == "logrank:os") & (res.statistic == "p")].value.iloc[0]
+    assert lr < 0.05  # the simulated score is prognostic
+
+
+def test_errors_are_clear(store_file, capsys):
+    assert _rg(store_file, "groups", "--model", "nope", "--method", "ranks") != 0
+    assert "no model 'nope'" in capsys.readouterr().err
+    assert _rg(store_file, "radscore", "fit", "--endpoint", "pfs") != 0
+    assert "endpoint" in capsys.readouterr().err
+
+
+def test_exported_formula_applies_unchanged_in_another_store(store_file, tmp_path):
+    assert _rg(store_file, "radscore", "fit", "--endpoint", "os", "--split", "0.7", "--seed", "4", "--top-k", "0",
+               "--folds", "4", "--model-id", "m2", "--cohort", "site_a", "--lambda", "min") == 0
+    out = tmp_path / "m2.json"
+    assert _rg(store_file, "radscore", "export", "--model", "m2", "--out", str(out)) == 0
+    other = tmp_path / "other.duckdb"
+    clin, feats = _cohort(25, 9, "NEW")
+    with Store.open(other) as store:
+        store.upsert("features", feats, run_id="seed")
+        store.upsert("clinical", clin, run_id="seed")
+    ids = tmp_path / "ids.txt"
+    ids.write_text("NEW001\nNEW002\nNEW003\n")
+    assert _rg(other, "radscore", "apply", "--model", str(out), "--patients", f"@{ids}", "--cohort", "ext") == 0
+    formula = json.loads(out.read_text())
+    with Store.open(other, read_only=True) as store:
+        stored = json.loads(store.query("SELECT formula FROM models WHERE model_id = 'm2'").formula.iloc[0])
+        scores = store.query("SELECT * FROM radscores").set_index("patient_id")
+        wide = store.query("SELECT patient_id, feature, value FROM features").pivot(
+            index="patient_id", columns="feature", values="value")
+    assert len(formula["features"]) >= 2
+    assert stored["coefficients"] == formula["coefficients"] and stored["cutoff"] == formula["cutoff"]
+    assert sorted(scores.index) == ["NEW001", "NEW002", "NEW003"] and set(scores.cohort) == {"ext"}
+    manual = sum(c * (wide[f] - m) / s for f, c, m, s in
+                 zip(formula["features"], formula["coefficients"], formula["means"], formula["sds"]))
+    np.testing.assert_allclose(scores.score.sort_index(), manual.loc[sorted(scores.index)], rtol=1e-12)
+    # survival evidence for the model alone (scores only, no grouping) on all 25 patients
+    assert _rg(other, "radscore", "apply", "--model", "m2", "--cohort", "ext") == 0
+    assert _rg(other, "survival", "--model", "m2", "--endpoint", "dfs") == 0
+    with Store.open(other, read_only=True) as store:
+        res = store.query("SELECT DISTINCT analysis FROM model_results WHERE subject = 'm2'")
+    assert {"km:dfs", "cindex:dfs", "cox_uni:dfs"} <= set(res.analysis)
