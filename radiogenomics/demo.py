@@ -5,7 +5,8 @@
    with planted effects recorded in ``truth.json``.
 2. A :class:`~radiogenomics.connectors.localserver.LocalNBIAServer` on 127.0.0.1 serves
    the imaging like NBIA v4 and the expression like the GEO host, so the real connectors
-   fetch them (``--offline`` registers the folder with ``rg import nbia`` instead).
+   fetch them (``--offline`` registers the imaging folder with ``rg import nbia`` instead;
+   GEO is still read from the 127.0.0.1 server).
 3. ``pipelines/demo.yaml`` runs (``rg run`` semantics: resumable, every step a run).
 4. The planted effects are checked against the results and the report is written with
    them on top (``reports/demo/report.html`` by default).
@@ -105,10 +106,9 @@ def _split_lists(source: Path, truth: dict, seed: int) -> tuple[Path, Path]:
 
 
 @contextlib.contextmanager
-def _server(source: Path, truth: dict, offline: bool) -> Iterator[dict[str, str]]:
-    if offline:
-        yield {}
-        return
+def _server(source: Path, truth: dict) -> Iterator[dict[str, str]]:
+    # GEO has no offline import: even with --offline the expression comes from this
+    # 127.0.0.1 server (no network either way)
     from .connectors.localserver import LocalNBIAServer
 
     # make_cohort mirrors the GEO host under geo/ (geo/geo/series/...); the server serves its
@@ -240,7 +240,7 @@ def run_demo(settings, n_patients: int = 60, out_dir: str | Path | None = None, 
     builtins = {"home": str(settings.home), "store": str(settings.store), "data_dir": str(settings.data_dir)}
     missing: list[str] = []
     steps: list[Any] = []
-    with _server(source, truth, offline) as urls:
+    with _server(source, truth) as urls:
         spec = load_pipeline(pipeline_file(), overrides={**variables, **urls}, builtins=builtins)
         if offline:
             idx = spec.index("imaging")

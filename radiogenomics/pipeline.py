@@ -21,8 +21,8 @@ Built-in variables: ``pipeline_dir`` (folder of the file), ``home``, ``store``, 
 ``${env:NAME}`` reads the environment.
 
 Resume: each step's *input hash* covers its stage, resolved arguments, environment, the
-checksums of files (and listings of folders) it names, and the run_ids of its upstream
-steps.  A step whose last run finished ``ok`` with the same hash is skipped; otherwise it
+checksums of files (and listings of folders) it names (except output options such as
+``out``), and the run_ids of its upstream steps.  A step whose last run finished ``ok`` with the same hash is skipped; otherwise it
 runs, and so does everything downstream of it (their upstream run_ids changed).
 Every executed step is a row in ``runs`` (command ``rg run <pipeline>:<step>``) holding
 the argv, the hash and the run_ids of the stage's own runs; ``core.pipeline_steps``
@@ -41,7 +41,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
 import yaml
@@ -228,9 +228,13 @@ def _path_digest(value: str) -> str | None:
     return None
 
 
+#: options naming where a stage writes: part of the hash as text, never checksummed as inputs
+OUTPUT_OPTIONS = frozenset({"out", "output", "out_dir"})
+
+
 def step_inputs(step: Step) -> dict[str, str]:
-    """Checksums of the files / folders a step's arguments and options name."""
-    values = list(step.args) + [str(v) for value in step.params.values()
+    """Checksums of the files / folders a step's arguments and (non-output) options name."""
+    values = list(step.args) + [str(v) for key, value in step.params.items() if key not in OUTPUT_OPTIONS
                                 for v in (value if isinstance(value, (list, tuple)) else [value])]
     out = {}
     for value in values:
@@ -478,9 +482,13 @@ def run_pipeline(pipeline: Pipeline, store_path: str | os.PathLike[str], *, data
             status, error, message = "unavailable", str(exc), str(exc)
         except RGError as exc:
             status, error, message = "failed", f"{type(exc).__name__}: {exc}", str(exc)
-        except Exception as exc:  # noqa: BLE001 - recorded on the step's run, then re-raised
-            _finish(store_path, pipeline, step, run_id, digest, "failed", started, f"{type(exc).__name__}: {exc}")
-            raise
+        except Exception as exc:  # noqa: BLE001 - a bug in a stage: recorded; fatal unless the step is optional
+            if not step.optional:
+                _finish(store_path, pipeline, step, run_id, digest, "failed", started, f"{type(exc).__name__}: {exc}")
+                raise
+            log.debug("optional step %s raised", step.name, exc_info=True)
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            message = f"internal error in the stage: {error}"
         _finish(store_path, pipeline, step, run_id, digest, "ok" if status == "ok" else status, started, error)
         seconds = time.perf_counter() - t0
         known[step.name] = run_id if status == "ok" else None

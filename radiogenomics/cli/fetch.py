@@ -17,6 +17,7 @@ import typer
 
 from . import _state
 from ._groups import fetch_app, import_app
+from .scale import executor_option
 
 
 @contextmanager
@@ -60,6 +61,7 @@ def fetch_tcia_cmd(
     referenced_ct: bool = typer.Option(False, "--referenced-ct", help="With --modality SEG: also fetch exactly the CT series each SEG references."),
     workers: int = typer.Option(4, "--workers", "-w", min=1, help="Parallel downloads."),
     md5: bool = typer.Option(False, "--md5", help="Download with per-file MD5 checksums (getImageWithMD5Hash) and verify them."),
+    executor: str = executor_option(),
 ) -> None:
     """Download series of a TCIA collection (NBIA v4, anonymous) into the store."""
     from ..connectors.tcia import fetch_tcia
@@ -68,7 +70,8 @@ def fetch_tcia_cmd(
     settings.ensure_dirs()
     with _progress("series") as cb:
         summary = fetch_tcia(settings, settings.store, collection, patients=patient or None, modalities=modality or None,
-                             referenced_ct=referenced_ct, workers=workers, md5=md5, progress=cb)
+                             referenced_ct=referenced_ct, workers=workers, md5=md5, progress=cb,
+                             executor=executor)
     _finish(summary)
 
 
@@ -131,6 +134,7 @@ def import_manifest_cmd(
     manifest: Path = typer.Argument(..., exists=True, dir_okay=False, help="A .tcia manifest from the TCIA portal."),
     workers: int = typer.Option(4, "--workers", "-w", min=1, help="Parallel downloads."),
     md5: bool = typer.Option(False, "--md5", help="Verify per-file MD5 checksums."),
+    executor: str = executor_option(),
 ) -> None:
     """Fetch exactly the series a .tcia manifest lists."""
     from ..connectors.manifest import import_manifest
@@ -138,7 +142,8 @@ def import_manifest_cmd(
     settings = _state.settings()
     settings.ensure_dirs()
     with _progress("series") as cb:
-        summary = import_manifest(settings, settings.store, manifest, workers=workers, md5=md5, progress=cb)
+        summary = import_manifest(settings, settings.store, manifest, workers=workers, md5=md5, progress=cb,
+                                  executor=executor)
     _finish(summary)
 
 

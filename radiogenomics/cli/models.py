@@ -16,6 +16,20 @@ def _split(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
+def _patient_list(text: str | None) -> list[str] | None:
+    """``a,b,c`` or ``@FILE`` (one id per line) -> ids; None when not given."""
+    if not text:
+        return None
+    if text.startswith("@"):
+        from ..exceptions import InputError
+
+        path = Path(text[1:])
+        if not path.is_file():
+            raise InputError(f"patient list file {path} not found; give @FILE with one patient id per line")
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return _split(text)
+
+
 def _numbers(text: str | None, kind, option: str) -> list:
     from ..exceptions import InputError
 
@@ -75,10 +89,7 @@ def apply_cmd(
     model_id = model
     if model.endswith(".json") and Path(model).is_file():
         model_id = import_model(store, Path(model))
-    ids = None
-    if patients:
-        ids = [line.strip() for line in Path(patients[1:]).read_text().splitlines() if line.strip()] \
-            if patients.startswith("@") else _split(patients)
+    ids = _patient_list(patients)
     res = apply_radscore(store, model_id, ids, cohort=cohort, roi=roi, params_hash=params_hash)
     _state.out_console().print(f"model {model_id}: scored {res['n_scored']} patient(s), {res['n_failed']} failed "
                                f"(see failures for run {res['run_id']})")
@@ -107,6 +118,8 @@ def groups_cmd(
     grouping: Optional[str] = typer.Option(None, "--grouping", help="Name of the grouping [default: <model>:<method>]."),
     cohort: Optional[str] = typer.Option(None, "--cohort", help="Only patients scored in this cohort."),
     cutoff: Optional[float] = typer.Option(None, "--cutoff", help="cutoff: override the model's cut-off."),
+    patients: Optional[str] = typer.Option(None, "--patients", help="Only these patients: comma-separated ids or @FILE (one per line)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Only patients with a sample in this expression dataset (the study ranked its 96 RNA-seq patients)."),
 ) -> None:
     """Assign risk groups (high/low or high/middle/low) from stored Rad-scores."""
     from ..models.workflow import make_groups
@@ -116,7 +129,8 @@ def groups_cmd(
         method_ranks = [36, 32, 32]
     res = make_groups(_state.settings().store, model, method, ranks=method_ranks,
                       quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
-                      grouping=grouping, cohort=cohort, cutoff=cutoff)
+                      grouping=grouping, cohort=cohort, cutoff=cutoff, patients=_patient_list(patients),
+                      dataset=dataset)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(res["counts"].items()))
     _state.out_console().print(f"grouping {res['grouping']}: {counts} (run {res['run_id']})")
 

@@ -77,7 +77,8 @@ def parse_manifest(path: str | Path) -> Manifest:
 
 
 def import_manifest(settings: Settings, store: StoreLike, path: str | Path, workers: int = 4, md5: bool = False,
-                    progress: ProgressFn | None = None, http: HttpClient | None = None) -> FetchSummary:
+                    progress: ProgressFn | None = None, http: HttpClient | None = None,
+                    executor: str = "local") -> FetchSummary:
     """Fetch every series of a ``.tcia`` manifest into the store (see :func:`~.tcia.fetch_tcia`).
 
     Series NBIA does not know are reported as failed ("not found"); the others are
@@ -90,7 +91,7 @@ def import_manifest(settings: Settings, store: StoreLike, path: str | Path, work
     from ..store import sha256_file
 
     params = dict(manifest=str(manifest.path), n_series=len(manifest.series_uids), workers=workers, md5=md5,
-                  tcia_url=settings.tcia_url)
+                  tcia_url=settings.tcia_url, executor=executor)
     session = StoreSession(store)
     with RunRecorder(session, "import manifest", params, {manifest.path.name: sha256_file(manifest.path)}) as run:
         listings = client.series_metadata(manifest.series_uids)
@@ -103,7 +104,7 @@ def import_manifest(settings: Settings, store: StoreLike, path: str | Path, work
                 run.record_failure("import_manifest", "unknown", reason, item=uid)
         if listings:
             download_series_list(settings, session, run, listings, workers, md5, progress, summary=summary,
-                                 http=http, stage="import_manifest")
+                                 http=http, stage="import_manifest", executor=executor)
     return summary
 
 

@@ -345,6 +345,13 @@ def _fetch_one(settings: Settings, client: NBIAClient, listing: dict[str, Any], 
     return outcome
 
 
+def _fetch_one_task(task: tuple[Settings, dict[str, Any], bool, int]) -> _Outcome:
+    """Picklable wrapper of :func:`_fetch_one` for process/Dask executors (own HTTP client)."""
+    settings, listing, md5, attempts = task
+    client = NBIAClient(settings.tcia_url, HttpClient.from_settings(settings))
+    return _fetch_one(settings, client, listing, md5, attempts, None)
+
+
 # ---------------------------------------------------------------------------- many series
 
 
@@ -379,13 +386,20 @@ def _register_listed(store: Any, run_id: str, listings: Sequence[dict[str, Any]]
 def download_series_list(settings: Settings, store: StoreLike, run: Any, listings: Sequence[dict[str, Any]],
                          workers: int = 4, md5: bool = False, progress: ProgressFn | None = None,
                          summary: FetchSummary | None = None, http: HttpClient | None = None,
-                         stage: str = "fetch_tcia") -> tuple[FetchSummary, list[SeriesFiles]]:
+                         stage: str = "fetch_tcia", executor: str = "local") -> tuple[FetchSummary, list[SeriesFiles]]:
     """Download, verify and register listed series (the engine of fetch and manifest import).
 
     ``store`` is an open Store, a store path or a :class:`StoreSession`; with a path
     the store is opened only for each write.  Per-series failures are recorded in
     ``failures`` and on the series row (status ``failed``); the run goes on.  Returns
     the summary and the series verified in this call (not those skipped as complete).
+
+    ``executor`` ``local`` downloads in ``workers`` threads of this process (downloads
+    wait on the network, so threads suffice); any other spec of
+    :func:`radiogenomics.executor.get_executor` (``dask-local:N``, ``dask://HOST:PORT``)
+    runs each series' download + verification as a task there, the workers writing to
+    the same ``data_dir`` (a shared file system on a cluster); this process stays the
+    only store writer.
     """
     session = store if isinstance(store, StoreSession) else StoreSession(store)
     summary = summary or FetchSummary(run_id=run.run_id)
@@ -422,6 +436,10 @@ def download_series_list(settings: Settings, store: StoreLike, run: Any, listing
 
     attempts = 1 + min(int(settings.retries), 2)
     verified: list[SeriesFiles] = []
+    if (executor or "local") != "local":
+        _download_on_executor(settings, session, run, todo, workers, md5, attempts, progress, summary,
+                              verified, stage, executor)
+        return summary, verified
     pool = ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="rg-fetch")
     try:
         futures = [pool.submit(_fetch_one, settings, client, x, md5, attempts, on_bytes) for x in todo]
@@ -440,6 +458,29 @@ def download_series_list(settings: Settings, store: StoreLike, run: Any, listing
         raise
     pool.shutdown(wait=True)
     return summary, verified
+
+
+def _download_on_executor(settings: Settings, session: StoreSession, run: Any, todo: Sequence[dict[str, Any]],
+                          workers: int, md5: bool, attempts: int, progress: ProgressFn | None,
+                          summary: FetchSummary, verified: list[SeriesFiles], stage: str, spec: str) -> None:
+    from ..executor import get_executor
+
+    by_uid = {x["series_uid"]: x for x in todo}
+    with get_executor(spec, max(1, int(workers))) as pool:
+        tasks = [(settings, x, md5, attempts) for x in todo]
+        for result in pool.map_unordered(_fetch_one_task, tasks, keys=list(by_uid)):
+            listing = by_uid[result.key]
+            if result.ok:
+                out = result.value
+            else:  # the task itself died (worker lost beyond retries, unpicklable error ...)
+                out = _Outcome(result.key, listing, error=f"{type(result.error).__name__}: {result.error}")
+            summary.bytes += out.bytes
+            patient = listing.get("patient_id") or (out.files.patient_id if out.files else "") or "unknown"
+            with session.open() as st:
+                _register_outcome(st, run, out, patient, summary, verified, stage)
+            if progress:
+                progress("bytes", out.bytes)
+                progress("series", 1)
 
 
 def _register_outcome(store: Any, run: Any, out: "_Outcome", patient: str, summary: FetchSummary,
@@ -482,7 +523,7 @@ def list_series(client: NBIAClient, collection: str, patients: Sequence[str] | N
 def fetch_tcia(settings: Settings, store: StoreLike, collection: str, patients: Sequence[str] | None = None,
                modalities: Sequence[str] | None = None, referenced_ct: bool = False, workers: int = 4,
                md5: bool = False, progress: ProgressFn | None = None,
-               http: HttpClient | None = None) -> FetchSummary:
+               http: HttpClient | None = None, executor: str = "local") -> FetchSummary:
     """Fetch series of a TCIA collection into ``<data-dir>/tcia`` and the store.
 
     Parameters
@@ -505,6 +546,8 @@ def fetch_tcia(settings: Settings, store: StoreLike, collection: str, patients: 
         Use ``getImageWithMD5Hash`` and check every file's MD5.
     progress
         ``progress(event, n)`` callback, see :data:`ProgressFn`.
+    executor
+        ``local`` (threads) or a Dask spec, see :func:`download_series_list`.
 
     Returns
     -------
@@ -538,18 +581,22 @@ def fetch_tcia(settings: Settings, store: StoreLike, collection: str, patients: 
         filters += f" modalities={list(modalities)}" if modalities else ""
         raise NotFoundError(f"NBIA lists no series for collection {collection!r}{filters}{hint}")
     params = dict(collection=collection, patients=list(patients or []), modalities=list(modalities or []),
-                  referenced_ct=referenced_ct, workers=workers, md5=md5, tcia_url=settings.tcia_url)
+                  referenced_ct=referenced_ct, workers=workers, md5=md5, tcia_url=settings.tcia_url,
+                  executor=executor)
     session = StoreSession(store)
     with RunRecorder(session, "fetch tcia", params) as run:
-        summary, _ = download_series_list(settings, session, run, listings, workers, md5, progress, http=http)
+        summary, _ = download_series_list(settings, session, run, listings, workers, md5, progress, http=http,
+                                          executor=executor)
         if referenced_ct:
-            _fetch_referenced(settings, session, run, client, collection, listings, workers, md5, progress, summary, http)
+            _fetch_referenced(settings, session, run, client, collection, listings, workers, md5, progress, summary, http,
+                              executor)
     return summary
 
 
 def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, client: NBIAClient, collection: str,
                       seg_listings: Sequence[dict[str, Any]], workers: int, md5: bool,
-                      progress: ProgressFn | None, summary: FetchSummary, http: HttpClient) -> None:
+                      progress: ProgressFn | None, summary: FetchSummary, http: HttpClient,
+                      executor: str = "local") -> None:
     seg_uids = [x["series_uid"] for x in seg_listings]
     with session.open() as store:
         refs = store.query("SELECT series_uid, patient_id, referenced_series_uid FROM core.series "
@@ -580,4 +627,5 @@ def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, clien
             row["patient_id"] = row.get("patient_id") or patient
         listings.extend(rows)
     if listings:
-        download_series_list(settings, session, run, listings, workers, md5, progress, summary=summary, http=http)
+        download_series_list(settings, session, run, listings, workers, md5, progress, summary=summary, http=http,
+                             executor=executor)

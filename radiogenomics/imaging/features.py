@@ -347,7 +347,7 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
     started = time.monotonic()
     selected = _select_rois(store, rois, patients)
     cached = store.query(
-        "SELECT patient_id, roi, image_sha1, mask_sha1 FROM core.features WHERE params_hash = ? "
+        "SELECT patient_id, roi, image_sha1, mask_sha1 FROM features WHERE params_hash = ? "
         "GROUP BY patient_id, roi, image_sha1, mask_sha1", [p.hash])
     cached_keys = set(zip(cached.patient_id, cached.roi, cached.image_sha1, cached.mask_sha1))
     todo = selected[[(r.patient_id, r.roi, r.image_sha1, r.mask_sha1) not in cached_keys
@@ -409,7 +409,7 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
                                 store.upsert("feature_diagnostics", pd.concat(diag_rows, ignore_index=True),
                                              run_id=run.run_id)
         if not names:
-            got = store.query("SELECT count(DISTINCT feature) AS n FROM core.features WHERE params_hash = ?", [p.hash])
+            got = store.query("SELECT count(DISTINCT feature) AS n FROM features WHERE params_hash = ?", [p.hash])
             summary.n_features = int(got.n.iloc[0])
         else:
             summary.n_features = len(names)
@@ -425,7 +425,7 @@ def feature_matrix(store, roi: str = "tumor", params_hash: str | None = None,
     """
     if params_hash is None:
         params_hash = load_params(None).hash
-    frame = store.query("SELECT patient_id, feature, value FROM core.features WHERE roi = ? AND params_hash = ?",
+    frame = store.query("SELECT patient_id, feature, value FROM features WHERE roi = ? AND params_hash = ?",
                         [roi, params_hash])
     if frame.empty:
         raise ImagingError(f"no features for ROI {roi!r} with params {params_hash}; run `rg features` first")

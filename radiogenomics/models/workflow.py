@@ -361,7 +361,8 @@ def apply_radscore(store, model_id: str, patients: Sequence[str] | None = None, 
 
 def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence[int] | None = None,
                 quantiles: Sequence[float] | None = None, grouping: str | None = None,
-                cohort: str | None = None, cutoff: float | None = None) -> dict:
+                cohort: str | None = None, cutoff: float | None = None,
+                patients: Sequence[str] | None = None, dataset: str | None = None) -> dict:
     """``rg groups``: risk groups from stored Rad-scores.
 
     Parameters
@@ -374,18 +375,31 @@ def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence
         Only patients scored in this cohort (train / validation / external).
     grouping
         Name of the grouping (default ``<model_id>:<method>``).
+    patients
+        Only these patients (e.g. the external cohort's list).
+    dataset
+        Only patients with a sample in this expression dataset: the reference study
+        ranked the 96 external patients that had RNA-seq, not every scored patient.
     """
     sql = "SELECT patient_id, score FROM radscores WHERE model_id = ? AND score IS NOT NULL"
     args: list[Any] = [model_id]
     if cohort:
         sql += " AND cohort = ?"
         args.append(cohort)
+    if patients is not None:
+        sql += " AND patient_id IN (SELECT unnest(?::VARCHAR[]))"
+        args.append(list(patients))
+    if dataset:
+        sql += " AND patient_id IN (SELECT patient_id FROM samples WHERE dataset = ? AND patient_id IS NOT NULL)"
+        args.append(dataset)
     with _open(store, True) as st:
         formula = _get_model(st, model_id)
         s = st.query(sql, args).set_index("patient_id")["score"]
     if s.empty:
-        raise InputError(f"model {model_id!r} has no scores{' in cohort ' + cohort if cohort else ''}; "
-                         "run `rg radscore apply` first")
+        where = (f" in cohort {cohort}" if cohort else "") + (" among the given patients" if patients is not None else "") \
+            + (f" with a sample in dataset {dataset}" if dataset else "")
+        raise InputError(f"model {model_id!r} has no scores{where}; run `rg radscore apply` first"
+                         + (" or check the dataset id (`rg sql \"SELECT * FROM datasets\"`)" if dataset else ""))
     if method == "cutoff":
         cut = cutoff if cutoff is not None else formula.get("cutoff")
         if cut is None:
@@ -403,7 +417,8 @@ def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence
     rows = pd.DataFrame({"grouping": grouping, "patient_id": g.index, "grp": g.to_numpy(),
                          "model_id": model_id, "score": s.loc[g.index].to_numpy(), "method": method})
     params = dict(model_id=model_id, method=method, ranks=list(ranks) if ranks else None,
-                  quantiles=list(quantiles) if quantiles else None, grouping=grouping, cohort=cohort)
+                  quantiles=list(quantiles) if quantiles else None, grouping=grouping, cohort=cohort,
+                  patients=list(patients) if patients is not None else None, dataset=dataset)
     with _open(store, False) as st, st.run("rg groups", params) as run:
         with st.transaction():
             st.delete("risk_groups", "grouping = ?", [grouping])

@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -443,7 +443,8 @@ def section_calibration(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -
             long.append(pd.DataFrame({"model": "treat none", "threshold": wide["threshold"], "net_benefit": 0.0}))
             c.figure(f"Decision curve, {ENDPOINTS.get(endpoint, endpoint)} at t = {t:g} days",
                      figures.dca_figure, pd.concat(long, ignore_index=True))
-        c.table("decision_curves", dca[["endpoint", "time", "threshold", "statistic", "value", "cohort"]], 12)
+        c.table("decision_curves", dca[["endpoint", "time", "threshold", "statistic", "value", "cohort"]]
+                .sort_values(["endpoint", "time", "statistic", "threshold"]), 12)
     else:
         section.notes.append("No decision-curve results in model_results.")
     pts = _mr(inputs, "nomogram_points:")
@@ -460,7 +461,7 @@ def section_calibration(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -
                                        "time": surv["statistic"].str.extract(r"S\(([^)]+)\)")[0].astype(float),
                                        "survival": surv["value"].to_numpy()})
             c.figure(f"Nomogram ({ENDPOINTS.get(endpoint, endpoint)})", figures.nomogram_figure, points, totals)
-            c.table(f"nomogram_points_{endpoint}", points, 30)
+            c.table(f"nomogram_points_{endpoint}", points.sort_values(["variable", "points"]), 30)
     else:
         section.notes.append("No nomogram in model_results.")
     return section
@@ -507,12 +508,18 @@ def _dataset_scale(inputs: ReportInputs) -> str | None:
 
 
 def _library_sets(library: str) -> dict[str, list[str]]:
+    """Gene sets of a library label stored in gsea_results (a shipped library, or a GMT path)."""
     from ..catalog import catalog_file
+    from ..omics.genesets import LIBRARIES, LIBRARY_LABELS, read_gmt
 
-    name = {"hallmark_v7.0": "h.all.v7.0.symbols.gmt", "hallmark": "h.all.v7.0.symbols.gmt"}.get(library)
-    if name is None:
-        raise InputError(f"gene-set library {library!r} is not shipped; its running-score curves need the GMT")
-    return compute.read_gmt(catalog_file("genesets", name))
+    by_label = {label: name for name, label in LIBRARY_LABELS.items()}
+    name = by_label.get(library, library if library in LIBRARIES else None)
+    if name is not None:
+        return read_gmt(catalog_file("genesets", LIBRARIES[name]))
+    if Path(library).is_file():
+        return read_gmt(library)
+    raise InputError(f"gene-set library {library!r} is neither shipped nor a readable GMT file; "
+                     "its running-score curves need the sets")
 
 
 def section_gsea(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
@@ -554,7 +561,8 @@ def section_gsea(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Secti
     else:
         for library, sub in ora.groupby("library"):
             c.figure(f"Over-representation of up/down DE genes, {library}", figures.ora_bar_figure, sub)
-        c.table("ora", ora.sort_values("padj").drop(columns=["genes"], errors="ignore"), 20)
+        c.table("ora", ora.sort_values("padj").drop(columns=["grouping", "dataset_id", "genes", "run_id"],
+                                                    errors="ignore"), 20)
     return section
 
 
@@ -647,6 +655,10 @@ def section_methods(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Se
             v = json.loads(v) if isinstance(v, str) else v
             text.append("<h3>Package versions</h3><p>" + ", ".join(
                 f"{html.escape(k)} {html.escape(str(val))}" for k, val in sorted(v.items()) if not k.startswith("_")) + "</p>")
+        # the parameters that produced each kind of result: the latest ok run of every stage
+        latest = (runs[(runs["status"].isin(["ok", "partial"])) & ~runs["command"].astype(str).str.startswith("rg run ")]
+                  .sort_values("started_at").groupby("command", sort=False).tail(1))
+        c.table("stage_parameters", latest[["command", "run_id", "parameters"]].reset_index(drop=True), 40)
         table = runs[["run_id", "command", "status", "started_at", "finished_at", "parameters", "input_checksums"]].copy()
         c.table("runs", table, 60)
         checks = []

@@ -158,14 +158,3 @@ def zscore_rows(matrix: pd.DataFrame) -> pd.DataFrame:
     sd = np.nanstd(values, axis=1, ddof=1, keepdims=True)
     sd[~np.isfinite(sd) | (sd == 0)] = 1.0
     return pd.DataFrame((values - mean) / sd, index=matrix.index, columns=matrix.columns)
-
-
-def read_gmt(path) -> dict[str, list[str]]:
-    """Gene sets from a GMT file (name, description, genes... per line)."""
-    sets: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) >= 3:
-                sets[parts[0]] = [g for g in parts[2:] if g]
-    return sets

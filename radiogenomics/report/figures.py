@@ -416,7 +416,10 @@ def nomogram_figure(points: pd.DataFrame, totals: pd.DataFrame | None = None) ->
             for w in wanted:
                 if surv.min() <= w <= surv.max():
                     order = np.argsort(surv)
-                    ticks_t.append((float(np.interp(w, surv[order], tp[order])) * scale, f"{w:.1f}"))
+                    x = float(np.interp(w, surv[order], tp[order])) * scale
+                    # drop a tick that would overprint its neighbour
+                    if not ticks_t or abs(x - ticks_t[-1][0]) > 0.045 * max_points:
+                        ticks_t.append((x, f"{w:.1f}"))
             if len(ticks_t) < 2:
                 ticks_t = [(tp[0] * scale, f"{surv[0]:.2f}"), (tp[-1] * scale, f"{surv[-1]:.2f}")]
             _axis(row, f"P(survival at {t:g})", ticks_t)
@@ -567,13 +570,14 @@ def enrichment_curves_figure(curves: pd.DataFrame, annotations: Mapping[str, str
     terms = list(dict.fromkeys(curves["term"]))
     ncol = min(3, len(terms))
     nrow = math.ceil(len(terms) / ncol)
-    fig = Figure(figsize=(3.4 * ncol, 2.8 * nrow))
+    fig = Figure(figsize=(3.4 * ncol, 3.1 * nrow))
+    # per set: 3 rows of curve, 1 of hit ticks, 1 spacer (room for the next title)
+    grid = fig.add_gridspec(nrow * 5, ncol, hspace=0.1)
     for k, term in enumerate(terms):
         sub = curves[curves["term"] == term]
-        grid = fig.add_gridspec(nrow * 4, ncol, hspace=0.1)
         r, c = divmod(k, ncol)
-        ax = fig.add_subplot(grid[r * 4:r * 4 + 3, c])
-        ticks = fig.add_subplot(grid[r * 4 + 3, c], sharex=ax)
+        ax = fig.add_subplot(grid[r * 5:r * 5 + 3, c])
+        ticks = fig.add_subplot(grid[r * 5 + 3, c], sharex=ax)
         ax.plot(sub["rank"], sub["running_es"], color="#2ca02c", lw=1.2)
         ax.axhline(0, color="grey", lw=0.6)
         ax.set_title(str(term).replace("HALLMARK_", ""), fontsize=8)

@@ -281,3 +281,27 @@ def test_seg_without_referenced_series_resolves_through_instances(settings, stor
     write_series(store, "test-run", files, "R01-001", COLLECTION)
     got = store.query("SELECT referenced_series_uid FROM core.series WHERE series_uid = ?", [files.series_uid])
     assert got["referenced_series_uid"][0] == cohort.ct["R01-001"]
+
+
+def test_executor_process_pool_gives_the_same_store_rows(settings, store, server, cohort, tmp_path):
+    """--executor other than 'local' runs each series download as a picklable task; same rows."""
+    summary = fetch_tcia(settings, store, COLLECTION, modalities=["SEG"], referenced_ct=True, workers=2,
+                         executor="local:2")
+    assert summary.failed == [] and summary.fetched == 2 * len(cohort.seg) and summary.bytes > 0
+    series, n_inst, n_distinct = _state(store)
+    assert (series["status"] == "complete").all()
+    assert set(series["series_uid"]) == set(cohort.seg.values()) | {cohort.ct[p] for p in cohort.seg}
+    assert n_inst == n_distinct == sum(cohort.image_counts[u] for u in series["series_uid"])
+    params = store.query("SELECT parameters->>'executor' AS ex FROM core.runs WHERE run_id = ?", [summary.run_id])
+    assert params["ex"][0] == "local:2"
+    again = fetch_tcia(settings, store, COLLECTION, modalities=["SEG"], referenced_ct=True, executor="local:2")
+    assert again.fetched == 0 and again.skipped == 2 * len(cohort.seg)
+    assert _state(store)[1] == n_inst
+
+
+def test_executor_task_failure_is_recorded_and_rerun_completes(settings, store, server, cohort):
+    victim = cohort.ct["R01-002"]
+    server.faults.add("status", "getImage", match={"SeriesInstanceUID": victim}, times=-1, status=500)
+    summary = fetch_tcia(settings, store, COLLECTION, workers=2, executor="local:2")
+    _assert_clean_failure(settings, store, summary, victim, ["500"])
+    _rerun_completes(settings, store, server, len(cohort.image_counts) - 1, cohort)

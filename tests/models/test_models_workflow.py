@@ -107,6 +107,27 @@ def test_fit_apply_groups_survival(store_file, tmp_path, capsys):
     assert g3.loc[g3.score.idxmax(), "grp"] == "high"
     assert ((g2.score > formula["cutoff"]) == (g2.grp == "high")).all()
 
+    # groups restricted to a patient list, and to the patients with RNA-seq in a dataset
+    listed = tmp_path / "ext.txt"
+    listed.write_text("\n".join(ext[1:21]) + "\n")
+    assert _rg(store_file, "groups", "--model", "m1", "--method", "ranks", "--patients", f"@{listed}",
+               "--grouping", "ext_listed") == 0
+    with Store.open(store_file) as store:
+        store.upsert("samples", pd.DataFrame({"sample_id": [f"GSM{i}" for i in range(10)], "dataset_id": "GSE1",
+                                              "patient_id": ext[1:11]}))
+    assert _rg(store_file, "groups", "--model", "m1", "--method", "ranks", "--dataset", "GSE1",
+               "--grouping", "ext_rna") == 0
+    with Store.open(store_file, read_only=True) as store:
+        listed_g = store.query("SELECT * FROM risk_groups WHERE grouping = 'ext_listed'")
+        rna_g = store.query("SELECT * FROM risk_groups WHERE grouping = 'ext_rna'")
+    assert sorted(listed_g.patient_id) == sorted(ext[1:21])
+    assert sorted(rna_g.patient_id) == sorted(ext[1:11])
+    assert rna_g.grp.value_counts().to_dict() == {"high": 4, "middle": 3, "low": 3}
+    assert _rg(store_file, "groups", "--model", "m1", "--method", "ranks", "--dataset", "GSE_NONE") != 0
+    assert "GSE_NONE" in capsys.readouterr().err
+    assert _rg(store_file, "groups", "--model", "m1", "--patients", "@/no/such/file.txt") != 0
+    assert "not found" in capsys.readouterr().err
+
     # survival evidence into model_results
     assert _rg(store_file, "survival", "--grouping", "m1:cutoff", "--endpoint", "os",
                "--covariates", "age,gender") == 0

@@ -182,3 +182,52 @@ def test_shipped_pipelines_parse_and_name_real_commands():
             options = {opt for p in cmd.params for opt in p.opts}
             for flag in [a for a in step.argv() if a.startswith("--")]:
                 assert flag in options, f"{name}: step {step.name}: `rg {step.stage}` has no option {flag}"
+
+
+def test_rg_run_command(tmp_path, capsys):
+    from radiogenomics.cli import main
+
+    path = tmp_path / "p.yaml"
+    path.write_text("name: cli\nvars: {q: 'SELECT 1'}\nsteps:\n"
+                    "  - {name: one, stage: sql, args: ['${q}']}\n  - {name: two, stage: store info}\n")
+    assert main(["run", str(path), "--until", "one"]) == 0
+    out = capsys.readouterr().out
+    assert "one" in out and "not-selected" in out
+    assert main(["run", str(path)]) == 0
+    assert "skipped" in capsys.readouterr().out  # step one unchanged
+    assert main(["run", str(path), "--set", "q=SELECT 2"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped" not in out
+    assert main(["run", str(path), "--set", "bad"]) == 2  # usage error: not NAME=VALUE
+
+
+def test_optional_step_with_internal_error_is_skipped(setup):
+    tmp, path, calls, ex = setup
+    path.write_text("name: bug\nsteps:\n  - {name: a, stage: fake-a, optional: true}\n  - {name: b, stage: fake-b}\n")
+
+    def buggy(argv, ctx):
+        raise ZeroDivisionError("division by zero")
+
+    result = run_pipeline(load_pipeline(path), tmp / "rg.duckdb", executors={**ex, "fake-a": buggy})
+    assert [s.status for s in result.steps] == ["failed", "ok"]
+    assert "ZeroDivisionError" in result.steps[0].message
+    path.write_text("name: bug2\nsteps:\n  - {name: a, stage: fake-a}\n")
+    with pytest.raises(ZeroDivisionError):
+        run_pipeline(load_pipeline(path), tmp / "rg.duckdb", executors={**ex, "fake-a": buggy})
+    with Store.open(tmp / "rg.duckdb", read_only=True) as st:
+        assert st.query("SELECT status FROM pipeline_steps WHERE pipeline = 'bug2'")["status"].tolist() == ["failed"]
+
+
+def test_output_folder_is_not_an_input(setup):
+    tmp, path, calls, ex = setup
+    out = tmp / "report"
+
+    def writes(argv, ctx):
+        out.mkdir(exist_ok=True)
+        (out / f"r{len(list(out.iterdir()))}.html").write_text("x")
+        return 0
+
+    path.write_text(f"name: rep\nsteps:\n  - {{name: r, stage: fake-r, params: {{out: '{out}'}}}}\n")
+    first = run_pipeline(load_pipeline(path), tmp / "rg.duckdb", executors={"fake-r": writes})
+    second = run_pipeline(load_pipeline(path), tmp / "rg.duckdb", executors={"fake-r": writes})
+    assert first.steps[0].status == "ok" and second.steps[0].status == "skipped"
