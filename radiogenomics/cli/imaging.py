@@ -9,6 +9,7 @@ import typer
 
 from . import _state
 from ._groups import import_app
+from .scale import executor_option
 
 
 def _workers(workers: Optional[int]) -> int:
@@ -30,7 +31,7 @@ def rois_cmd(
     no_ring: bool = typer.Option(False, "--no-ring", help="Do not derive a peritumoural ring."),
     min_voxels: int = typer.Option(1, "--min-voxels", help="Masks with fewer voxels are recorded as failed."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Parallel processes (default: $RG_WORKERS)."),
-    executor: str = typer.Option("local", "--executor", help="local, dask-local[:N] or dask://HOST:PORT."),
+    executor: str = executor_option(),
 ) -> None:
     """Build ROIs (NRRD image + masks, `rois` rows) from stored CT + SEG/RTSTRUCT series; derive rings."""
     from ..imaging.rois import build_rois
@@ -50,14 +51,14 @@ def features_cmd(
     roi: Optional[List[str]] = typer.Option(None, "--roi", help="Only this ROI name (repeatable)."),
     patient: Optional[List[str]] = typer.Option(None, "--patient", "-p", help="Only this patient (repeatable)."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Parallel processes (default: $RG_WORKERS)."),
-    executor: str = typer.Option("local", "--executor", help="local, dask-local[:N] or dask://HOST:PORT."),
+    executor: str = executor_option(),
 ) -> None:
     """Extract pyradiomics features of the stored ROIs into `features` (cached by image, mask and params)."""
     from ..imaging.features import run_features
 
     settings = _state.settings()
-    with _state.progress() as progress, _state.open_store() as store:
-        summary = run_features(settings, store, params=params, rois=roi or None, patients=patient or None,
+    with _state.progress() as progress:
+        summary = run_features(settings, settings.store, params=params, rois=roi or None, patients=patient or None,
                                workers=_workers(workers), executor=executor, progress=progress)
     typer.echo(f"features: {summary.computed} ROIs computed, {summary.cached} cached, {summary.failed} failed; "
                f"{summary.n_features} features, params {summary.params_hash} ({summary.seconds:.1f} s, "
@@ -76,7 +77,7 @@ def stability_cmd(
     patient: Optional[List[str]] = typer.Option(None, "--patient", "-p", help="Only this patient (repeatable)."),
     max_patients: Optional[int] = typer.Option(None, "--max-patients", help="Random subset of this many patients."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Parallel processes (default: $RG_WORKERS)."),
-    executor: str = typer.Option("local", "--executor", help="local, dask-local[:N] or dask://HOST:PORT."),
+    executor: str = executor_option(),
 ) -> None:
     """ICC(3,1) / ICC(2,1) per feature across readers or perturbed masks, into `feature_stability`."""
     from ..imaging.stability import run_stability

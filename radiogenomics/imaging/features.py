@@ -317,7 +317,9 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
     settings
         :class:`~radiogenomics.config.Settings` (kept for symmetry with other stages).
     store
-        An open read-write :class:`~radiogenomics.store.Store`.
+        An open read-write :class:`~radiogenomics.store.Store`, or the path of one: then
+        the store is opened only to read the work list and to write each batch, so
+        ``rg sql`` can read while features are computed.
     params
         pyradiomics parameter file / dict; ``None`` for the default 851-feature file.
     rois, patients
@@ -342,27 +344,33 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
         Invalid parameter file.
     """
     from ..executor import batched, get_executor
+    from ..store.session import RunRecorder, StoreSession
 
     p = load_params(params)
     started = time.monotonic()
-    selected = _select_rois(store, rois, patients)
-    cached = store.query(
-        "SELECT patient_id, roi, image_sha1, mask_sha1 FROM features WHERE params_hash = ? "
-        "GROUP BY patient_id, roi, image_sha1, mask_sha1", [p.hash])
+    # a store path is opened only for each write, so `rg sql` can read during a long extraction
+    session = StoreSession(store)
+    with session.open() as st:
+        selected = _select_rois(st, rois, patients)
+        cached = st.query(
+            "SELECT patient_id, roi, image_sha1, mask_sha1 FROM features WHERE params_hash = ? "
+            "GROUP BY patient_id, roi, image_sha1, mask_sha1", [p.hash])
     cached_keys = set(zip(cached.patient_id, cached.roi, cached.image_sha1, cached.mask_sha1))
     todo = selected[[(r.patient_id, r.roi, r.image_sha1, r.mask_sha1) not in cached_keys
                      for r in selected.itertuples()]]
     run_params = dict(params_hash=p.hash, params_source=p.source, rois=list(rois or []),
                       patients=list(patients or []), workers=workers, executor=executor)
-    with store.run("rg features", run_params) as run:
+    inputs: dict[str, str] = {}
+    if p.source != "<dict>" and Path(p.source).is_file():
+        from ..store import sha256_file
+
+        inputs[f"params:{Path(p.source).name}"] = sha256_file(p.source)
+    with RunRecorder(session, "rg features", run_params, inputs) as run:
         summary = FeatureRunSummary(run_id=run.run_id, params_hash=p.hash, n_rois=len(selected),
                                     cached=len(selected) - len(todo))
-        if p.source != "<dict>" and Path(p.source).is_file():
-            from ..store import sha256_file
-
-            run.add_inputs({f"params:{Path(p.source).name}": sha256_file(p.source)})
-        store.upsert("feature_params", pd.DataFrame([dict(params_hash=p.hash, params_yaml=p.yaml_text,
-                                                          source_path=p.source)]), run_id=run.run_id)
+        with session.open() as st:
+            st.upsert("feature_params", pd.DataFrame([dict(params_hash=p.hash, params_yaml=p.yaml_text,
+                                                           source_path=p.source)]), run_id=run.run_id)
         tasks = []
         threads = 1 if workers > 1 else 0
         for patient_id, group in todo.groupby("patient_id", sort=True):
@@ -377,20 +385,17 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
             with get_executor(executor, workers) as ex:
                 stream = ex.map_unordered(_features_worker, tasks, keys=[t["patient_id"] for t in tasks])
                 for batch in batched(stream, batch_size):
-                    feat_rows, diag_rows = [], []
+                    feat_rows, diag_rows, failures = [], [], []
                     for result in batch:
                         bar.advance()
                         if not result.ok:
-                            run.record_failure(STAGE, result.key, f"{type(result.error).__name__}: {result.error}")
-                            n = int((todo.patient_id == result.key).sum())
-                            summary.failed += n
-                            summary.failures.append((result.key, "", str(result.error)))
+                            failures.append((result.key, "", f"{type(result.error).__name__}: {result.error}"))
+                            summary.failed += int((todo.patient_id == result.key).sum())
                             continue
                         value = result.value
                         for roi, reason in value["errors"]:
-                            run.record_failure(STAGE, value["patient_id"], reason, item=roi)
+                            failures.append((value["patient_id"], roi, reason))
                             summary.failed += 1
-                            summary.failures.append((value["patient_id"], roi, reason))
                         for res in value["results"]:
                             names.update(res["features"])
                             feat_rows.append(pd.DataFrame({
@@ -402,14 +407,21 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
                                 "patient_id": value["patient_id"], "roi": res["roi"], "params_hash": p.hash,
                                 "key": list(res["diagnostics"]), "value": list(res["diagnostics"].values())}))
                             summary.computed += 1
-                    if feat_rows:
-                        with store.transaction():
-                            store.upsert("features", pd.concat(feat_rows, ignore_index=True), run_id=run.run_id)
-                            if diag_rows:
-                                store.upsert("feature_diagnostics", pd.concat(diag_rows, ignore_index=True),
-                                             run_id=run.run_id)
+                    if not (feat_rows or failures):
+                        continue
+                    with session.open() as st:
+                        for patient_id, roi, reason in failures:
+                            run.record_failure(STAGE, patient_id, reason, item=roi, store=st)
+                            summary.failures.append((patient_id, roi, reason))
+                        if feat_rows:
+                            with st.transaction():
+                                st.upsert("features", pd.concat(feat_rows, ignore_index=True), run_id=run.run_id)
+                                if diag_rows:
+                                    st.upsert("feature_diagnostics", pd.concat(diag_rows, ignore_index=True),
+                                              run_id=run.run_id)
         if not names:
-            got = store.query("SELECT count(DISTINCT feature) AS n FROM features WHERE params_hash = ?", [p.hash])
+            with session.open() as st:
+                got = st.query("SELECT count(DISTINCT feature) AS n FROM features WHERE params_hash = ?", [p.hash])
             summary.n_features = int(got.n.iloc[0])
         else:
             summary.n_features = len(names)

@@ -2,5 +2,7 @@
 
 from .db import Run, Store, new_run_id, package_versions, sha256_file
 from .schema import SCHEMA_VERSION, VIEWS
+from .session import RunRecorder, StoreLike, StoreSession
 
-__all__ = ["Store", "Run", "new_run_id", "package_versions", "sha256_file", "SCHEMA_VERSION", "VIEWS"]
+__all__ = ["Store", "Run", "new_run_id", "package_versions", "sha256_file", "SCHEMA_VERSION", "VIEWS",
+           "RunRecorder", "StoreLike", "StoreSession"]

@@ -117,3 +117,29 @@ def test_run_features_two_workers_equal_one(three_patients, store_path, tmp_path
         two = store.query("SELECT patient_id, feature, value FROM features ORDER BY 1, 2")
     assert summary.computed == 3 and done[-1] == (3, 3)
     np.testing.assert_array_equal(one.to_numpy(), two.to_numpy())
+
+
+def test_run_features_on_a_store_path_leaves_the_store_readable_while_computing(three_patients, store_path):
+    """Given a store path, the extraction holds the write lock only while writing a batch:
+    another process can run `rg sql` between patients."""
+    import subprocess
+    import sys
+
+    settings = Settings.from_env(store=store_path)
+    answers = []
+
+    def progress(done, total):
+        if done == 1:
+            out = subprocess.run([sys.executable, "-m", "radiogenomics", "--store", str(store_path), "sql",
+                                  "SELECT count(*) AS n FROM rois", "-f", "csv", "--wait", "0"],
+                                 capture_output=True, text=True, timeout=120)
+            answers.append((out.returncode, out.stdout, out.stderr))
+
+    summary = run_features(settings, store_path, params=FAST_PARAMS, progress=progress, batch_size=1)
+    assert summary.computed == 3 and summary.failed == 0
+    assert answers and answers[0][0] == 0, answers
+    assert answers[0][1].split()[-1] == "3"
+    with Store.open(store_path, read_only=True) as store:
+        assert _count(store, "SELECT count(DISTINCT patient_id) FROM features") == 3
+        run = store.query("SELECT status, input_checksums FROM runs WHERE run_id = ?", [summary.run_id])
+    assert run.status[0] == "ok"

@@ -1,0 +1,115 @@
+"""Short store sessions for long stages (downloads, feature extraction).
+
+A fetch or an extraction can take hours; holding DuckDB's write lock all that time
+would lock ``rg sql`` out.  Long stages therefore accept either an open
+:class:`~radiogenomics.store.Store` (used as is: the caller decides) or a store
+*path*, which is opened only for each write and closed in between.  The run's row
+in ``runs`` is written by :class:`RunRecorder` the same way ``Store.run`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import pandas as pd
+
+from .db import Store, new_run_id, package_versions
+
+#: an open store, or the path of one (opened for each write)
+StoreLike = Any
+
+
+def _utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+
+
+class StoreSession:
+    """Opens the store for one block at a time (or reuses an open :class:`Store`)."""
+
+    def __init__(self, store: StoreLike, wait: float = 600.0) -> None:
+        if isinstance(store, Store):
+            self._store: Store | None = store
+            self.path = store.path
+        elif isinstance(store, (str, os.PathLike)):
+            self._store = None
+            self.path = Path(store)
+        else:
+            raise TypeError(f"expected a Store or a store path, got {type(store).__name__}")
+        self.wait = wait
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[Store]:
+        """The store, read-write, for the duration of the block."""
+        if self._store is not None:
+            yield self._store
+            return
+        with Store.open(self.path, wait=self.wait) as store:
+            yield store
+
+
+class RunRecorder:
+    """A ``runs`` row (running -> ok/partial/failed) without holding the store open.
+
+    Mirrors :meth:`Store.run`: use as a context manager; ``run_id``,
+    ``record_failure(stage, patient_id, reason, item)`` and ``failures``.
+    """
+
+    def __init__(self, session: StoreSession, command: str, parameters: Mapping[str, Any] | None = None,
+                 inputs: Mapping[str, str] | None = None) -> None:
+        self.session = session
+        self.command = command
+        self.parameters = dict(parameters or {})
+        self.inputs = dict(inputs or {})
+        self.run_id = new_run_id()
+        self.failures: list[dict[str, Any]] = []
+
+    def __enter__(self) -> "RunRecorder":
+        with self.session.open() as store:
+            store.execute(
+                "INSERT INTO core.runs (run_id, command, parameters, package_versions, input_checksums, "
+                "started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                [self.run_id, self.command, json.dumps(self.parameters, sort_keys=True, default=str),
+                 json.dumps({**package_versions(), "_host": socket.gethostname()}, sort_keys=True),
+                 json.dumps(self.inputs, sort_keys=True), _utcnow()])
+        return self
+
+    def add_inputs(self, checksums: Mapping[str, str], store: Store | None = None) -> None:
+        """Merge input checksums (name -> sha256) into this run's record."""
+        self.inputs.update(checksums)
+        with (contextlib.nullcontext(store) if store is not None else self.session.open()) as st:
+            st.execute("UPDATE core.runs SET input_checksums = ? WHERE run_id = ?",
+                       [json.dumps(self.inputs, sort_keys=True), self.run_id])
+
+    def record_failure(self, stage: str, patient_id: str, reason: str, item: str = "",
+                       store: Store | None = None) -> None:
+        """Record a per-item failure (in ``failures``); the run goes on and ends ``partial``."""
+        row = dict(run_id=self.run_id, stage=stage, patient_id=str(patient_id), item=str(item),
+                   reason=str(reason), failed_at=_utcnow())
+        self.failures.append(row)
+        if store is not None:
+            store.upsert("failures", pd.DataFrame([row]))
+            return
+        with self.session.open() as st:
+            st.upsert("failures", pd.DataFrame([row]))
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        with contextlib.ExitStack() as stack:
+            try:
+                store = stack.enter_context(self.session.open())
+            except Exception:  # noqa: BLE001 - never mask the original error
+                if exc is None:
+                    raise
+                return
+            if exc is not None:
+                with contextlib.suppress(Exception):
+                    store.execute("UPDATE core.runs SET status='failed', error=?, finished_at=? WHERE run_id=?",
+                                  [f"{exc_type.__name__}: {exc}", _utcnow(), self.run_id])
+                return
+            store.execute("UPDATE core.runs SET status=?, finished_at=? WHERE run_id=?",
+                          ["partial" if self.failures else "ok", _utcnow(), self.run_id])
