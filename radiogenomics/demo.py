@@ -82,7 +82,9 @@ def _cohort(source: Path, n_patients: int, seed: int, workers: int):
     if truth.exists():
         with contextlib.suppress(ValueError, OSError):
             old = json.loads(truth.read_text())
-            if old.get("n_patients") == n_patients and old.get("seed") == seed:
+            # a cohort written before the synthetic signature existed is regenerated
+            if (old.get("n_patients") == n_patients and old.get("seed") == seed
+                    and (source / "signature" / "synthetic_signature.txt").exists()):
                 log.info("reusing the synthetic cohort in %s", source)
                 return None, old
     if source.exists():
@@ -182,6 +184,19 @@ def planted_checks(store, truth: dict, grouping: str = GROUPING, model_id: str =
         add(f"{score} lower in high risk", "median high < low, p < 0.05",
             f"median high {med.get('high', np.nan):.3g} vs low {med.get('low', np.nan):.3g}, p = {p:.2g}",
             bool(lower and p < 0.05), required=score == "ImmuneScore")
+    cells = truth.get("expression", {}).get("signature", {}).get("lower_in_high_risk", [])
+    for cell in cells:
+        sub = store.query("SELECT i.value, g.grp FROM immune_scores i JOIN risk_groups g USING (patient_id) "
+                          "WHERE g.grouping = ? AND g.grp IN ('high', 'low') AND i.method = 'deconvolution' "
+                          "AND i.score = ?", [grouping, cell])
+        if sub.empty:
+            add(f"{cell} fraction lower in high risk (deconvolution)", "median high < low", "no deconvolution",
+                False, required=False)
+            continue
+        med = sub.groupby("grp")["value"].median()
+        add(f"{cell} fraction lower in high risk (deconvolution)", "median high < low",
+            f"median high {med.get('high', np.nan):.2f} vs low {med.get('low', np.nan):.2f}",
+            bool(med.get("high", np.nan) < med.get("low", np.nan)), required=False)
     de = store.query("SELECT gene, direction FROM de_results WHERE grouping = ?", [grouping])
     up_genes = set(truth.get("expression", {}).get("up_genes", []))
     if len(de) and up_genes:

@@ -16,6 +16,8 @@ A pipeline file::
         env: {}                # environment variables set while the step runs
         after: [import]        # upstream steps whose runs feed this one [default: all earlier steps]
         optional: false        # true: a failing / unavailable stage is logged and skipped
+        when: ${external_list} # run only if this is non-empty (and not false / 0 / no) after
+                               # substitution; otherwise the step is reported "off"
 
 Built-in variables: ``pipeline_dir`` (folder of the file), ``home``, ``store``, ``data_dir``;
 ``${env:NAME}`` reads the environment.
@@ -52,7 +54,8 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _VAR = re.compile(r"\$\{([^}]+)\}")
-_STEP_KEYS = {"name", "stage", "args", "params", "env", "after", "optional", "description"}
+_STEP_KEYS = {"name", "stage", "args", "params", "env", "after", "optional", "description", "when"}
+_FALSE = {"", "false", "0", "no", "off", "none", "null"}
 
 
 @dataclass
@@ -67,6 +70,12 @@ class Step:
     after: list[str] | None = None
     optional: bool = False
     description: str = ""
+    when: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """False when the step's ``when:`` condition is empty / false after substitution."""
+        return self.when is None or self.when.strip().lower() not in _FALSE
 
     def argv(self) -> list[str]:
         """The rg command line of this step (without global options)."""
@@ -198,7 +207,10 @@ def load_pipeline(path: str | os.PathLike[str], overrides: Mapping[str, str] | N
                           params=_substitute(params, variables, where),
                           env={str(k): str(v) for k, v in _substitute(item.get("env") or {}, variables, where).items()},
                           after=after, optional=bool(item.get("optional", False)),
-                          description=str(item.get("description") or "")))
+                          description=str(item.get("description") or ""),
+                          when=(None if "when" not in item else
+                                str(_substitute("" if item["when"] is None else str(item["when"]), variables,
+                                                where)))))
         seen.add(step_name)
     return Pipeline(name=name, steps=steps, path=path, description=str(raw.get("description") or ""),
                     vars=variables)
@@ -273,7 +285,7 @@ StageExecutor = Callable[[list[str], StepContext], int]
 @dataclass
 class StepOutcome:
     name: str
-    status: str            # ok | partial | skipped | failed | unavailable | not-selected
+    status: str            # ok | partial | skipped | off | failed | unavailable | not-selected
     run_id: str | None = None
     seconds: float = 0.0
     message: str = ""
@@ -293,7 +305,7 @@ class PipelineResult:
 
     @property
     def ok(self) -> bool:
-        return all(s.status in ("ok", "skipped", "not-selected") for s in self.steps)
+        return all(s.status in ("ok", "skipped", "off", "not-selected") for s in self.steps)
 
 
 class StageUnavailable(PipelineError):
@@ -454,6 +466,10 @@ def run_pipeline(pipeline: Pipeline, store_path: str | os.PathLike[str], *, data
 
         if i < first or i > last:
             report(StepOutcome(step.name, "not-selected", known.get(step.name)))
+            continue
+        if not step.enabled:
+            log.info("step %s: off (its `when:` condition is empty)", step.name)
+            report(StepOutcome(step.name, "off", None, message="when: condition empty"))
             continue
         upstream_names = step.after if step.after is not None else [s.name for s in pipeline.steps[:i]]
         upstream = {name: known.get(name) for name in upstream_names}

@@ -96,6 +96,25 @@ def test_store_info(tmp_path, capsys):
     assert "schema version" in capsys.readouterr().out
 
 
+def test_store_info_counts_parquet_backed_features(tmp_path, capsys):
+    import pandas as pd
+
+    from radiogenomics.store import Store
+    from radiogenomics.store.parquet import enable_features_parquet
+
+    db = tmp_path / "s.duckdb"
+    with Store.open(db) as store:
+        enable_features_parquet(store, tmp_path / "fp", buckets=2)
+        store.upsert("features", pd.DataFrame({"patient_id": ["A", "A", "B"], "roi": "tumor", "feature": ["f1", "f2", "f1"],
+                                               "params_hash": "h", "value": [1.0, 2.0, 3.0]}), run_id="r1")
+    assert main(["--store", str(db), "store", "info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["tables"]["features"] == 0  # the rows are in Parquet ...
+    assert info["features_parquet"]["rows"] == 3 and info["features_parquet"]["files"] == 2  # ... and counted
+    assert main(["--store", str(db), "store", "info"]) == 0
+    assert "features in Parquet: 3 rows, 2 files" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["sql", "SELECT * FROM no_such_table"], "no_such_table"),
     (["--store", "/", "sql", "SELECT 1"], "is a folder"),

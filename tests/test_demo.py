@@ -33,6 +33,10 @@ def test_demo_recovers_planted_effects(tmp_path, _isolated_home, capsys):
     for term in truth["expression"]["up_sets"]:
         assert gsea.loc[gsea.term == term, "NES"].iloc[0] > 0
     assert "Planted effects: recovered?" in html and html.count("data:image/png;base64,") >= 15
+    # ESTIMATE, IPS and (with the demo's synthetic signature) deconvolution box plots
+    for method in ("estimate", "ips", "deconvolution"):
+        assert f"{method}: scores by risk group" in html
+    assert checks.loc[checks.effect.str.startswith("Immune_cells fraction"), "recovered"].all()
     # the data went through the real connectors and every pipeline step is a run
     with Store.open(_isolated_home / "rg.duckdb", read_only=True) as store:
         runs = store.query("SELECT command, status FROM runs")

@@ -10,7 +10,9 @@ Families written:
   or default variable the cohort lacks gets a row with ``test = 'not_available'`` and a
   note naming what is missing (listed, not invented).
 * ``immune:<dataset_id>``: every ``(method, score)`` of ``immune_scores`` for the
-  dataset, as variable ``<method>:<score>``, with Mann-Whitney and KS tests.
+  dataset, as variable ``<method>:<score>``, with Mann-Whitney and KS tests; the
+  deconvolution's goodness-of-fit columns (``P-value, Correlation, RMSE, nu``) are
+  diagnostics, not scores, and stay out of the tests (and of the BH family).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from .compare import ASSOCIATION_COLUMNS, compare_groups
 from .indices import derived_indices
 
 log = logging.getLogger(__name__)
+
+# per-sample fit diagnostics of deconvolve(), not cell-type scores: not compared between groups
+DECONVOLUTION_DIAGNOSTICS = ("P-value", "Correlation", "RMSE", "nu")
 
 #: continuous clinical variables tested when present (the study's list where the cohort has it)
 CONTINUOUS_VARIABLES = (
@@ -230,10 +235,12 @@ def associate_scores(store: Any, grouping: str, dataset_id: str, groups: Sequenc
                          [dataset_id])
     if methods is not None:
         scores = scores[scores["method"].isin(list(methods))]
+    diagnostic = (scores["method"] == "deconvolution") & scores["score"].isin(DECONVOLUTION_DIAGNOSTICS)
+    scores = scores[~diagnostic].copy()
     if scores.empty:
         raise NotFoundError(f"no immune scores for dataset {dataset_id!r}"
                             + (f" and methods {list(methods)}" if methods else "")
-                            + "; compute them first (rg omics immune)")
+                            + "; compute them first (rg immune, or rg associate --what immune)")
     scores["variable"] = scores["method"] + ":" + scores["score"]
     wide = scores.pivot_table(index="patient_id", columns="variable", values="value", aggfunc="first")
     data = wide.reset_index().merge(rg, on="patient_id", how="inner")

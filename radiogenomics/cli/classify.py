@@ -24,8 +24,8 @@ def classify_cmd(
     train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids (one per line or CSV with patient_id); the rest validate."),
     reader_scores: Optional[str] = typer.Option(None, "--reader-scores", help="Clinical column (or clinical.extra key) with reader scores to compare against the models."),
     params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Radiomics parameter set to use when several were extracted."),
-    clinical_columns: Optional[str] = typer.Option(None, "--clinical-columns", help="Clinical covariates of the 'clinical' set [default: age,gender,smoking_status,pack_years,pct_gg]."),
-    rois: Optional[str] = typer.Option(None, "--rois", help="Radiomic ROIs to use, comma-separated (e.g. tumor,peritumoral_3mm,node) [default: all but deep]."),
+    clinical_columns: Optional[str] = typer.Option(None, "--clinical-columns", help="Clinical covariates of the 'clinical' set (default: age,gender,smoking_status,pack_years,pct_gg)."),
+    rois: Optional[str] = typer.Option(None, "--rois", help="Radiomic ROIs to use, comma-separated (e.g. tumor,peritumoral_3mm,node; default: all but deep)."),
     inner_folds: int = typer.Option(5, "--inner-folds", help="Folds of the hyperparameter search (inner CV)."),
     outer_folds: int = typer.Option(5, "--outer-folds", help="Folds of the performance estimate (outer CV)."),
 ) -> None:
@@ -77,7 +77,7 @@ def _print_summary(outcome, counts) -> None:
 
 
 def deep_features_cmd(
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict of an ImageNet-pretrained torchvision resnet18 [default: $RG_DEEP_WEIGHTS]. Never downloaded."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="Local state_dict of an ImageNet-pretrained torchvision resnet18 (default: $RG_DEEP_WEIGHTS). Never downloaded."),
     roi: str = typer.Option("tumor", "--roi", help="ROI locating the tumour."),
     arch: str = typer.Option("resnet18", "--arch", help="resnet18 or resnet34 (must match the weights)."),
     neighbours: int = typer.Option(2, "--neighbours", help="Slices on each side of the largest tumour slice."),
@@ -89,7 +89,7 @@ def deep_features_cmd(
 ) -> None:
     """2.5D deep features (largest tumour slice +- neighbours through a ResNet), stored as roi 'deep'.
 
-    Needs the optional extra: pip install 'radiogenomics[deep]'.
+    Needs the optional extra: pip install 'radiogenomics\\[deep]'.
     """
     from ..imaging import deep
 

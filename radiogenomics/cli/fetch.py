@@ -92,16 +92,16 @@ def fetch_geo_cmd(
 @fetch_app.command("clinical")
 def fetch_clinical_cmd(
     name: str = typer.Argument("nsclc-radiogenomics", help="Catalog entry whose clinical CSV to load."),
-    file: Optional[Path] = typer.Option(None, "--file", help="Local copy of the clinical CSV (default: download $RG_CLINICAL_URL)."),
+    file: Optional[Path] = typer.Option(None, "--file", help="Local copy of the clinical CSV (default: download the catalog entry's URL, or $RG_CLINICAL_URL)."),
 ) -> None:
     """Load the clinical CSV (typed, missing codes -> NULL, derived OS/DFS)."""
     from ..connectors.clinical import load_clinical
-    from ..connectors.collection import load_entry
+    from ..connectors.collection import clinical_source, load_entry
 
     entry = load_entry(name)
     settings = _state.settings()
     settings.ensure_dirs()
-    summary = load_clinical(settings, settings.store, file or settings.clinical_url,
+    summary = load_clinical(settings, settings.store, file or clinical_source(settings, entry),
                             collection=entry["tcia"]["collection"])
     typer.echo(summary.text())
 
@@ -112,6 +112,7 @@ def fetch_nsclc_cmd(
     workers: int = typer.Option(4, "--workers", "-w", min=1, help="Parallel downloads."),
     clinical_file: Optional[Path] = typer.Option(None, "--clinical-file", help="Local copy of the clinical CSV."),
     skip: Optional[List[str]] = typer.Option(None, "--skip", help="Leave out a part: clinical, tcia or geo (repeatable)."),
+    executor: str = executor_option(),
 ) -> None:
     """Clinical CSV, SEGs plus the CT series they reference, and GSE103584, from the catalog entry."""
     from ..connectors.collection import fetch_study
@@ -123,7 +124,7 @@ def fetch_nsclc_cmd(
     settings.ensure_dirs()
     with _progress("series") as cb:
         summary = fetch_study(settings, settings.store, "nsclc-radiogenomics", patients=patient or None, workers=workers,
-                              clinical_file=clinical_file, skip=skip or (), progress=cb)
+                              clinical_file=clinical_file, skip=skip or (), progress=cb, executor=executor)
     typer.echo(summary.text())
     if summary.tcia is not None and summary.tcia.failed:
         raise typer.Exit(code=5)

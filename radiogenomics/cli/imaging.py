@@ -37,8 +37,8 @@ def rois_cmd(
     from ..imaging.rois import build_rois
 
     settings = _state.settings()
-    with _state.progress() as progress, _state.open_store() as store:
-        summary = build_rois(settings, store, patients=patient or None, ring_mm=None if no_ring else ring_mm,
+    with _state.progress() as progress:
+        summary = build_rois(settings, settings.store, patients=patient or None, ring_mm=None if no_ring else ring_mm,
                              ring_gap_mm=ring_gap_mm, min_voxels=min_voxels, workers=_workers(workers),
                              executor=executor, progress=progress)
     typer.echo(f"rois: {summary.patients} patients, {summary.rois_ok} ROIs ok, {summary.rois_failed} failed "
@@ -84,8 +84,8 @@ def stability_cmd(
 
     kinds = [k.strip() for k in perturbations.split(",") if k.strip()]
     settings = _state.settings()
-    with _state.progress() as progress, _state.open_store() as store:
-        summary = run_stability(settings, store, params=params, roi=roi, method=method, perturbations=kinds,
+    with _state.progress() as progress:
+        summary = run_stability(settings, settings.store, params=params, roi=roi, method=method, perturbations=kinds,
                                 in_plane=in_plane, patients=patient or None, max_patients=max_patients,
                                 threshold=threshold, workers=_workers(workers), executor=executor, progress=progress)
     typer.echo(f"stability ({summary.method}): {summary.n_stable} of {summary.n_features} features with "

@@ -65,6 +65,11 @@ def info(
     typer.echo(f"size:           {details['size_bytes'] / 1e6:.2f} MB")
     for table, count in details["tables"].items():
         typer.echo(f"  {table:<22} {count:>12,d}")
+    parquet = details.get("features_parquet")
+    if parquet:
+        rows = "?" if parquet["rows"] is None else f"{parquet['rows']:,d}"
+        typer.echo(f"features in Parquet: {rows} rows, {parquet['files']} files, "
+                   f"{parquet['bytes'] / 1e6:.2f} MB at {parquet['location']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -42,6 +42,15 @@ def load_entry(name: str) -> dict[str, Any]:
     return entry
 
 
+def clinical_source(settings: Settings, entry: dict[str, Any]) -> str:
+    """The clinical CSV URL of a catalog entry, unless ``RG_CLINICAL_URL`` overrides it."""
+    from ..config import DEFAULT_CLINICAL_URL
+
+    if settings.clinical_url != DEFAULT_CLINICAL_URL:  # set by RG_CLINICAL_URL / an override
+        return settings.clinical_url
+    return str(entry["clinical"].get("url") or settings.clinical_url)
+
+
 @dataclass
 class StudySummary:
     """Outcome of :func:`fetch_study`."""
@@ -66,7 +75,8 @@ class StudySummary:
 
 def fetch_study(settings: Settings, store: Any, name: str = "nsclc-radiogenomics",
                 patients: Sequence[str] | None = None, workers: int = 4, clinical_file: str | Path | None = None,
-                skip: Sequence[str] = (), progress: ProgressFn | None = None) -> StudySummary:
+                skip: Sequence[str] = (), progress: ProgressFn | None = None,
+                executor: str = "local") -> StudySummary:
     """Run clinical, TCIA and GEO fetches of a catalog entry, in that order.
 
     Parameters
@@ -81,17 +91,20 @@ def fetch_study(settings: Settings, store: Any, name: str = "nsclc-radiogenomics
         Local clinical CSV instead of ``settings.clinical_url``.
     skip
         Parts to leave out: any of ``clinical``, ``tcia``, ``geo``.
+    executor
+        Where the per-series downloads run (see :func:`~radiogenomics.executor.get_executor`):
+        ``local`` (threads in this process), ``local:N``, ``dask-local[:N]`` or ``dask://HOST:PORT``.
     """
     entry = load_entry(name)
     out = StudySummary(citations=list(entry.get("citations") or []))
     if "clinical" not in skip:
-        out.clinical = load_clinical(settings, store, clinical_file or settings.clinical_url,
+        out.clinical = load_clinical(settings, store, clinical_file or clinical_source(settings, entry),
                                      collection=entry["tcia"]["collection"])
     if "tcia" not in skip:
         tcia = entry["tcia"]
         out.tcia = fetch_tcia(settings, store, tcia["collection"], patients=patients,
                               modalities=tcia.get("modalities"), referenced_ct=bool(tcia.get("referenced_ct")),
-                              workers=workers, progress=progress)
+                              workers=workers, progress=progress, executor=executor)
     if "geo" not in skip:
         geo = entry["geo"]
         out.geo = fetch_geo(settings, store, geo["accession"], files=geo.get("files"))

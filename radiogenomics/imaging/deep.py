@@ -61,6 +61,21 @@ class DeepParams:
     pooling: str = "mean"          # mean | max | meanmax
     weights_sha256: str = "random"
 
+    def __post_init__(self) -> None:
+        # checked here so a bad option fails at once, not once per patient
+        if self.arch not in ("resnet18", "resnet34"):
+            raise InputError(f"unknown architecture {self.arch!r}; choose resnet18 or resnet34")
+        if int(self.neighbours) != self.neighbours or self.neighbours < 0:
+            raise InputError(f"--neighbours must be a whole number >= 0, got {self.neighbours}")
+        if not self.crop_mm > 0:
+            raise InputError(f"--crop-mm must be > 0 mm, got {self.crop_mm}")
+        if int(self.pixels) != self.pixels or self.pixels < 1:
+            raise InputError(f"--pixels must be a whole number >= 1, got {self.pixels}")
+        if self.pooling not in ("mean", "max", "meanmax"):
+            raise InputError(f"unknown pooling {self.pooling!r}; choose mean, max or meanmax")
+        if len(self.window) != 2 or not self.window[0] < self.window[1]:
+            raise InputError(f"the HU window must be (low, high) with low < high, got {self.window}")
+
     def hash(self) -> str:
         text = json.dumps(asdict(self), sort_keys=True)
         return "deep-" + hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -337,7 +352,7 @@ def compute_deep_features(store, weights: str | os.PathLike[str] | None = None, 
                        "WHERE roi = ? AND coalesce(status, 'ok') = 'ok' "
                        "ORDER BY patient_id, (reader = 'default') DESC, reader", [roi])
     if rois.empty:
-        raise InputError(f"no patient has an ROI named {roi!r} with status ok; run rg rois / rg import first")
+        raise InputError(f"no patient has an ROI named {roi!r} with status ok; run rg rois / rg import images first")
     rows, failed = [], []
     rois = rois.drop_duplicates("patient_id")
     for i, r in enumerate(rois.itertuples(index=False)):

@@ -234,7 +234,8 @@ class RoiRunSummary:
 
 def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: float | None = 3.0,
                ring_gap_mm: float = 0.0, min_voxels: int = 1, min_dimensions: int = DEFAULT_MIN_DIMENSIONS,
-               workers: int = 1, executor: str = "local", progress: Any = None) -> RoiRunSummary:
+               workers: int = 1, executor: str = "local", progress: Any = None,
+               batch_size: int = 16) -> RoiRunSummary:
     """Build ROI files and ``rois`` rows from the stored SEG/RTSTRUCT series and their CT series.
 
     Each SEG (or RTSTRUCT) series with status ``complete`` is paired with the CT
@@ -247,7 +248,9 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
     settings
         :class:`~radiogenomics.config.Settings` (``data_dir`` receives the files).
     store
-        Open read-write store.
+        An open read-write :class:`~radiogenomics.store.Store`, or the path of one: then
+        the store is opened only to read the work list and to write each batch, so
+        ``rg sql`` can read while the ROI files are built.
     patients
         Restrict to these patients.
     ring_mm, ring_gap_mm
@@ -258,6 +261,8 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
         Passed to :func:`radiogenomics.executor.get_executor`.
     progress
         A rich ``Progress`` or a callable ``(done, total)``.
+    batch_size
+        Patients per write transaction.
 
     Raises
     ------
@@ -265,8 +270,11 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
         Nothing to do: no SEG/RTSTRUCT series and no tumour ROIs for the selection.
     """
     from ..executor import batched, get_executor
+    from ..store.session import RunRecorder, StoreSession
     from .features import _Progress
 
+    # a store path is opened only for each read/write, so `rg sql` can read meanwhile
+    session = StoreSession(store)
     sql = ("SELECT s.series_uid AS seg_uid, s.patient_id, s.modality, s.path AS seg_path, "
            "s.referenced_series_uid AS ct_uid, c.path AS ct_path, c.status AS ct_status, c.modality AS ct_modality "
            "FROM core.series s LEFT JOIN core.series c ON c.series_uid = s.referenced_series_uid "
@@ -275,11 +283,12 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
     if patients:
         sql += f" AND s.patient_id IN ({', '.join('?' * len(patients))})"
         params += list(patients)
-    segs = store.query(sql + " ORDER BY s.patient_id, s.series_uid", params)
-    ring_rows = store.query(
-        "SELECT patient_id, reader, image_path, mask_path, image_sha1, ct_series_uid FROM core.rois "
-        "WHERE roi = 'tumor' AND status = 'ok' AND source NOT IN ('seg', 'rtstruct')"
-        + (f" AND patient_id IN ({', '.join('?' * len(patients))})" if patients else ""), list(patients or []))
+    with session.open() as st:
+        segs = st.query(sql + " ORDER BY s.patient_id, s.series_uid", params)
+        ring_rows = st.query(
+            "SELECT patient_id, reader, image_path, mask_path, image_sha1, ct_series_uid FROM core.rois "
+            "WHERE roi = 'tumor' AND status = 'ok' AND source NOT IN ('seg', 'rtstruct')"
+            + (f" AND patient_id IN ({', '.join('?' * len(patients))})" if patients else ""), list(patients or []))
     if segs.empty and (ring_rows.empty or not ring_mm):
         raise ImagingError("no SEG/RTSTRUCT series with status 'complete' in the store"
                            f"{' for ' + ', '.join(patients) if patients else ''}; download them with "
@@ -287,16 +296,16 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
     out_dir = Path(settings.data_dir) / "rois"
     run_params = dict(patients=list(patients or []), ring_mm=ring_mm, ring_gap_mm=ring_gap_mm,
                       min_voxels=min_voxels, min_dimensions=min_dimensions, out_dir=str(out_dir))
-    with store.run("rg rois", run_params) as run:
+    with RunRecorder(session, "rg rois", run_params) as run:
         summary = RoiRunSummary(run_id=run.run_id)
         tasks: dict[str, dict] = {}
+        missing: list[tuple[str, str, str]] = []  # (patient, seg uid, reason)
         for row in segs.itertuples():
             if not row.ct_uid or row.ct_path is None or (isinstance(row.ct_path, float) and np.isnan(row.ct_path)) \
                     or row.ct_status != "complete":
                 reason = (f"{row.modality} {row.seg_uid} references CT series {row.ct_uid or '(none)'}, which is not "
                           f"downloaded (status {row.ct_status or 'unknown'}); fetch it first")
-                run.record_failure(STAGE, row.patient_id, reason, item=row.seg_uid)
-                summary.failures.append((row.patient_id, row.seg_uid, reason))
+                missing.append((row.patient_id, row.seg_uid, reason))
                 continue
             task = tasks.setdefault(row.patient_id, dict(patient_id=row.patient_id, out_dir=str(out_dir), segs=[],
                                                          ring_from=[], ring_mm=ring_mm, ring_gap_mm=ring_gap_mm,
@@ -312,31 +321,40 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
                                                              min_voxels=min_voxels, min_dimensions=min_dimensions))
                 task["ring_from"].append(dict(reader=row.reader, image_path=row.image_path, mask_path=row.mask_path,
                                               image_sha1=row.image_sha1, ct_series_uid=row.ct_series_uid))
+        if missing:
+            with session.open() as st:
+                for patient_id, seg_uid, reason in missing:
+                    run.record_failure(STAGE, patient_id, reason, item=seg_uid, store=st)
+                    summary.failures.append((patient_id, seg_uid, reason))
         items = list(tasks.values())
         summary.patients = len(items)
         bar = _Progress(progress, len(items), "rois")
         with get_executor(executor, workers) as ex:
             stream = ex.map_unordered(_rois_worker, items, keys=[t["patient_id"] for t in items])
-            for batch in batched(stream, 16):
-                frames = []
+            for batch in batched(stream, batch_size):
+                frames, failures = [], []
                 for result in batch:
                     bar.advance()
                     if not result.ok:
-                        run.record_failure(STAGE, result.key, f"{type(result.error).__name__}: {result.error}")
-                        summary.failures.append((result.key, "", str(result.error)))
+                        failures.append((result.key, "", f"{type(result.error).__name__}: {result.error}"))
                         continue
                     value = result.value
                     for item, reason in value["errors"]:
-                        run.record_failure(STAGE, value["patient_id"], reason, item=item)
-                        summary.failures.append((value["patient_id"], item, reason))
+                        failures.append((value["patient_id"], item, reason))
                     if value["rows"]:
                         frame = pd.DataFrame(value["rows"])
                         summary.rois_ok += int((frame.status == "ok").sum())
                         summary.rois_failed += int((frame.status != "ok").sum())
                         frames.append(frame)
-                if frames:
-                    with store.transaction():
-                        store.upsert("rois", pd.concat(frames, ignore_index=True), run_id=run.run_id)
+                if not (frames or failures):
+                    continue
+                with session.open() as st:
+                    for patient_id, item, reason in failures:
+                        run.record_failure(STAGE, patient_id, reason, item=item, store=st)
+                        summary.failures.append((patient_id, item, reason))
+                    if frames:
+                        with st.transaction():
+                            st.upsert("rois", pd.concat(frames, ignore_index=True), run_id=run.run_id)
     return summary
 
 

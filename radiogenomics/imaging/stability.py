@@ -235,7 +235,9 @@ def run_stability(settings, store, params: Any = None, roi: str = "tumor", metho
     settings
         :class:`~radiogenomics.config.Settings`.
     store
-        Open read-write store.
+        An open read-write :class:`~radiogenomics.store.Store`, or the path of one: then
+        the store is opened only to read the work list and to write the results, so
+        ``rg sql`` can read while features are computed.
     params
         pyradiomics parameter file / dict (``None``: default 851 features).
     roi
@@ -262,6 +264,7 @@ def run_stability(settings, store, params: Any = None, roi: str = "tumor", metho
         Unknown method or perturbation.
     """
     from ..executor import get_executor
+    from ..store.session import RunRecorder, StoreSession
 
     if method not in ("auto", "readers", "perturbation"):
         raise ConfigError(f"stability method must be auto, readers or perturbation, got {method!r}")
@@ -276,7 +279,10 @@ def run_stability(settings, store, params: Any = None, roi: str = "tumor", metho
     if patients:
         sql += f" AND patient_id IN ({', '.join('?' * len(patients))})"
         args += list(patients)
-    rows = store.query(sql + " ORDER BY patient_id, reader", args)
+    # a store path is opened only to read and to write, so `rg sql` can read during the computation
+    session = StoreSession(store)
+    with session.open() as st:
+        rows = st.query(sql + " ORDER BY patient_id, reader", args)
     if rows.empty:
         raise ImagingError(f"no usable ROI {roi!r} in the store; run `rg rois` or `rg import images` first")
     n_readers = rows.groupby("patient_id").reader.nunique()
@@ -312,25 +318,29 @@ def run_stability(settings, store, params: Any = None, roi: str = "tumor", metho
     run_params = dict(params_hash=p.hash, roi=roi, method=method, perturbations=list(perturbations),
                       in_plane=in_plane, patients=list(patients or []), max_patients=max_patients,
                       threshold=threshold, seed=seed)
-    with store.run("rg stability", run_params) as run:
+    with RunRecorder(session, "rg stability", run_params) as run:
         summary = StabilitySummary(run_id=run.run_id, params_hash=p.hash, roi=roi, method=method,
                                    threshold=threshold)
         long_parts = []
+        failures: list[tuple[str, str, str, str]] = []  # (patient, summary item, failures item, reason)
         bar = _Progress(progress, len(tasks), "stability")
         with get_executor(executor, workers) as ex:
             for result in ex.map_unordered(_stability_worker, tasks, keys=[t["patient_id"] for t in tasks]):
                 bar.advance()
                 if not result.ok:
-                    run.record_failure(STAGE, result.key, f"{type(result.error).__name__}: {result.error}", item=roi)
-                    summary.failures.append((result.key, roi, str(result.error)))
+                    failures.append((result.key, roi, roi, f"{type(result.error).__name__}: {result.error}"))
                     continue
                 value = result.value
                 for rater, reason in value["errors"]:
-                    run.record_failure(STAGE, value["patient_id"], reason, item=f"{roi}/{rater}")
-                    summary.failures.append((value["patient_id"], rater, reason))
+                    failures.append((value["patient_id"], rater, f"{roi}/{rater}", reason))
                 for rater, feats in value["values"].items():
                     long_parts.append(pd.DataFrame({"patient_id": value["patient_id"], "rater": rater,
                                                     "feature": list(feats), "value": list(feats.values())}))
+        if failures:
+            with session.open() as st:
+                for patient_id, item, stored_item, reason in failures:
+                    run.record_failure(STAGE, patient_id, reason, item=stored_item, store=st)
+                    summary.failures.append((patient_id, item, reason))
         if not long_parts:
             raise ImagingError(f"stability: no features could be computed for ROI {roi!r}; see `rg sql "
                                f"\"SELECT * FROM failures WHERE run_id = '{run.run_id}'\"`")
@@ -339,8 +349,8 @@ def run_stability(settings, store, params: Any = None, roi: str = "tumor", metho
         table["params_hash"] = p.hash
         table["method"] = method
         table["threshold"] = threshold
-        with store.transaction():
-            store.upsert("feature_stability", table, run_id=run.run_id)
+        with session.open() as st, st.transaction():
+            st.upsert("feature_stability", table, run_id=run.run_id)
         summary.n_features = len(table)
         summary.n_stable = int(table.stable.sum())
         summary.n_patients = int(table.n_patients.max()) if len(table) else 0

@@ -414,6 +414,12 @@ def _as_binary(y, what: str) -> np.ndarray:
     return arr.astype(int)
 
 
+def _check_folds(inner_folds: int, outer_folds: int) -> None:
+    for flag, value in (("--inner-folds", inner_folds), ("--outer-folds", outer_folds)):
+        if int(value) < 2:
+            raise InputError(f"{flag} (folds of cross-validation) must be at least 2, got {value}")
+
+
 def classify(X_train, y_train, X_valid=None, y_valid=None, models: Iterable[str | ModelSpec] = DEFAULT_MODELS,
              seed: int = 0, inner_folds: int = 5, outer_folds: int = 5, feature_names: Sequence[str] | None = None,
              thresholds: Sequence[float] = DCA_THRESHOLDS,
@@ -460,6 +466,7 @@ def classify(X_train, y_train, X_valid=None, y_valid=None, models: Iterable[str 
         yva = _as_binary(y_valid, "y_valid")
         if len(yva) != len(Xva):
             raise InputError(f"X_valid has {len(Xva)} rows but y_valid has {len(yva)}")
+    _check_folds(inner_folds, outer_folds)
     specs = [m if isinstance(m, ModelSpec) else model_spec(m, Xtr.shape[1], len(ytr), seed) for m in models]
     if not specs:
         raise InputError("no models requested")
@@ -700,9 +707,21 @@ def _clinical_matrix(clinical: pd.DataFrame, columns: Sequence[str], endpoint: s
             out[f"{col}={level}"] = dummy
     frame = pd.DataFrame(out, index=clinical.index)
     metrics = nodal_metrics(clinical.reset_index()) if "patient_id" in clinical.reset_index().columns else None
-    if metrics is not None and not metrics.empty and endpoint not in ("lnr", "lodds"):
-        frame = frame.join(metrics.set_index("patient_id")[["lnr", "lodds"]])
+    if metrics is not None and not metrics.empty:
+        if _is_nodal_endpoint(endpoint):
+            # LNR/LODDS count the pathologically positive nodes: they would restate a nodal endpoint
+            log.info("LNR/LODDS not used as covariates of the nodal endpoint %r", endpoint)
+        else:
+            frame = frame.join(metrics.set_index("patient_id")[["lnr", "lodds"]])
     return frame
+
+
+_NODAL_ENDPOINT = re.compile(r"(^n_?stage|node|nodal|^lnm|^pn\b|^pn_|^lnr$|^lodds$)", re.IGNORECASE)
+
+
+def _is_nodal_endpoint(endpoint: str) -> bool:
+    """True for endpoints about lymph-node involvement (n_stage, lymph_node_metastasis, lnr, ...)."""
+    return bool(_NODAL_ENDPOINT.search(str(endpoint)))
 
 
 def _default_params_hash() -> str | None:
@@ -739,12 +758,16 @@ def load_classify_data(store, endpoint: str, positive: str | Sequence[str] | Non
     """
     from .nodal import aggregate_nodes, is_node_roi
 
+    if split is not None and not 0 <= split < 1:
+        raise InputError(f"--split is the validation fraction and must be in [0, 1), got {split}")
     unknown = set(features) - set(FEATURE_SETS)
-    if unknown or not features:
+    if not features:
+        raise InputError(f"no feature sets requested; choose from {', '.join(FEATURE_SETS)}")
+    if unknown:
         raise InputError(f"unknown feature set(s) {sorted(unknown)}; choose from {', '.join(FEATURE_SETS)}")
     clinical = store.query("SELECT * FROM clinical").set_index("patient_id")
     if clinical.empty:
-        raise InputError("the clinical table is empty; import the clinical CSV first (rg fetch/import clinical)")
+        raise InputError("the clinical table is empty; load the clinical CSV first (rg fetch clinical)")
     if endpoint not in clinical.columns:
         extra = clinical["extra"].map(lambda v: json.loads(v) if isinstance(v, str) and v else {}) \
             if "extra" in clinical.columns else pd.Series(dtype=object)
@@ -775,11 +798,16 @@ def load_classify_data(store, endpoint: str, positive: str | Sequence[str] | Non
             elif hashes:
                 used_hash = hashes[0]
             if rad.empty:
-                raise InputError("no radiomic features in the store; run rg extract first or drop 'radiomics' "
+                if rois and not feats[feats["roi"] != "deep"].empty:
+                    present = sorted(feats.loc[feats["roi"] != "deep", "roi"].unique())
+                    raise InputError(f"no radiomic features for ROI(s) {', '.join(rois)} (the store has "
+                                     f"{', '.join(present)}); choose --rois among those or run `rg features "
+                                     "--roi NAME` first")
+                raise InputError("no radiomic features in the store; run `rg features` first or drop 'radiomics' "
                                  "from --features")
             nodes = rad["roi"].map(is_node_roi)
             if nodes.any():
-                vols = store.query("SELECT patient_id, roi, volume_mm3 FROM rois")
+                vols = store.query("SELECT patient_id, roi, volume_mm3 FROM rois WHERE status = 'ok' AND reader = 'default'")
                 agg = aggregate_nodes(rad[nodes], node_aggregation, volumes=vols)
                 rad = pd.concat([rad[~nodes], agg], ignore_index=True)
             sets["radiomics"] = _wide_features(rad)
@@ -860,6 +888,9 @@ def compute_classify(data: ClassifyData, models: Sequence[str] = DEFAULT_MODELS,
     bad = [m for m in models if m not in MODEL_NAMES]
     if bad:
         raise InputError(f"unknown model(s) {bad}; choose from {', '.join(MODEL_NAMES)}")
+    if not models:
+        raise InputError(f"no models requested; choose from {', '.join(MODEL_NAMES)}")
+    _check_folds(inner_folds, outer_folds)
     sets = dict(data.feature_sets)
     if len(sets) > 1:
         sets["combined"] = pd.concat(list(data.feature_sets.values()), axis=1)

@@ -94,23 +94,36 @@ def aggregate_nodes(features: pd.DataFrame, methods: Sequence[str] = ("max", "me
 
 
 def _largest_node(nodes: pd.DataFrame, volumes: pd.DataFrame | None) -> pd.DataFrame:
-    """patient_id, roi of each patient's largest node."""
+    """patient_id, roi of each patient's largest node (among the nodes that have features).
+
+    ROI volumes are preferred; a patient without any (e.g. a node imported without a
+    ``rois`` row) falls back to the node's volume feature.
+    """
+    present = nodes[["patient_id", "roi"]].drop_duplicates()
     if volumes is not None and not volumes.empty and {"patient_id", "roi", "volume_mm3"} <= set(volumes.columns):
         vol = volumes[volumes["roi"].map(is_node_roi)][["patient_id", "roi", "volume_mm3"]].dropna()
         vol = vol.rename(columns={"volume_mm3": "volume"})
+        # a node without features (failed mask, other parameter set) cannot be the one reported
+        vol = vol.merge(present, on=["patient_id", "roi"])
     else:
         vol = pd.DataFrame(columns=["patient_id", "roi", "volume"])
-    if vol.empty:
+    missing = present[~present["patient_id"].isin(vol["patient_id"])]
+    if not missing.empty:
+        rest = nodes.merge(missing, on=["patient_id", "roi"])
         for name in VOLUME_FEATURES:
-            sel = nodes[nodes["feature"] == name]
+            sel = rest[rest["feature"] == name]
             if not sel.empty:
-                vol = sel.groupby(["patient_id", "roi"], as_index=False)["value"].first().rename(
+                found = sel.groupby(["patient_id", "roi"], as_index=False)["value"].first().rename(
                     columns={"value": "volume"})
+                vol = pd.concat([vol, found], ignore_index=True) if not vol.empty else found
                 break
     if vol.empty:
         raise InputError("cannot find the largest lymph node: no node volumes (rois.volume_mm3) and no "
                          f"{' / '.join(VOLUME_FEATURES)} feature; extract shape features or drop 'largest'")
-    vol = vol.sort_values(["patient_id", "volume", "roi"], ascending=[True, False, True])
+    lost = sorted(set(present["patient_id"]) - set(vol["patient_id"]))
+    if lost:
+        log.warning("no node volume for patient(s) %s: their largest-node features are missing", ", ".join(lost[:5]))
+    vol = vol.astype({"volume": float}).sort_values(["patient_id", "volume", "roi"], ascending=[True, False, True])
     return vol.drop_duplicates("patient_id")[["patient_id", "roi"]]
 
 

@@ -98,6 +98,10 @@ class RadScore(BaseEstimator):
         Seed of the fold assignment and of the random survival forest.
     tol, max_iter
         Coordinate-descent convergence settings of scikit-survival's Coxnet.
+    alphas
+        scikit-survival Coxnet's spelling: one value (``alphas=[value]``) is a fixed penalty
+        like ``alpha=value``; several values are the lambda path searched by CV (instead of
+        ``n_alphas`` / ``alpha_min_ratio``).
 
     Attributes
     ----------
@@ -124,7 +128,7 @@ class RadScore(BaseEstimator):
     def __init__(self, alpha: float | None = None, n_folds: int = 10, lambda_rule: str = "min",
                  n_alphas: int = 100, alpha_min_ratio: float | str = "auto", standardize: bool = True,
                  top_k: int | None = None, random_state: int = 0, tol: float = 1e-12,
-                 max_iter: int = 100000) -> None:
+                 max_iter: int = 100000, alphas=None) -> None:
         self.alpha = alpha
         self.n_folds = n_folds
         self.lambda_rule = lambda_rule
@@ -135,6 +139,7 @@ class RadScore(BaseEstimator):
         self.random_state = random_state
         self.tol = tol
         self.max_iter = max_iter
+        self.alphas = alphas
 
     # ------------------------------------------------------------------ fitting
     def _coxnet(self, alphas):
@@ -153,6 +158,23 @@ class RadScore(BaseEstimator):
         from sksurv.util import Surv
 
         return Surv.from_arrays(event=e.astype(bool), time=t)
+
+    def _fixed_alpha(self) -> float | None:
+        """The fixed penalty from ``alpha`` or a one-value ``alphas`` (None: choose by CV)."""
+        if self.alphas is None:
+            return self.alpha
+        path = np.atleast_1d(np.asarray(self.alphas, dtype=float))
+        if path.size == 0 or not np.all(np.isfinite(path)) or np.any(path < 0):
+            raise InputError(f"alphas must be one or more finite non-negative penalties, not {self.alphas!r}")
+        if self.alpha is not None and not (path.size == 1 and path[0] == self.alpha):
+            raise InputError("give the penalty as alpha=value or alphas=[value], not both")
+        return float(path[0]) if path.size == 1 else None
+
+    def _path(self):
+        """The CV lambda path given by ``alphas`` (decreasing, as glmnet), or None for the automatic one."""
+        if self.alphas is None or np.size(self.alphas) < 2:
+            return None
+        return np.sort(np.asarray(self.alphas, dtype=float))[::-1]
 
     def fit(self, X, y) -> "RadScore":
         """Fit on training rows only.
@@ -215,10 +237,11 @@ class RadScore(BaseEstimator):
         y_s = self._surv(t, e)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # sksurv's "all coefficients zero" chatter
-            if self.alpha is not None:
-                model = self._coxnet([self.alpha]).fit(Z, y_s)
+            fixed = self._fixed_alpha()
+            if fixed is not None:
+                model = self._coxnet([fixed]).fit(Z, y_s)
                 beta = model.coef_[:, 0]
-                self.alpha_ = float(self.alpha)
+                self.alpha_ = fixed
             else:
                 beta = self._cross_validate(Z, t, e, y_s)
         nz = np.flatnonzero(beta != 0)
@@ -237,7 +260,7 @@ class RadScore(BaseEstimator):
         return self
 
     def _cross_validate(self, Z, t, e, y_s) -> np.ndarray:
-        full = self._coxnet(None).fit(Z, y_s)
+        full = self._coxnet(self._path()).fit(Z, y_s)
         alphas = np.asarray(full.alphas_, dtype=float)
         n = t.size
         k = int(self.n_folds)
@@ -331,7 +354,7 @@ class RadScore(BaseEstimator):
         formula = {"kind": "radscore", "features": list(self.features_),
                    "coefficients": [float(c) for c in self.coef_], "means": [float(m) for m in self.means_],
                    "sds": [float(s) for s in self.scales_], "alpha": self.alpha_,
-                   "lambda_rule": self.lambda_rule if self.alpha is None else "fixed",
+                   "lambda_rule": self.lambda_rule if self._fixed_alpha() is None else "fixed",
                    "standardize": bool(self.standardize), "n_train": getattr(self, "n_train_", None),
                    "n_events": getattr(self, "n_events_", None)}
         if hasattr(self, "alpha_min_"):

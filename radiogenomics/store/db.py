@@ -449,7 +449,11 @@ class Store:
 
     # ------------------------------------------------------------------ info
     def info(self) -> dict[str, Any]:
-        """Schema version, row count of every base table, file size in bytes."""
+        """Schema version, row count of every base table, file size in bytes.
+
+        With Parquet-backed features, ``features_parquet`` adds their location, files,
+        bytes and rows (rows None for a remote location).
+        """
         tables = [r[0] for r in self.con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema='core' "
             "AND table_type='BASE TABLE' ORDER BY table_name").fetchall()]
@@ -459,5 +463,18 @@ class Store:
         wal = self.path.with_name(self.path.name + ".wal")
         if wal.exists():
             size += wal.stat().st_size
-        return {"path": str(self.path), "schema_version": self.schema_version(),
-                "tables": counts, "size_bytes": size}
+        details = {"path": str(self.path), "schema_version": self.schema_version(),
+                   "tables": counts, "size_bytes": size}
+        from .parquet import features_parquet_info, is_remote, read_parquet_sql
+
+        parquet = features_parquet_info(self)
+        if parquet.get("enabled"):
+            # features rows then live (mostly) in Parquet files, not in core.features;
+            # counting a remote layout would fetch every file footer, so only local ones
+            rows = None
+            if not is_remote(parquet["location"]) and parquet["files"]:
+                rows = self.con.execute(f"SELECT count(*) FROM {read_parquet_sql(parquet['location'])}").fetchall()[0][0]
+            elif not parquet["files"]:
+                rows = 0
+            details["features_parquet"] = {**parquet, "rows": rows}
+        return details

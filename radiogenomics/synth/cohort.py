@@ -127,6 +127,8 @@ class CohortManifest:
         patient -> SEG SeriesInstanceUID.
     truth : dict
         The content of ``truth.json``.
+    signature_file : Path
+        Synthetic deconvolution signature in LM22's layout (``signature/synthetic_signature.txt``).
     """
 
     root: Path
@@ -144,6 +146,7 @@ class CohortManifest:
     ct_series: dict[str, str] = field(default_factory=dict)
     seg_series: dict[str, str] = field(default_factory=dict)
     truth: dict = field(default_factory=dict)
+    signature_file: Path | None = None
 
 
 # ------------------------------------------------------------------------------------
@@ -531,6 +534,39 @@ def _expression(rng, patients_rna, risk_rna, immune_rna, hallmark, estimate, ips
     return values, up_genes, immune_genes
 
 
+SIGNATURE_MARKERS = 40  # marker genes per synthetic cell type
+SIGNATURE_NAME = "synthetic_signature.txt"
+
+
+def _signature(rng, values: pd.DataFrame, up_genes: list[str], immune_genes: list[str],
+               estimate: dict[str, list[str]]) -> pd.DataFrame:
+    """A synthetic cell-type signature (genes x cell types, linear scale) for the demo's deconvolution.
+
+    CIBERSORT's LM22 cannot be shipped, so the demo deconvolves with a matrix of its own:
+    four disjoint marker sets (immune genes, ESTIMATE stromal genes, the planted tumour
+    genes, filler genes), each 4x the gene's cohort mean in its own cell type and 0.25x in
+    the others.  The immune fraction therefore falls with risk, as the immune genes do.
+    """
+    mean = values.mean(axis=1, skipna=True)
+    stromal = [g for g in estimate.get("StromalSignature", []) if g not in set(immune_genes) | set(up_genes)]
+    taken = set(immune_genes) | set(up_genes) | set(stromal)
+    fillers = [g for g in values.index if g not in taken and g.startswith("LOC")]
+    pools = {"Immune_cells": immune_genes, "Stromal_cells": stromal,
+             "Tumour_cells": [g for g in up_genes if g not in set(immune_genes)], "Epithelial_cells": fillers}
+    markers: dict[str, list[str]] = {}
+    for cell, pool in pools.items():
+        pool = [g for g in pool if g in mean.index and np.isfinite(mean[g]) and mean[g] > 0]
+        k = min(SIGNATURE_MARKERS, len(pool))
+        markers[cell] = sorted(rng.choice(pool, size=k, replace=False).tolist()) if k else []
+    genes = [g for cell in markers for g in markers[cell]]
+    sig = pd.DataFrame(0.25, index=genes, columns=list(markers), dtype=float)
+    for cell, gs in markers.items():
+        sig.loc[gs, cell] = 4.0
+    sig = sig.mul(mean.loc[genes], axis=0)
+    sig.index.name = "GeneSymbol"
+    return sig
+
+
 def _write_expression(path: Path, values: pd.DataFrame) -> None:
     """Tab separated, first header cell empty, decimals as Cufflinks writes them, NA for missing."""
     lines = ["\t" + "\t".join(values.columns)]
@@ -725,6 +761,12 @@ def make_cohort(
         encoding="utf-8",
     )
 
+    # --- deconvolution signature (LM22 layout; synthetic, so it can ship with the demo) ------
+    signature_file = root / "signature" / SIGNATURE_NAME
+    signature_file.parent.mkdir(parents=True, exist_ok=True)
+    signature = _signature(np.random.default_rng([seed, 3 * 10**6]), values, up_genes, immune_genes, estimate)
+    signature.to_csv(signature_file, sep="\t", float_format="%.6g")
+
     # --- truth ---------------------------------------------------------------------
     truth = {
         "seed": seed,
@@ -766,6 +808,8 @@ def make_cohort(
             "immune_genes_down": immune_genes,
             "immune_sources": ["ESTIMATE ImmuneSignature", "IPS genes with WEIGHT > 0 (MHC, EC)"],
             "immune_scores_lower_in_high_risk": ["ImmuneScore", "ESTIMATEScore", "IPS", "MHC", "EC"],
+            "signature": {"file": f"signature/{SIGNATURE_NAME}", "cell_types": list(signature.columns),
+                          "lower_in_high_risk": ["Immune_cells"], "higher_in_high_risk": ["Tumour_cells"]},
             "note": "Hallmark sets that share many genes with the immune genes (e.g. ALLOGRAFT_REJECTION, "
                     "INTERFERON_GAMMA_RESPONSE) come out lower in high risk as a consequence.",
         },
@@ -791,7 +835,7 @@ def make_cohort(
         root=root, collection=collection, tcia_dir=tcia_dir, metadata_csv=metadata_csv, geo_root=geo_root,
         gse=gse, series_matrix=series_matrix, expression_file=expression_file, clinical_csv=clinical_csv,
         truth_json=truth_json, patients=patients, rna_patients=rna_patients, ct_series=ct_series,
-        seg_series=seg_series, truth=truth,
+        seg_series=seg_series, truth=truth, signature_file=signature_file,
     )
 
 

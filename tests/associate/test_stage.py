@@ -90,6 +90,23 @@ def test_associate_scores(store_path):
     assert len(db) == 2 and set(db["test"]) == {"kruskal"}  # the rerun replaced the family's rows
 
 
+def test_deconvolution_diagnostics_not_tested(store_path):
+    """Cell-type fractions are compared; deconvolve()'s fit diagnostics (P-value, Correlation, RMSE, nu) are not."""
+    with Store.open(store_path) as store:
+        _fill(store)
+        pids = store.query("SELECT patient_id FROM risk_groups WHERE grouping = 'g1'")["patient_id"]
+        rng = np.random.default_rng(1)
+        rows = [{"dataset_id": "d1", "patient_id": pid, "method": "deconvolution", "score": score,
+                 "value": float(rng.uniform())}
+                for pid in pids for score in ("T_cells", "P-value", "Correlation", "RMSE", "nu")]
+        store.upsert("immune_scores", pd.DataFrame(rows), run_id="seed")
+        out = associate_scores(store, "g1", "d1")
+        with pytest.raises(NotFoundError, match="rg immune"):
+            associate_scores(store, "g1", "missing-dataset")
+    decon = {v for v in out["variable"] if v.startswith("deconvolution:")}
+    assert decon == {"deconvolution:T_cells"}
+
+
 def test_errors(store_path):
     with Store.open(store_path) as store:
         _fill(store)

@@ -68,6 +68,23 @@ def test_fetch_nsclc_radiogenomics_from_catalog(cohort, fast_http, monkeypatch, 
         assert (runs["status"] == "ok").all()
 
 
+def test_fetch_nsclc_radiogenomics_executor_option(cohort, fast_http, monkeypatch, tmp_path, capsys):
+    """--executor reaches the per-series downloads; a rerun on another executor adds no rows."""
+    with LocalNBIAServer(cohort.root, collection="NSCLC Radiogenomics") as srv:
+        _env(monkeypatch, tmp_path, srv)
+        argv = ["-q", "fetch", "nsclc-radiogenomics", "--skip", "clinical", "--skip", "geo"]
+        assert main(argv + ["--executor", "local:2"]) == 0
+        assert "fetched 4" in capsys.readouterr().out
+        assert main(argv) == 0
+        assert "fetched 0, skipped 4" in capsys.readouterr().out
+    with Store.open(tmp_path / "rg.duckdb", read_only=True) as store:
+        ex = store.query("SELECT parameters->>'executor' AS ex FROM runs ORDER BY started_at")["ex"].tolist()
+        assert ex == ["local:2", "local"]
+        inst = store.query("SELECT count(*) AS n, count(DISTINCT sop_instance_uid) AS d FROM instances")
+        expected = sum(cohort.image_counts[u] for u in list(cohort.seg.values()) + [cohort.ct[p] for p in cohort.seg])
+        assert inst["n"][0] == inst["d"][0] == expected
+
+
 def test_import_and_clinical_commands(cohort, fast_http, monkeypatch, tmp_path, capsys):
     clinical = tmp_path / "clinical.csv"
     clinical.write_text(HEADER + "\n" + "\n".join(ROWS) + "\n")
@@ -81,3 +98,15 @@ def test_import_and_clinical_commands(cohort, fast_http, monkeypatch, tmp_path, 
         assert f"fetched {len(cohort.image_counts)}" in capsys.readouterr().out
     assert main(["-q", "import", "nbia", str(tmp_path)]) == 3
     assert "no metadata.csv" in capsys.readouterr().err
+
+
+def test_clinical_url_comes_from_the_catalog_unless_overridden(monkeypatch):
+    from radiogenomics.config import Settings
+    from radiogenomics.connectors.collection import clinical_source, load_entry
+
+    entry = dict(load_entry("nsclc-radiogenomics"))
+    entry["clinical"] = {**entry["clinical"], "url": "https://example.invalid/other.csv"}
+    monkeypatch.delenv("RG_CLINICAL_URL", raising=False)
+    assert clinical_source(Settings.from_env(), entry) == "https://example.invalid/other.csv"
+    monkeypatch.setenv("RG_CLINICAL_URL", "http://127.0.0.1:1/c.csv")
+    assert clinical_source(Settings.from_env(), entry) == "http://127.0.0.1:1/c.csv"

@@ -101,3 +101,35 @@ def test_manifest_parse_errors(tmp_path):
     path.write_text("ListOfSeriesToDownload=\n1.2.3\nnot-a-uid\n")
     with pytest.raises(ParseError, match="bad.tcia:3"):
         parse_manifest(path)
+
+
+def test_import_nbia_layout_is_the_real_retriever_layout(cohort, store, settings, tmp_path):
+    """The synthetic folder mirrors the real metadata.csv (same header, 'null' cells, MB sizes,
+    ./<Collection>/<Subject>/<study>/<series> locations); a series short of files is refused."""
+    from tests.conftest import shared_file
+
+    real = shared_file("data", "tcia", "nbia_data_retriever_metadata.csv")
+    with open(real, newline="") as fh:
+        reader = csv.reader(fh)
+        header, first = next(reader), next(reader)
+    assert header == COLUMNS
+    assert first[COLUMNS.index("File Location")].startswith("./") and \
+        len(Path(first[COLUMNS.index("File Location")]).parts) == 4
+    root = _nbia_folder(cohort, tmp_path / "dl")
+    with open(root / "metadata.csv", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    for row in rows:  # the real file's conventions
+        row[COLUMNS.index("3rd Party Analysis")] = "null"
+        row[COLUMNS.index("File Size")] = "0.01 MB"
+        assert len(Path(row[COLUMNS.index("File Location")]).parts) == 4
+    short = next(r for r in rows if int(r[COLUMNS.index("Number of Images")]) > 1)
+    victim_dir = root / short[COLUMNS.index("File Location")]
+    sorted(victim_dir.iterdir())[0].unlink()
+    with open(root / "metadata.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([header] + rows)
+    summary = import_nbia(settings, store, root)
+    assert [u for u, _ in summary.failed] == [short[0]] and "files but" in summary.failed[0][1]
+    assert summary.fetched == len(rows) - 1
+    assert store.query("SELECT count(*) AS n FROM instances WHERE series_uid = ?", [short[0]])["n"][0] == 0
+    sizes = store.query("SELECT DISTINCT file_size FROM series WHERE status = 'complete'")["file_size"].tolist()
+    assert all(s > 0 for s in sizes)

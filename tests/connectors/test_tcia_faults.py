@@ -42,6 +42,14 @@ def _assert_clean_failure(settings, store, summary, uid, words):
     assert store.query("SELECT status FROM core.runs WHERE run_id = ?", [summary.run_id])["status"][0] == "partial"
 
 
+def _assert_no_duplicates(store, cohort):
+    """Every stored series is complete, once, with exactly its instances, once each."""
+    series, n_inst, n_distinct = _state(store)
+    assert (series["status"] == "complete").all() and not series["series_uid"].duplicated().any()
+    assert n_inst == n_distinct == sum(cohort.image_counts[u] for u in series["series_uid"])
+    assert store.query("SELECT count(*) AS n FROM core.failures")["n"][0] == 1  # only the first run's
+
+
 def _rerun_completes(settings, store, server, n_before_ok, cohort):
     server.faults.clear()
     again = fetch_tcia(settings, store, COLLECTION, workers=2)
@@ -91,6 +99,7 @@ def test_referenced_ct_fetches_exactly_the_segd_ct(settings, store, server, coho
 @pytest.mark.parametrize("kind, kw, words", [
     ("status", dict(status=503), ["503"]),
     ("status", dict(status=500), ["500"]),
+    ("status", dict(status=429, retry_after=0), ["429"]),
     ("drop", {}, ["IncompleteRead", "ChunkedEncoding", "Connection", "short body", "prematurely"]),
     ("truncate", {}, ["ZIP"]),
     ("corrupt", {}, ["not a readable DICOM"]),
@@ -115,6 +124,7 @@ def test_md5_mismatch_fails_cleanly(settings, store, server, cohort):
     server.faults.clear()
     again = fetch_tcia(settings, store, COLLECTION, modalities=["SEG"], md5=True)
     assert again.failed == [] and again.fetched == 1 and again.skipped == 1
+    _assert_no_duplicates(store, cohort)
 
 
 @pytest.mark.parametrize("kind, kw", [
@@ -171,6 +181,7 @@ def test_slow_body_times_out_and_rerun_completes(settings, store, server, cohort
     server.faults.clear()
     again = fetch_tcia(quick, store, COLLECTION, modalities=["SEG"])
     assert again.failed == [] and again.fetched == 1 and again.skipped == 1
+    _assert_no_duplicates(store, cohort)
 
 
 def test_interrupted_run_leftovers_are_cleaned_or_reused(settings, store, server, cohort):
@@ -305,3 +316,27 @@ def test_executor_task_failure_is_recorded_and_rerun_completes(settings, store, 
     summary = fetch_tcia(settings, store, COLLECTION, workers=2, executor="local:2")
     _assert_clean_failure(settings, store, summary, victim, ["500"])
     _rerun_completes(settings, store, server, len(cohort.image_counts) - 1, cohort)
+
+
+def test_dask_executor_gives_the_same_store_rows(settings, store, server, cohort, tmp_path):
+    """`--executor dask-local:2` (a Dask LocalCluster) downloads the same series into the same rows."""
+    pytest.importorskip("distributed")
+    from radiogenomics.config import Settings
+    from radiogenomics.store import Store
+
+    local = fetch_tcia(settings, store, COLLECTION, modalities=["SEG"], referenced_ct=True, workers=2)
+    assert local.failed == []
+    other = Settings.from_env(tcia_url=settings.tcia_url, data_dir=tmp_path / "data_dask", store=tmp_path / "dask.duckdb")
+    with Store.open(other.store) as dstore:
+        summary = fetch_tcia(other, dstore, COLLECTION, modalities=["SEG"], referenced_ct=True, workers=2,
+                             executor="dask-local:2")
+        assert summary.failed == [] and summary.fetched == local.fetched
+        cols = "series_uid, patient_id, study_uid, modality, image_count, status, referenced_series_uid, file_size"
+        pairs = [(s.query(f"SELECT {cols} FROM series ORDER BY series_uid"),
+                  s.query("SELECT sop_instance_uid, series_uid, patient_id, instance_number, file_size, md5 "
+                          "FROM instances ORDER BY sop_instance_uid")) for s in (store, dstore)]
+    for a, b in zip(*pairs):
+        assert len(a) > 0
+        a = a.reset_index(drop=True)
+        b = b.reset_index(drop=True)
+        assert a.equals(b), (a, b)

@@ -111,3 +111,27 @@ def test_run_deep_features_stores_roi_deep(store_path, tmp_path):
     assert failures["patient_id"].tolist() == ["P9"] and run["status"].tolist() == ["partial"]
     with Store.open(store_path) as store, pytest.raises(InputError, match="no CNN weights"):
         deep.run_deep_features(store, params=params)
+
+
+def test_help_names_the_extra_and_the_weights_variable(capsys):
+    """rich markup must not swallow the `[deep]` of the install hint."""
+    assert main(["deep-features", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "pip install 'radiogenomics[deep]'" in out
+    assert "$RG_DEEP_WEIGHTS" in out
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(neighbours=-1), "--neighbours"), (dict(crop_mm=0.0), "--crop-mm"), (dict(pixels=0), "--pixels"),
+    (dict(pooling="median"), "unknown pooling"), (dict(arch="vgg"), "unknown architecture"),
+    (dict(window=(400.0, -1000.0)), "HU window")])
+def test_bad_deep_params_fail_at_once(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        deep.DeepParams(**kwargs)
+
+
+def test_cli_bad_option_is_one_clear_line(store_path, capsys):
+    pytest.importorskip("torch")
+    code = main(["--store", str(store_path), "deep-features", "--random-init", "--pixels", "0"])
+    err = capsys.readouterr().err
+    assert code == InputError.exit_code and "--pixels must be" in err and "internal error" not in err

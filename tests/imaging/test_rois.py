@@ -190,3 +190,36 @@ def test_build_rois_from_rtstruct(tmp_path, store_path):
         build_rois(Settings.from_env(store=store_path, data_dir=tmp_path / "data"), store, ring_mm=None)
         rois = store.query("SELECT roi, source, voxels, status FROM rois")
     assert rois.to_dict("records") == [dict(roi="tumor", source="rtstruct", voxels=50, status="ok")]
+
+
+def _sql_from_another_process(store_path, sql):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "radiogenomics", "--store", str(store_path), "sql", sql,
+                          "-f", "csv", "--wait", "0"], capture_output=True, text=True, timeout=120)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_build_rois_on_a_store_path_leaves_the_store_readable_while_computing(tmp_path, store_path):
+    """Given a store path, `build_rois` holds the write lock only while writing a batch."""
+    with Store.open(store_path) as store:
+        for seed in range(3):
+            image, mask = write_case(tmp_path / f"P{seed}", seed)
+            import_images(store, f"P{seed}", image, mask)
+    settings = Settings.from_env(store=store_path, data_dir=tmp_path / "data")
+    answers = []
+
+    def progress(done, total):
+        if done == 1:
+            answers.append(_sql_from_another_process(store_path, "SELECT count(*) AS n FROM rois"))
+
+    summary = build_rois(settings, store_path, progress=progress, batch_size=1)
+    assert (summary.patients, summary.rois_ok, summary.rois_failed) == (3, 3, 0)
+    assert answers and answers[0][0] == 0, answers
+    assert int(answers[0][1].split()[-1]) >= 3
+    with Store.open(store_path, read_only=True) as store:
+        rings = store.query("SELECT patient_id, run_id FROM rois WHERE roi = 'peritumoral_3mm' ORDER BY 1")
+        run = store.query("SELECT status, command FROM runs WHERE run_id = ?", [summary.run_id])
+    assert rings.patient_id.tolist() == ["P0", "P1", "P2"] and rings.run_id.eq(summary.run_id).all()
+    assert (run.status[0], run.command[0]) == ("ok", "rg rois")

@@ -140,3 +140,30 @@ def test_icc_identical_targets_is_nan():
     data = np.tile(rater_effect, (3, 1))
     res = icc(data)
     assert np.isnan(res.icc31) and res.icc21 == 0.0
+
+
+def test_run_stability_on_a_store_path_leaves_the_store_readable_while_computing(cohort, store_path):
+    """Given a store path, `run_stability` opens the store only to read the ROIs and to write the ICCs."""
+    import subprocess
+    import sys
+
+    settings = Settings.from_env(store=store_path)
+    answers = []
+
+    def progress(done, total):
+        if done == 1:
+            out = subprocess.run([sys.executable, "-m", "radiogenomics", "--store", str(store_path), "sql",
+                                  "SELECT count(*) AS n FROM rois", "-f", "csv", "--wait", "0"],
+                                 capture_output=True, text=True, timeout=120)
+            answers.append((out.returncode, out.stdout, out.stderr))
+
+    summary = run_stability(settings, store_path, params=FAST_PARAMS, perturbations=["erode", "dilate"],
+                            progress=progress)
+    assert (summary.method, summary.n_patients, summary.n_raters, summary.n_features) == ("perturbation", 4, 3, 7)
+    assert answers and answers[0][0] == 0, answers
+    assert answers[0][1].split()[-1] == "4"
+    with Store.open(store_path, read_only=True) as store:
+        stored = store.query("SELECT count(*) AS n FROM feature_stability WHERE run_id = ?", [summary.run_id])
+        run = store.query("SELECT status, command FROM runs WHERE run_id = ?", [summary.run_id])
+    assert stored.n[0] == 7
+    assert (run.status[0], run.command[0]) == ("ok", "rg stability")

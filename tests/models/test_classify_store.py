@@ -97,3 +97,54 @@ def test_cli_classify(store_path, capsys):
         status = store.query("SELECT status FROM runs WHERE command = 'classify'")["status"].tolist()
     assert n == 2 and status == ["ok"]
     assert main(["--store", str(store_path), "classify", "--endpoint", "egfr", "--models", "xgboost"]) != 0
+
+
+def test_cli_classify_help_shows_the_defaults_in_brackets(capsys, monkeypatch):
+    """rich markup must not swallow the documented defaults of --clinical-columns and --rois."""
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["classify", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "age,gender,smoking_status,pack_years,pct_gg" in out
+    assert "default: all but deep" in out
+
+
+def test_bad_options_fail_fast_with_a_clear_message(store_path, capsys):
+    from radiogenomics.models.classify import classify, compute_classify
+
+    with Store.open(store_path) as store:
+        _fill(store, n=40)
+        with pytest.raises(InputError, match=r"--split .* \[0, 1\), got 1.5"):
+            load_classify_data(store, "egfr", features=["radiomics"], split=1.5)
+        with pytest.raises(InputError, match="no feature sets requested"):
+            load_classify_data(store, "egfr", features=[])
+        with pytest.raises(InputError, match=r"ROI\(s\) peritumoral_3mm .*node_1, node_2, tumor.*rg features"):
+            load_classify_data(store, "egfr", features=["radiomics"], rois=["peritumoral_3mm"])
+        data = load_classify_data(store, "egfr", features=["radiomics"], params_hash="h1", split=0)
+    with pytest.raises(InputError, match="--inner-folds .* at least 2, got 1"):
+        compute_classify(data, ["nb"], inner_folds=1)
+    with pytest.raises(InputError, match="--outer-folds .* at least 2, got 0"):
+        classify(np.zeros((20, 2)), np.r_[np.zeros(10), np.ones(10)], models=["nb"], outer_folds=0)
+    with pytest.raises(InputError, match="no models requested"):
+        compute_classify(data, [])
+    # the CLI prints them as one line, not as an internal error
+    assert main(["--store", str(store_path), "classify", "--endpoint", "egfr", "--inner-folds", "1"]) != 0
+    err = capsys.readouterr().err
+    assert "at least 2" in err and "internal error" not in err
+
+
+def test_lnr_lodds_are_covariates_except_for_a_nodal_endpoint(store_path):
+    """LNR/LODDS count positive nodes: they join the clinical set, but never for a nodal endpoint."""
+    with Store.open(store_path) as store:
+        _fill(store, n=40)
+        clinical = store.query("SELECT patient_id, extra FROM clinical")
+        rng = np.random.default_rng(3)
+        examined = rng.integers(5, 20, len(clinical))
+        positive = rng.integers(0, 5, len(clinical))
+        clinical["extra"] = [json.dumps({**json.loads(e), "positive_nodes": int(p), "examined_nodes": int(x)})
+                             for e, p, x in zip(clinical["extra"], positive, examined)]
+        clinical["n_stage"] = np.where(positive > 0, "N1", "N0")
+        store.upsert("clinical", clinical, run_id="test")
+        egfr = load_classify_data(store, "egfr", features=["clinical"], split=0)
+        nodal = load_classify_data(store, "n_stage", features=["clinical"], split=0)
+    assert {"lnr", "lodds"} <= set(egfr.feature_sets["clinical"].columns)
+    assert not {"lnr", "lodds"} & set(nodal.feature_sets["clinical"].columns)

@@ -65,3 +65,13 @@ def test_nodal_metrics_from_columns_or_extra():
     np.testing.assert_allclose(out["lodds"], np.log([2.5 / 8.5, 0.5 / 4.5]))
     none = nodal_metrics(pd.DataFrame({"patient_id": ["A"], "age": [60]}))
     assert none.empty and list(none.columns) == ["patient_id", "lnr", "lodds"]
+
+
+def test_largest_node_ignores_nodes_without_features_and_falls_back_per_patient():
+    # node_9 of P1 is the biggest ROI but has no features (e.g. a failed mask): node_1 is the largest with
+    # features; P2 has no rois volume at all and falls back to its MeshVolume feature
+    vols = pd.DataFrame({"patient_id": ["P1", "P1", "P1", "P1"], "roi": ["node_9", "node_1", "node_2", "ln_3"],
+                         "volume_mm3": [5000.0, 900.0, 10.0, 20.0]})
+    agg = aggregate_nodes(_features(), ["largest"], volumes=vols).set_index(["patient_id", "feature"])["value"]
+    assert agg[("P1", "f")] == 1.0
+    assert agg[("P2", "f")] == -2.0

@@ -40,6 +40,24 @@ def test_fixed_lambda_matches_glmnet(gse7390, lam, kind):
         np.testing.assert_allclose(model.scales_, b[model.features_].std(ddof=1).to_numpy())
 
 
+def test_alphas_spelling_matches_glmnet(gse7390):
+    """Coxnet's ``alphas=[value]`` spelling is the fixed-lambda fit; several values are the CV path."""
+    from radiogenomics.exceptions import InputError
+
+    b, genes = gse7390
+    ref = pd.read_csv(REF / "ref_glmnet_coef.csv")
+    ref = ref[(ref["lambda"] == 0.05) & (ref["input"] == "raw")].set_index("feature")["coef"]
+    model = RadScore(alphas=[0.05], standardize=False).fit(b[genes], (b.time, b.event))
+    assert model.alpha_ == 0.05 and model.to_formula()["lambda_rule"] == "fixed"
+    np.testing.assert_allclose(model.all_coef_.reindex(ref.index).fillna(0.0).to_numpy(), ref.to_numpy(), atol=5e-5)
+    path = [0.2, 0.1, 0.05, 0.02]
+    cv = RadScore(alphas=path, n_folds=3).fit(b[genes], (b.time, b.event))
+    np.testing.assert_allclose(np.sort(cv.cv_results_["alpha"].to_numpy()), sorted(path))
+    assert cv.alpha_ in path
+    with pytest.raises(InputError):
+        RadScore(alpha=0.1, alphas=[0.05]).fit(b[genes], (b.time, b.event))
+
+
 def test_cv_deviance_matches_cv_glmnet(gse7390):
     path = REF / "ref_glmnet_cv.csv"
     if not path.exists():

@@ -231,3 +231,46 @@ def test_output_folder_is_not_an_input(setup):
     first = run_pipeline(load_pipeline(path), tmp / "rg.duckdb", executors={"fake-r": writes})
     second = run_pipeline(load_pipeline(path), tmp / "rg.duckdb", executors={"fake-r": writes})
     assert first.steps[0].status == "ok" and second.steps[0].status == "skipped"
+
+
+def test_when_condition_turns_a_step_off(tmp_path):
+    """`when:` empty after substitution -> the step is reported "off" and not run; set -> it runs."""
+    path = tmp_path / "w.yaml"
+    path.write_text(textwrap.dedent("""
+        name: w
+        vars: {extra: ""}
+        steps:
+          - name: a
+            stage: fake-a
+          - name: ext
+            stage: fake-b
+            when: "${extra}"
+            params: {patients: "@${extra}"}
+    """))
+    calls: list[list[str]] = []
+
+    def fake(argv, ctx):
+        calls.append(argv)
+        return 0
+
+    ex = {"fake-a": fake, "fake-b": fake}
+    result = run_pipeline(load_pipeline(path), tmp_path / "rg.duckdb", executors=ex)
+    assert [s.status for s in result.steps] == ["ok", "off"] and result.ok
+    assert calls == [["fake-a"]]
+    result = run_pipeline(load_pipeline(path, overrides={"extra": "ids.txt"}), tmp_path / "rg.duckdb", executors=ex)
+    assert [s.status for s in result.steps] == ["skipped", "ok"]
+    assert calls[-1] == ["fake-b", "--patients", "@ids.txt"]
+
+
+def test_nsclc_pipeline_has_external_application_step():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "pipelines"
+    builtins = {"home": "/h", "store": "/h/rg.duckdb", "data_dir": "/h/data"}
+    pipe = load_pipeline(root / "nsclc_radiogenomics.yaml", builtins=builtins)
+    ext = pipe.steps[pipe.index("external")]
+    assert ext.stage == "radscore apply" and not ext.enabled  # no external list by default
+    assert pipe.index("radscore") < pipe.index("external") < pipe.index("groups_ranks")
+    pipe = load_pipeline(root / "nsclc_radiogenomics.yaml", overrides={"external_list": "ext.txt"}, builtins=builtins)
+    ext = pipe.steps[pipe.index("external")]
+    assert ext.enabled and ext.argv()[-4:] == ["--patients", "@ext.txt", "--cohort", "external"]

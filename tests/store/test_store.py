@@ -199,3 +199,43 @@ def test_reopened_store_can_register_frames(store_path):
     with Store.open(store_path) as store:
         assert store.resolve_patients("tcia", ["nobody"]) == {}
         store.upsert("features", _features([1.0]))
+
+
+def _documented_columns() -> dict[str, set[str]]:
+    """Columns per view named in docs/sql.md: first cells of column tables under ``## <view>``,
+    plus a parenthesised backtick list such as ``Long table (`a, b, c`)`` for long tables."""
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "sql.md"
+    out: dict[str, set[str]] = {}
+    current = None
+    for line in doc.read_text().splitlines():
+        heading = re.match(r"^## ([A-Za-z_]+)\b", line)
+        if heading:
+            current = heading.group(1)
+            out.setdefault(current, set())
+            continue
+        if current is None:
+            continue
+        if line.startswith("| ") and not line.startswith(("| column", "| ---")):
+            out[current] |= {c.strip().strip("`") for c in line.split("|")[1].split(",")}
+        for listed in re.findall(r"\(`([A-Za-z_, ]+)`\)", line):
+            out[current] |= {c.strip() for c in listed.split(",")}
+    return out
+
+
+@pytest.mark.parametrize("parquet", [False, True])
+def test_every_view_column_is_documented(store_path, parquet):
+    documented = _documented_columns()
+    with Store.open(store_path) as store:
+        if parquet:  # Parquet-backed features keep the same documented view
+            from radiogenomics.store.parquet import enable_features_parquet
+
+            enable_features_parquet(store, store_path.parent / "fp", buckets=2)
+        views = store.query("SELECT view_name FROM duckdb_views() WHERE schema_name='main' AND NOT internal")["view_name"]
+        for view in views:
+            assert view in documented, f"view {view} has no '## {view}' section in docs/sql.md"
+            columns = store.query(f'SELECT * FROM "{view}" LIMIT 0').columns
+            missing = [c for c in columns if c not in documented[view]]
+            assert not missing, f"docs/sql.md does not document {view}.{missing}"

@@ -235,3 +235,18 @@ def test_clinical_connector_reads_it(cohort):
         assert int(row["os_event"]) == t["os_event"] and int(row["dfs_event"]) == t["dfs_event"]
         assert row["os_days"] in (t["os_days"], t["os_days"] + t["days_ct_to_surgery"])
         assert row["dfs_days"] in (t["dfs_days"], t["dfs_days"] + t["days_ct_to_surgery"])
+
+
+def test_synthetic_signature_deconvolves_planted_immune_effect(cohort):
+    """The shipped-with-the-demo signature (LM22 layout) reads back and recovers the planted immune / tumour shift."""
+    from radiogenomics.omics import deconvolve, read_signature
+
+    assert cohort.signature_file is not None and cohort.signature_file.exists()
+    sig = read_signature(cohort.signature_file)
+    assert list(sig.columns) == cohort.truth["expression"]["signature"]["cell_types"]
+    assert sig.shape[1] == 4 and len(sig) >= 100 and not sig.index.has_duplicates
+    expr = pd.read_csv(cohort.expression_file, sep="\t", index_col=0)
+    fractions = deconvolve(expr, sig, perm=0)
+    risk = pd.Series({p: cohort.truth["patients"][p]["risk"] for p in fractions.index})
+    assert spearmanr(risk, fractions["Immune_cells"])[0] < -0.5
+    assert spearmanr(risk, fractions["Tumour_cells"])[0] > 0.5
