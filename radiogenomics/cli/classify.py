@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from . import _state
+from .scale import executor_option
 
 
 def _split_list(text: str | None) -> list[str]:
@@ -86,6 +87,8 @@ def deep_features_cmd(
     pooling: str = typer.Option("mean", "--pooling", help="Multi-instance pooling of slice embeddings: mean, max, meanmax."),
     random_init: bool = typer.Option(False, "--random-init", help="Use a randomly initialised network when no weights are given (testing only)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random initialisation."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Parallel processes (each builds the network once)."),
+    executor: str = executor_option(),
 ) -> None:
     """2.5D deep features (largest tumour slice +- neighbours through a ResNet), stored as roi 'deep'.
 
@@ -98,6 +101,7 @@ def deep_features_cmd(
     with _state.open_store(read_only=True) as store, _state.progress() as bar:
         task = bar.add_task("deep features", total=None)
         comp = deep.compute_deep_features(store, weights, roi, params, random_init=random_init, seed=seed,
+                                          workers=workers, executor=executor,
                                           progress=lambda i, total: bar.update(task, completed=i, total=total))
     with _state.open_store() as store:
         out = deep.write_deep_features(store, comp)

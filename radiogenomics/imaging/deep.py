@@ -305,9 +305,35 @@ class DeepComputation:
         return self.params.hash()
 
 
+_NET_CACHE: dict[tuple, Any] = {}
+
+
+def _worker_net(arch: str, widths: tuple[int, ...] | None, seed: int, weights: str | None):
+    """The network of a worker process, built once per process and reused for its patients."""
+    key = (arch, widths, seed, weights)
+    if key not in _NET_CACHE:
+        torch = load_torch()
+        torch.set_num_threads(1)  # one process per core: no oversubscription
+        net = build_resnet(arch, widths=widths, seed=seed)
+        if weights:
+            load_weights(net, weights)
+        _NET_CACHE[key] = net
+    return _NET_CACHE[key]
+
+
+def _deep_worker(task: dict[str, Any]) -> pd.Series:
+    """Per-patient task for an executor: read the ROI, embed its slices, pool (never touches the store)."""
+    net = _worker_net(task["arch"], task["widths"], task["seed"], task["weights"])
+    image, spacing = _read_volume(task["image_path"])
+    mask, _ = _read_volume(task["mask_path"])
+    return deep_features(net, image, mask > 0, spacing, task["params"])
+
+
 def compute_deep_features(store, weights: str | os.PathLike[str] | None = None, roi: str = "tumor",
                           params: DeepParams | None = None, random_init: bool = False, seed: int = 0,
-                          net=None, progress: Callable[[int, int], None] | None = None) -> DeepComputation:
+                          net=None, progress: Callable[[int, int], None] | None = None,
+                          workers: int = 1, executor: str = "local",
+                          widths: Sequence[int] | None = None) -> DeepComputation:
     """Compute 2.5D deep features for every patient with an ``ok`` ROI (reads the store only).
 
     Parameters
@@ -326,15 +352,25 @@ def compute_deep_features(store, weights: str | os.PathLike[str] | None = None, 
         Allow a randomly initialised network when no weights are given (tests only:
         the features are then meaningless).
     net
-        A ready network (overrides ``weights``/``random_init``; used by tests).
+        A ready network (overrides ``weights``/``random_init``; used by tests; in-process only).
     progress
         Called with (done, total) after each patient.
+    workers, executor
+        ``executor="local"`` with ``workers=1`` runs in this process; otherwise each patient
+        is a task of :func:`radiogenomics.executor.get_executor` (process pool or Dask),
+        every worker building the same network once (same weights file or seed).
+    widths
+        Channel widths of the ResNet (default: torchvision's); small ones for tests.
     """
     params = params or DeepParams()
     load_torch()
     weights = weights or os.environ.get("RG_DEEP_WEIGHTS")
+    distributed = (executor or "local") != "local" or int(workers) > 1
+    if distributed and net is not None:
+        raise InputError("a ready network object cannot be shipped to worker processes; pass weights "
+                         "(or random_init) instead of net, or use executor='local' with workers=1")
     if net is None:
-        net = build_resnet(params.arch, seed=seed)
+        net = build_resnet(params.arch, widths=widths, seed=seed)
         if weights:
             sha = load_weights(net, weights)
         elif random_init:
@@ -355,19 +391,43 @@ def compute_deep_features(store, weights: str | os.PathLike[str] | None = None, 
         raise InputError(f"no patient has an ROI named {roi!r} with status ok; run rg rois / rg import images first")
     rows, failed = [], []
     rois = rois.drop_duplicates("patient_id")
-    for i, r in enumerate(rois.itertuples(index=False)):
-        try:
-            image, spacing = _read_volume(r.image_path)
-            mask, _ = _read_volume(r.mask_path)
-            feats = deep_features(net, image, mask > 0, spacing, params)
-        except (ImagingError, RuntimeError, OSError, ValueError) as exc:
-            failed.append((r.patient_id, f"{type(exc).__name__}: {exc}"))
-        else:
-            rows.append(pd.DataFrame({"patient_id": r.patient_id, "roi": "deep", "feature": feats.index,
-                                      "params_hash": phash, "value": feats.to_numpy(dtype=float),
-                                      "image_sha1": r.image_sha1, "mask_sha1": r.mask_sha1}))
-        if progress:
-            progress(i + 1, len(rois))
+    by_patient = {r.patient_id: r for r in rois.itertuples(index=False)}
+
+    def keep(patient_id: str, feats: pd.Series) -> None:
+        r = by_patient[patient_id]
+        rows.append(pd.DataFrame({"patient_id": patient_id, "roi": "deep", "feature": feats.index,
+                                  "params_hash": phash, "value": feats.to_numpy(dtype=float),
+                                  "image_sha1": r.image_sha1, "mask_sha1": r.mask_sha1}))
+
+    if distributed:
+        from ..executor import get_executor
+
+        tasks = [dict(arch=params.arch, widths=tuple(widths) if widths else None, seed=seed,
+                      weights=str(weights) if weights else None, params=params,
+                      image_path=r.image_path, mask_path=r.mask_path) for r in by_patient.values()]
+        with get_executor(executor, max(1, int(workers))) as pool:
+            for i, result in enumerate(pool.map_unordered(_deep_worker, tasks, keys=list(by_patient))):
+                if result.ok:
+                    keep(result.key, result.value)
+                else:
+                    failed.append((result.key, f"{type(result.error).__name__}: {result.error}"))
+                if progress:
+                    progress(i + 1, len(by_patient))
+    else:
+        for i, r in enumerate(by_patient.values()):
+            try:
+                image, spacing = _read_volume(r.image_path)
+                mask, _ = _read_volume(r.mask_path)
+                feats = deep_features(net, image, mask > 0, spacing, params)
+            except (ImagingError, RuntimeError, OSError, ValueError) as exc:
+                failed.append((r.patient_id, f"{type(exc).__name__}: {exc}"))
+            else:
+                keep(r.patient_id, feats)
+            if progress:
+                progress(i + 1, len(by_patient))
+    # tasks finish in any order: store rows in patient order whichever executor ran
+    rows.sort(key=lambda frame: frame["patient_id"].iloc[0])
+    failed.sort()
     frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     return DeepComputation(params=params, roi=roi, features=frame, failed=failed, weights_path=str(weights or ""))
 
@@ -392,7 +452,9 @@ def write_deep_features(store, comp: DeepComputation) -> dict[str, Any]:
 
 def run_deep_features(store, weights: str | os.PathLike[str] | None = None, roi: str = "tumor",
                       params: DeepParams | None = None, random_init: bool = False, seed: int = 0,
-                      net=None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                      net=None, progress: Callable[[int, int], None] | None = None,
+                      workers: int = 1, executor: str = "local",
+                      widths: Sequence[int] | None = None) -> dict[str, Any]:
     """:func:`compute_deep_features` then :func:`write_deep_features` on one read-write store.
 
     Returns
@@ -400,5 +462,6 @@ def run_deep_features(store, weights: str | os.PathLike[str] | None = None, roi:
     dict
         ``run_id, params_hash, patients, failed, features``.
     """
-    comp = compute_deep_features(store, weights, roi, params, random_init, seed, net, progress)
+    comp = compute_deep_features(store, weights, roi, params, random_init, seed, net, progress,
+                                 workers=workers, executor=executor, widths=widths)
     return write_deep_features(store, comp)

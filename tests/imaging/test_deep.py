@@ -135,3 +135,32 @@ def test_cli_bad_option_is_one_clear_line(store_path, capsys):
     code = main(["--store", str(store_path), "deep-features", "--random-init", "--pixels", "0"])
     err = capsys.readouterr().err
     assert code == InputError.exit_code and "--pixels must be" in err and "internal error" not in err
+
+
+def test_process_pool_executor_gives_the_same_deep_features(store_path, tmp_path):
+    """Each worker builds the same seeded network once; rows equal the in-process run's."""
+    pytest.importorskip("torch")
+    import SimpleITK as sitk
+
+    rows = []
+    for i in range(3):
+        image, mask = _phantom(centre=(10, 40, 30 + 5 * i))
+        img = sitk.GetImageFromArray(image.astype(np.int16))
+        img.SetSpacing((1.0, 1.0, 2.0))
+        msk = sitk.GetImageFromArray(mask.astype(np.uint8))
+        msk.CopyInformation(img)
+        ip, mp = tmp_path / f"P{i}_ct.nrrd", tmp_path / f"P{i}_mask.nrrd"
+        sitk.WriteImage(img, str(ip))
+        sitk.WriteImage(msk, str(mp))
+        rows.append(dict(patient_id=f"P{i}", roi="tumor", image_path=str(ip), mask_path=str(mp),
+                         image_sha1=f"i{i}", mask_sha1=f"m{i}", status="ok", reader="default"))
+    params = deep.DeepParams(neighbours=1, crop_mm=60.0, pixels=32)
+    with Store.open(store_path) as store:
+        store.upsert("rois", pd.DataFrame(rows), run_id="test")
+        here = deep.compute_deep_features(store, params=params, random_init=True, seed=3, widths=TINY)
+        pooled = deep.compute_deep_features(store, params=params, random_init=True, seed=3, widths=TINY,
+                                            workers=2, executor="local:2")
+        with pytest.raises(InputError, match="cannot be shipped"):
+            deep.compute_deep_features(store, params=params, net=deep.build_resnet(widths=TINY), executor="local:2")
+    assert here.failed == pooled.failed == []
+    pd.testing.assert_frame_equal(here.features, pooled.features, rtol=1e-6)
