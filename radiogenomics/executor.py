@@ -60,6 +60,20 @@ class Executor:
         self.close()
 
 
+def _single_threaded_worker() -> None:
+    """Pool initializer: one BLAS/OpenMP thread per worker process.
+
+    With one process per core, BLAS's own threads oversubscribe the cores: measured
+    here, 2 workers ran 8 pyradiomics patients slower than 1 (12.5 s vs 10.9 s) with
+    default threads and 1.8x faster (6.2 s) with one thread each.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return
+    threadpool_limits(limits=1)
+
+
 class LocalExecutor(Executor):
     """A process pool (``workers`` > 1) or in-process loop (``workers`` == 1).
 
@@ -95,7 +109,8 @@ class LocalExecutor(Executor):
         attempt = 0
         while pending:
             broken: list[int] = []
-            with ProcessPoolExecutor(max_workers=min(self.workers, len(pending))) as pool:
+            with ProcessPoolExecutor(max_workers=min(self.workers, len(pending)),
+                                     initializer=_single_threaded_worker) as pool:
                 futures = {pool.submit(fn, items[i]): i for i in pending}
                 for future in as_completed(futures):
                     i = futures[future]

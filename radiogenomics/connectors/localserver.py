@@ -458,6 +458,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, ctype: str, headers: Mapping[str, str] | None = None,
               record: tuple | None = None) -> None:
+        # log before the body goes out: a client may finish reading (and a test look at
+        # the log) before this thread runs again
+        if record:
+            self.srv._record(record[0], record[1], record[2], status)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -466,8 +470,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
-        if record:
-            self.srv._record(record[0], record[1], record[2], status)
 
     def _send_body(self, status: int, body: bytes, ctype: str, rec: tuple, fault: Fault | None,
                    headers: Mapping[str, str] | None = None) -> None:
@@ -477,6 +479,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind not in ("drop", "slow"):
             return self._send(status, body, ctype, headers, rec)
         cut = max(1, int(len(body) * fault.fraction))  # type: ignore[union-attr]
+        self.srv._record(rec[0], rec[1], rec[2], status)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -485,7 +488,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body[:cut])
         self.wfile.flush()
-        self.srv._record(rec[0], rec[1], rec[2], status)
         if kind == "drop":
             self.close_connection = True
             try:

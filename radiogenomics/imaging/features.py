@@ -344,7 +344,7 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
         Invalid parameter file.
     """
     from ..executor import batched, get_executor
-    from ..store.session import RunRecorder, StoreSession
+    from ..store.session import RunRecorder, StoreSession, write_batch
 
     p = load_params(params)
     started = time.monotonic()
@@ -407,18 +407,8 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
                                 "patient_id": value["patient_id"], "roi": res["roi"], "params_hash": p.hash,
                                 "key": list(res["diagnostics"]), "value": list(res["diagnostics"].values())}))
                             summary.computed += 1
-                    if not (feat_rows or failures):
-                        continue
-                    with session.open() as st:
-                        for patient_id, roi, reason in failures:
-                            run.record_failure(STAGE, patient_id, reason, item=roi, store=st)
-                            summary.failures.append((patient_id, roi, reason))
-                        if feat_rows:
-                            with st.transaction():
-                                st.upsert("features", pd.concat(feat_rows, ignore_index=True), run_id=run.run_id)
-                                if diag_rows:
-                                    st.upsert("feature_diagnostics", pd.concat(diag_rows, ignore_index=True),
-                                              run_id=run.run_id)
+                    write_batch(session, run, STAGE, failures,
+                                {"features": feat_rows, "feature_diagnostics": diag_rows}, summary.failures)
         if not names:
             with session.open() as st:
                 got = st.query("SELECT count(DISTINCT feature) AS n FROM features WHERE params_hash = ?", [p.hash])

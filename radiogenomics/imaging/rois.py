@@ -270,7 +270,7 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
         Nothing to do: no SEG/RTSTRUCT series and no tumour ROIs for the selection.
     """
     from ..executor import batched, get_executor
-    from ..store.session import RunRecorder, StoreSession
+    from ..store.session import RunRecorder, StoreSession, write_batch
     from .features import _Progress
 
     # a store path is opened only for each read/write, so `rg sql` can read meanwhile
@@ -346,15 +346,7 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
                         summary.rois_ok += int((frame.status == "ok").sum())
                         summary.rois_failed += int((frame.status != "ok").sum())
                         frames.append(frame)
-                if not (frames or failures):
-                    continue
-                with session.open() as st:
-                    for patient_id, item, reason in failures:
-                        run.record_failure(STAGE, patient_id, reason, item=item, store=st)
-                        summary.failures.append((patient_id, item, reason))
-                    if frames:
-                        with st.transaction():
-                            st.upsert("rois", pd.concat(frames, ignore_index=True), run_id=run.run_id)
+                write_batch(session, run, STAGE, failures, {"rois": frames}, summary.failures)
     return summary
 
 

@@ -113,3 +113,25 @@ class RunRecorder:
                 return
             store.execute("UPDATE core.runs SET status=?, finished_at=? WHERE run_id=?",
                           ["partial" if self.failures else "ok", _utcnow(), self.run_id])
+
+
+def write_batch(session: StoreSession, run: Any, stage: str, failures: list[tuple[str, str, str]],
+                tables: Mapping[str, list[pd.DataFrame]], recorded: list[tuple[str, str, str]] | None = None) -> None:
+    """Write one batch of a per-patient stage while holding the store only for this block.
+
+    ``failures`` are ``(patient_id, item, reason)`` recorded as per-patient failures
+    (and appended to ``recorded``); ``tables`` maps a table to the frames to upsert,
+    all in one transaction so a batch is stored whole or not at all.
+    """
+    frames = {table: pd.concat(parts, ignore_index=True) for table, parts in tables.items() if parts}
+    if not (failures or frames):
+        return
+    with session.open() as st:
+        for patient_id, item, reason in failures:
+            run.record_failure(stage, patient_id, reason, item=item, store=st)
+            if recorded is not None:
+                recorded.append((patient_id, item, reason))
+        if frames:
+            with st.transaction():
+                for table, frame in frames.items():
+                    st.upsert(table, frame, run_id=run.run_id)

@@ -57,3 +57,13 @@ def write_case(folder: Path, seed: int, **kwargs) -> tuple[Path, Path]:
     sitk.WriteImage(to_image(volume), str(image_path), useCompression=True)
     sitk.WriteImage(to_image(mask.astype(np.uint8)), str(mask_path), useCompression=True)
     return image_path, mask_path
+
+
+def sql_from_another_process(store_path, sql: str) -> tuple[int, str, str]:
+    """Run `rg sql` in a separate process without waiting for a lock: (exit code, stdout, stderr)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "radiogenomics", "--store", str(store_path), "sql", sql,
+                          "-f", "csv", "--wait", "0"], capture_output=True, text=True, timeout=120)
+    return out.returncode, out.stdout, out.stderr

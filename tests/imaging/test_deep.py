@@ -79,12 +79,12 @@ def test_resnet_embeddings_pooling_and_weight_loading(tmp_path):
         deep.load_weights(other, tmp_path / "missing.pth")
 
 
-def test_run_deep_features_stores_roi_deep(store_path, tmp_path):
-    pytest.importorskip("torch")
+def _phantom_rois(tmp_path, n=3) -> list[dict]:
+    """`rois` rows of n phantom patients written as NRRD image + mask pairs."""
     import SimpleITK as sitk
 
     rows = []
-    for i in range(3):
+    for i in range(n):
         image, mask = _phantom(centre=(10, 40, 30 + 5 * i))
         img = sitk.GetImageFromArray(image.astype(np.int16))
         img.SetSpacing((1.0, 1.0, 2.0))
@@ -95,6 +95,12 @@ def test_run_deep_features_stores_roi_deep(store_path, tmp_path):
         sitk.WriteImage(msk, str(mp))
         rows.append(dict(patient_id=f"P{i}", roi="tumor", image_path=str(ip), mask_path=str(mp),
                          image_sha1=f"i{i}", mask_sha1=f"m{i}", status="ok", reader="default"))
+    return rows
+
+
+def test_run_deep_features_stores_roi_deep(store_path, tmp_path):
+    pytest.importorskip("torch")
+    rows = _phantom_rois(tmp_path)
     rows.append(dict(patient_id="P9", roi="tumor", image_path=str(tmp_path / "gone.nrrd"),
                      mask_path=str(tmp_path / "gone_mask.nrrd"), status="ok", reader="default"))
     net = deep.build_resnet(widths=TINY, seed=0)
@@ -140,20 +146,7 @@ def test_cli_bad_option_is_one_clear_line(store_path, capsys):
 def test_process_pool_executor_gives_the_same_deep_features(store_path, tmp_path):
     """Each worker builds the same seeded network once; rows equal the in-process run's."""
     pytest.importorskip("torch")
-    import SimpleITK as sitk
-
-    rows = []
-    for i in range(3):
-        image, mask = _phantom(centre=(10, 40, 30 + 5 * i))
-        img = sitk.GetImageFromArray(image.astype(np.int16))
-        img.SetSpacing((1.0, 1.0, 2.0))
-        msk = sitk.GetImageFromArray(mask.astype(np.uint8))
-        msk.CopyInformation(img)
-        ip, mp = tmp_path / f"P{i}_ct.nrrd", tmp_path / f"P{i}_mask.nrrd"
-        sitk.WriteImage(img, str(ip))
-        sitk.WriteImage(msk, str(mp))
-        rows.append(dict(patient_id=f"P{i}", roi="tumor", image_path=str(ip), mask_path=str(mp),
-                         image_sha1=f"i{i}", mask_sha1=f"m{i}", status="ok", reader="default"))
+    rows = _phantom_rois(tmp_path)
     params = deep.DeepParams(neighbours=1, crop_mm=60.0, pixels=32)
     with Store.open(store_path) as store:
         store.upsert("rois", pd.DataFrame(rows), run_id="test")

@@ -12,7 +12,8 @@ from radiogenomics.exceptions import ConfigError, ImagingError
 from radiogenomics.imaging import extract_features, import_images, load_params, params_hash, run_features
 from radiogenomics.store import Store
 
-from ._helpers import FAST_PARAMS, LUNG2_IMAGE, LUNG2_MASK, synthetic_case, to_image, write_case
+from ._helpers import (FAST_PARAMS, LUNG2_IMAGE, LUNG2_MASK, sql_from_another_process, synthetic_case,
+                       to_image, write_case)
 
 FAST_NAMES = {"original_shape_VoxelVolume", "original_shape_Sphericity", "original_firstorder_Mean",
               "original_firstorder_Energy", "original_firstorder_Skewness", "original_glcm_Contrast",
@@ -122,18 +123,12 @@ def test_run_features_two_workers_equal_one(three_patients, store_path, tmp_path
 def test_run_features_on_a_store_path_leaves_the_store_readable_while_computing(three_patients, store_path):
     """Given a store path, the extraction holds the write lock only while writing a batch:
     another process can run `rg sql` between patients."""
-    import subprocess
-    import sys
-
     settings = Settings.from_env(store=store_path)
     answers = []
 
     def progress(done, total):
         if done == 1:
-            out = subprocess.run([sys.executable, "-m", "radiogenomics", "--store", str(store_path), "sql",
-                                  "SELECT count(*) AS n FROM rois", "-f", "csv", "--wait", "0"],
-                                 capture_output=True, text=True, timeout=120)
-            answers.append((out.returncode, out.stdout, out.stderr))
+            answers.append(sql_from_another_process(store_path, "SELECT count(*) AS n FROM rois"))
 
     summary = run_features(settings, store_path, params=FAST_PARAMS, progress=progress, batch_size=1)
     assert summary.computed == 3 and summary.failed == 0

@@ -13,7 +13,7 @@ from radiogenomics.imaging import (build_rois, derive_ring, import_images, mask_
                                    ring_mask)
 from radiogenomics.store import Store
 
-from ._helpers import synthetic_case, to_image, write_case
+from ._helpers import sql_from_another_process, synthetic_case, to_image, write_case
 
 dicom = pytest.importorskip("radiogenomics.synth.dicom")
 
@@ -192,15 +192,6 @@ def test_build_rois_from_rtstruct(tmp_path, store_path):
     assert rois.to_dict("records") == [dict(roi="tumor", source="rtstruct", voxels=50, status="ok")]
 
 
-def _sql_from_another_process(store_path, sql):
-    import subprocess
-    import sys
-
-    out = subprocess.run([sys.executable, "-m", "radiogenomics", "--store", str(store_path), "sql", sql,
-                          "-f", "csv", "--wait", "0"], capture_output=True, text=True, timeout=120)
-    return out.returncode, out.stdout, out.stderr
-
-
 def test_build_rois_on_a_store_path_leaves_the_store_readable_while_computing(tmp_path, store_path):
     """Given a store path, `build_rois` holds the write lock only while writing a batch."""
     with Store.open(store_path) as store:
@@ -212,7 +203,7 @@ def test_build_rois_on_a_store_path_leaves_the_store_readable_while_computing(tm
 
     def progress(done, total):
         if done == 1:
-            answers.append(_sql_from_another_process(store_path, "SELECT count(*) AS n FROM rois"))
+            answers.append(sql_from_another_process(store_path, "SELECT count(*) AS n FROM rois"))
 
     summary = build_rois(settings, store_path, progress=progress, batch_size=1)
     assert (summary.patients, summary.rois_ok, summary.rois_failed) == (3, 3, 0)

@@ -12,7 +12,7 @@ from radiogenomics.imaging import extract_features, icc, import_images, perturb_
 from radiogenomics.imaging.features import load_params
 from radiogenomics.store import Store
 
-from ._helpers import FAST_PARAMS, write_case
+from ._helpers import FAST_PARAMS, sql_from_another_process, write_case
 
 # Shrout & Fleiss (1979), Psychological Bulletin 86(2):420-428, Table 2: 6 targets x 4 judges
 SF_TABLE = np.array([[9, 2, 5, 8],
@@ -144,18 +144,12 @@ def test_icc_identical_targets_is_nan():
 
 def test_run_stability_on_a_store_path_leaves_the_store_readable_while_computing(cohort, store_path):
     """Given a store path, `run_stability` opens the store only to read the ROIs and to write the ICCs."""
-    import subprocess
-    import sys
-
     settings = Settings.from_env(store=store_path)
     answers = []
 
     def progress(done, total):
         if done == 1:
-            out = subprocess.run([sys.executable, "-m", "radiogenomics", "--store", str(store_path), "sql",
-                                  "SELECT count(*) AS n FROM rois", "-f", "csv", "--wait", "0"],
-                                 capture_output=True, text=True, timeout=120)
-            answers.append((out.returncode, out.stdout, out.stderr))
+            answers.append(sql_from_another_process(store_path, "SELECT count(*) AS n FROM rois"))
 
     summary = run_stability(settings, store_path, params=FAST_PARAMS, perturbations=["erode", "dilate"],
                             progress=progress)

@@ -69,3 +69,17 @@ def test_batched():
     assert list(batched(range(5), 2)) == [[0, 1], [2, 3], [4]]
     assert list(batched([], 3)) == []
     assert TaskResult("k", value=1).ok and not TaskResult("k", error=ValueError()).ok
+
+
+def _blas_threads(_item):
+    from threadpoolctl import threadpool_info
+
+    return max((pool["num_threads"] for pool in threadpool_info()), default=1)
+
+
+def test_pool_workers_run_single_threaded_blas():
+    """One process per core: BLAS threads would oversubscribe (measured 2 workers slower than 1)."""
+    pytest.importorskip("threadpoolctl")
+    results = list(LocalExecutor(2).map_unordered(_blas_threads, [0, 1, 2]))
+    assert all(r.ok for r in results)
+    assert {r.value for r in results} == {1}
