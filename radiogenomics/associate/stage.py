@@ -75,9 +75,8 @@ def _write(store: Any, rows: pd.DataFrame, grouping: str, family_sql: str, famil
     out = rows.copy()
     out["n_per_group"] = out["n_per_group"].map(lambda d: json.dumps(d, sort_keys=True) if isinstance(d, dict)
                                                 else d)
-    with store.transaction():
-        store.delete("associations", f"grouping = ? AND {family_sql}", [grouping, *family_params])
-        store.upsert("associations", out[ASSOCIATION_COLUMNS], run_id=run_id)
+    store.replace("associations", out[ASSOCIATION_COLUMNS], f"grouping = ? AND {family_sql}",
+                  [grouping, *family_params], run_id=run_id)
 
 
 def _not_available(grouping: str, family: str, variable: str, note: str, label: str) -> dict:

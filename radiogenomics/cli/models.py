@@ -17,16 +17,13 @@ def _split(text: str | None) -> list[str]:
 
 
 def _patient_list(text: str | None) -> list[str] | None:
-    """``a,b,c`` or ``@FILE`` (one id per line) -> ids; None when not given."""
+    """``a,b,c`` or ``@FILE`` (one id per line, or a CSV with patient_id) -> ids; None when not given."""
     if not text:
         return None
     if text.startswith("@"):
-        from ..exceptions import InputError
+        from ..models.classify import read_patient_list
 
-        path = Path(text[1:])
-        if not path.is_file():
-            raise InputError(f"patient list file {path} not found; give @FILE with one patient id per line")
-        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        return read_patient_list(text[1:], what="patient list file")
     return _split(text)
 
 

@@ -460,16 +460,21 @@ class _Handler(BaseHTTPRequestHandler):
               record: tuple | None = None) -> None:
         # log before the body goes out: a client may finish reading (and a test look at
         # the log) before this thread runs again
+        self._start(status, ctype, len(body), headers, record)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _start(self, status: int, ctype: str, length: int, headers: Mapping[str, str] | None,
+               record: tuple | None) -> None:
+        """Log the request, then send the status line and headers."""
         if record:
             self.srv._record(record[0], record[1], record[2], status)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(length))
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def _send_body(self, status: int, body: bytes, ctype: str, rec: tuple, fault: Fault | None,
                    headers: Mapping[str, str] | None = None) -> None:
@@ -479,13 +484,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind not in ("drop", "slow"):
             return self._send(status, body, ctype, headers, rec)
         cut = max(1, int(len(body) * fault.fraction))  # type: ignore[union-attr]
-        self.srv._record(rec[0], rec[1], rec[2], status)
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
+        self._start(status, ctype, len(body), headers, rec)
         self.wfile.write(body[:cut])
         self.wfile.flush()
         if kind == "drop":

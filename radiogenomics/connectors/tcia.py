@@ -444,11 +444,7 @@ def download_series_list(settings: Settings, store: StoreLike, run: Any, listing
     try:
         futures = [pool.submit(_fetch_one, settings, client, x, md5, attempts, on_bytes) for x in todo]
         for fut in as_completed(futures):
-            out = fut.result()
-            listing = out.listing
-            patient = listing.get("patient_id") or (out.files.patient_id if out.files else "") or "unknown"
-            with session.open() as st:
-                _register_outcome(st, run, out, patient, summary, verified, stage)
+            _register_outcome(session, run, fut.result(), summary, verified, stage)
             if progress:
                 progress("series", 1)
     except BaseException:
@@ -474,37 +470,38 @@ def _download_on_executor(settings: Settings, session: StoreSession, run: Any, t
                 out = result.value
             else:  # the task itself died (worker lost beyond retries, unpicklable error ...)
                 out = _Outcome(result.key, listing, error=f"{type(result.error).__name__}: {result.error}")
-            summary.bytes += out.bytes
-            patient = listing.get("patient_id") or (out.files.patient_id if out.files else "") or "unknown"
-            with session.open() as st:
-                _register_outcome(st, run, out, patient, summary, verified, stage)
+            summary.bytes += out.bytes  # the workers' byte callbacks stay in their processes
+            _register_outcome(session, run, out, summary, verified, stage)
             if progress:
                 progress("bytes", out.bytes)
                 progress("series", 1)
 
 
-def _register_outcome(store: Any, run: Any, out: "_Outcome", patient: str, summary: FetchSummary,
+def _register_outcome(session: StoreSession, run: Any, out: "_Outcome", summary: FetchSummary,
                       verified: list[SeriesFiles], stage: str) -> None:
+    """Store one series' outcome (opening the store for this write only) and count it."""
     listing = out.listing
-    if out.files is not None:
-        try:
-            write_series(store, run.run_id, out.files, patient, listing.get("collection"), listing)
-        except RGError as exc:
-            out.error, out.files = f"store write failed: {exc}", None
-    if out.files is not None:
-        verified.append(out.files)
-        if out.from_disk:
-            summary.skipped += 1
-            summary.skipped_uids.append(out.uid)
-        else:
-            summary.fetched += 1
-            summary.fetched_uids.append(out.uid)
-        return
-    reason = out.error or "unknown error"
-    summary.failed.append((out.uid, reason))
-    store.execute("UPDATE core.series SET status='failed', error=?, run_id=? WHERE series_uid=? "
-                  "AND coalesce(status, '') <> 'complete'", [reason, run.run_id, out.uid])
-    run.record_failure(stage, patient, reason, item=out.uid, store=store)
+    patient = listing.get("patient_id") or (out.files.patient_id if out.files else "") or "unknown"
+    with session.open() as store:
+        if out.files is not None:
+            try:
+                write_series(store, run.run_id, out.files, patient, listing.get("collection"), listing)
+            except RGError as exc:
+                out.error, out.files = f"store write failed: {exc}", None
+        if out.files is not None:
+            verified.append(out.files)
+            if out.from_disk:
+                summary.skipped += 1
+                summary.skipped_uids.append(out.uid)
+            else:
+                summary.fetched += 1
+                summary.fetched_uids.append(out.uid)
+            return
+        reason = out.error or "unknown error"
+        summary.failed.append((out.uid, reason))
+        store.execute("UPDATE core.series SET status='failed', error=?, run_id=? WHERE series_uid=? "
+                      "AND coalesce(status, '') <> 'complete'", [reason, run.run_id, out.uid])
+        run.record_failure(stage, patient, reason, item=out.uid, store=store)
 
 
 def list_series(client: NBIAClient, collection: str, patients: Sequence[str] | None = None,

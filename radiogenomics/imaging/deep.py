@@ -321,12 +321,17 @@ def _worker_net(arch: str, widths: tuple[int, ...] | None, seed: int, weights: s
     return _NET_CACHE[key]
 
 
+def _patient_deep_features(net, image_path: str, mask_path: str, params: DeepParams) -> pd.Series:
+    """Read one patient's ROI, embed its slices and pool them."""
+    image, spacing = _read_volume(image_path)
+    mask, _ = _read_volume(mask_path)
+    return deep_features(net, image, mask > 0, spacing, params)
+
+
 def _deep_worker(task: dict[str, Any]) -> pd.Series:
-    """Per-patient task for an executor: read the ROI, embed its slices, pool (never touches the store)."""
+    """Per-patient task for an executor (never touches the store)."""
     net = _worker_net(task["arch"], task["widths"], task["seed"], task["weights"])
-    image, spacing = _read_volume(task["image_path"])
-    mask, _ = _read_volume(task["mask_path"])
-    return deep_features(net, image, mask > 0, spacing, task["params"])
+    return _patient_deep_features(net, task["image_path"], task["mask_path"], task["params"])
 
 
 def compute_deep_features(store, weights: str | os.PathLike[str] | None = None, roi: str = "tumor",
@@ -416,9 +421,7 @@ def compute_deep_features(store, weights: str | os.PathLike[str] | None = None, 
     else:
         for i, r in enumerate(by_patient.values()):
             try:
-                image, spacing = _read_volume(r.image_path)
-                mask, _ = _read_volume(r.mask_path)
-                feats = deep_features(net, image, mask > 0, spacing, params)
+                feats = _patient_deep_features(net, r.image_path, r.mask_path, params)
             except (ImagingError, RuntimeError, OSError, ValueError) as exc:
                 failed.append((r.patient_id, f"{type(exc).__name__}: {exc}"))
             else:

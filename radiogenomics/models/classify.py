@@ -1042,16 +1042,19 @@ def run_classify(store, endpoint: str, positive: str | Sequence[str] | None = No
     return outcome
 
 
-def read_patient_list(path) -> list[str]:
-    """Patient ids from a file: one per line, or a CSV/TSV with a ``patient_id`` column."""
+def read_patient_list(path, what: str = "training-patient file") -> list[str]:
+    """Patient ids from a file: one per line, or a CSV/TSV with a ``patient_id`` column.
+
+    ``what`` names the file in error messages (e.g. ``"patient list file"``).
+    """
     from pathlib import Path
 
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"training-patient file {p} not found")
+        raise InputError(f"{what} {p} not found")
     lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines:
-        raise InputError(f"training-patient file {p} is empty")
+        raise InputError(f"{what} {p} is empty")
     sep = "\t" if "\t" in lines[0] else ","
     header = [h.strip() for h in lines[0].split(sep)]
     if "patient_id" in header:

@@ -420,9 +420,7 @@ def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence
                   quantiles=list(quantiles) if quantiles else None, grouping=grouping, cohort=cohort,
                   patients=list(patients) if patients is not None else None, dataset=dataset)
     with _open(store, False) as st, st.run("rg groups", params) as run:
-        with st.transaction():
-            st.delete("risk_groups", "grouping = ?", [grouping])
-            st.upsert("risk_groups", rows, run_id=run.run_id)
+        st.replace("risk_groups", rows, "grouping = ?", [grouping], run_id=run.run_id)
         run_id = run.run_id
     return {"run_id": run_id, "grouping": grouping, "counts": g.value_counts().to_dict()}
 
@@ -597,10 +595,8 @@ def survival_evidence(store, *, model_id: str | None = None, grouping: str | Non
     params = dict(model_id=model_id, grouping=grouping, endpoint=endpoint, covariates=list(covariates),
                   times=list(times), cohort=cohort)
     with _open(store, False) as st, st.run("rg survival", params) as run:
-        with st.transaction():
-            st.delete("model_results", "subject = ? AND cohort = ? AND analysis LIKE ?",
-                         [subject, cohort or "", f"%:{endpoint}"])
-            st.upsert("model_results", table, run_id=run.run_id)
+        st.replace("model_results", table, "subject = ? AND cohort = ? AND analysis LIKE ?",
+                   [subject, cohort or "", f"%:{endpoint}"], run_id=run.run_id)
         run_id = run.run_id
     summary = {"run_id": run_id, "subject": subject, "n": len(data), "events": int(data["event"].sum()),
                "rows": len(table)}

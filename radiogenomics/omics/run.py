@@ -128,10 +128,8 @@ def run_de(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("high
               "adjusted": adjusted, "expression": (options or ExpressionOptions()).as_dict(),
               "n_samples": {k: int((g == k).sum()) for k in contrast}}
     with store.run("rg de", params) as run:
-        with store.transaction():
-            store.delete("de_results", "grouping = ? AND dataset_id = ? AND method = ? AND contrast = ?",
-                         [grouping, dataset_id, method, label])
-            store.upsert("de_results", rows, run_id=run.run_id)
+        store.replace("de_results", rows, "grouping = ? AND dataset_id = ? AND method = ? AND contrast = ?",
+                      [grouping, dataset_id, method, label], run_id=run.run_id)
         rows["run_id"] = run.run_id
     n_up, n_down = int((direction == "up").sum()), int((direction == "down").sum())
     log.info("DE %s %s on %s: %d up, %d down of %d genes", method, label, dataset_id, n_up, n_down, len(rows))
@@ -190,10 +188,8 @@ def run_gsea(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("hi
               "library": lib_label, "permutations": permutations, "seed": seed, "fdr_threshold": fdr_threshold,
               "min_size": min_size, "max_size": max_size}
     with store.run("rg gsea", params) as run:
-        with store.transaction():
-            store.delete("gsea_results", "grouping = ? AND dataset_id = ? AND method = ? AND library = ?",
-                         [grouping, dataset_id, method, lib_label])
-            store.upsert("gsea_results", rows, run_id=run.run_id)
+        store.replace("gsea_results", rows, "grouping = ? AND dataset_id = ? AND method = ? AND library = ?",
+                      [grouping, dataset_id, method, lib_label], run_id=run.run_id)
         rows["run_id"] = run.run_id
     return rows
 
@@ -233,11 +229,8 @@ def run_ora(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("hig
     params = {"grouping": grouping, "dataset_id": dataset_id, "groups": list(groups), "de_method": method,
               "libraries": [str(x) for x in libraries], "min_size": min_size, "max_size": max_size}
     with store.run("rg ora", params) as run:
-        with store.transaction():
-            for lab in labels:
-                store.delete("ora_results", "grouping = ? AND dataset_id = ? AND library = ?",
-                             [grouping, dataset_id, lab])
-            store.upsert("ora_results", rows, run_id=run.run_id)
+        store.replace("ora_results", rows, "grouping = ? AND dataset_id = ? AND library IN (SELECT unnest(?))",
+                      [grouping, dataset_id, labels], run_id=run.run_id)
         rows["run_id"] = run.run_id
     return rows
 
@@ -293,9 +286,7 @@ def run_immune(store, dataset_id: str, signature: str | pd.DataFrame | None = No
                               (None if sig is None else f"matrix {sig.shape[0]}x{sig.shape[1]}"),
                               "expression": (options or ExpressionOptions()).as_dict()}
     with store.run("rg immune", params) as run:
-        with store.transaction():
-            for m in sorted(set(long["method"])):
-                store.delete("immune_scores", "dataset_id = ? AND method = ?", [dataset_id, m])
-            store.upsert("immune_scores", long, run_id=run.run_id)
+        store.replace("immune_scores", long, "dataset_id = ? AND method IN (SELECT unnest(?))",
+                      [dataset_id, sorted(set(long["method"]))], run_id=run.run_id)
         long["run_id"] = run.run_id
     return long

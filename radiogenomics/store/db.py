@@ -15,10 +15,8 @@ import json
 import logging
 import os
 import re
-import socket
 import time
 import uuid
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -73,33 +71,6 @@ def _is_lock_error(exc: Exception) -> bool:
 
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-
-
-@dataclass
-class Run:
-    """One recorded execution of a stage; every row it writes carries ``run_id``."""
-
-    store: "Store"
-    run_id: str
-    command: str
-    failures: list[dict[str, Any]] = field(default_factory=list)
-
-    def record_failure(self, stage: str, patient_id: str, reason: str, item: str = "") -> None:
-        """Record a per-patient failure; the run goes on and ends as ``partial``."""
-        row = dict(run_id=self.run_id, stage=stage, patient_id=str(patient_id), item=str(item),
-                   reason=str(reason), failed_at=_utcnow())
-        self.failures.append(row)
-        self.store.upsert("failures", pd.DataFrame([row]))
-        log.warning("%s failed for %s%s: %s", stage, patient_id, f" ({item})" if item else "", reason)
-
-    def add_inputs(self, checksums: Mapping[str, str]) -> None:
-        """Merge input checksums (name -> sha256) into this run's record."""
-        current = self.store.con.execute(
-            "SELECT input_checksums FROM core.runs WHERE run_id = ?", [self.run_id]).fetchall()
-        merged = json.loads(current[0][0]) if current and current[0][0] else {}
-        merged.update(checksums)
-        self.store.con.execute("UPDATE core.runs SET input_checksums = ? WHERE run_id = ?",
-                               [json.dumps(merged, sort_keys=True), self.run_id])
 
 
 class Store:
@@ -377,6 +348,18 @@ class Store:
     def _in_transaction(self) -> bool:
         return self._txn_depth > 0
 
+    def replace(self, table: str, rows: pd.DataFrame, where: str, params: Sequence[Any] | None = None,
+                run_id: str | None = None) -> int:
+        """Replace a slice of ``core.<table>``: delete rows matching ``where``, upsert ``rows``.
+
+        Both happen in one transaction, so a rerun that produces fewer rows (a gene set no
+        longer tested, a patient no longer grouped) leaves no stale ones behind, and a
+        failure keeps the previous slice whole.  Returns the number of rows written.
+        """
+        with self.transaction():
+            self.delete(table, where, params)
+            return self.upsert(table, rows, run_id=run_id)
+
     def delete(self, table: str, where: str, params: Sequence[Any] | None = None) -> None:
         """Delete rows of ``core.<table>`` matching ``where`` (a SQL predicate)."""
         self._require_writable()
@@ -387,34 +370,18 @@ class Store:
     # ------------------------------------------------------------------ runs
     @contextlib.contextmanager
     def run(self, command: str, parameters: Mapping[str, Any] | None = None,
-            inputs: Mapping[str, str] | None = None) -> Iterator[Run]:
+            inputs: Mapping[str, str] | None = None) -> Iterator["RunRecorder"]:
         """Record one stage execution in ``runs``.
 
         The row is written as ``running`` on entry and finished as ``ok``, ``partial``
-        (per-patient failures recorded) or ``failed`` (with the error) on exit.
+        (per-patient failures recorded) or ``failed`` (with the error) on exit.  The
+        handle gives ``run_id``, ``record_failure(...)`` and ``add_inputs(...)``.
         """
+        from .session import RunRecorder, StoreSession
+
         self._require_writable()
-        run_id = new_run_id()
-        self.con.execute(
-            "INSERT INTO core.runs (run_id, command, parameters, package_versions, input_checksums, "
-            "started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
-            [run_id, command, json.dumps(dict(parameters or {}), sort_keys=True, default=str),
-             json.dumps({**package_versions(), "_host": socket.gethostname()}, sort_keys=True),
-             json.dumps(dict(inputs or {}), sort_keys=True), _utcnow()])
-        handle = Run(self, run_id, command)
-        try:
+        with RunRecorder(StoreSession(self), command, parameters, inputs) as handle:
             yield handle
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                if self._in_transaction():
-                    self._txn_depth = 0
-                    self.con.execute("ROLLBACK")
-                self.con.execute("UPDATE core.runs SET status='failed', error=?, finished_at=? WHERE run_id=?",
-                                 [f"{type(exc).__name__}: {exc}", _utcnow(), run_id])
-            raise
-        status = "partial" if handle.failures else "ok"
-        self.con.execute("UPDATE core.runs SET status=?, finished_at=? WHERE run_id=?",
-                         [status, _utcnow(), run_id])
 
     # ------------------------------------------------------------------ ids
     def add_patients(self, patient_ids: Sequence[str], collection: str | None, source: str,

@@ -10,8 +10,8 @@ in ``runs`` is written by :class:`RunRecorder` the same way ``Store.run`` does.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
+import logging
 import os
 import socket
 from pathlib import Path
@@ -19,14 +19,12 @@ from typing import Any, Iterator, Mapping
 
 import pandas as pd
 
-from .db import Store, new_run_id, package_versions
+from .db import Store, _utcnow, new_run_id, package_versions
+
+log = logging.getLogger(__name__)
 
 #: an open store, or the path of one (opened for each write)
 StoreLike = Any
-
-
-def _utcnow() -> _dt.datetime:
-    return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
 
 class StoreSession:
@@ -92,6 +90,7 @@ class RunRecorder:
         row = dict(run_id=self.run_id, stage=stage, patient_id=str(patient_id), item=str(item),
                    reason=str(reason), failed_at=_utcnow())
         self.failures.append(row)
+        log.warning("%s failed for %s%s: %s", stage, patient_id, f" ({item})" if item else "", reason)
         if store is not None:
             store.upsert("failures", pd.DataFrame([row]))
             return

@@ -239,3 +239,17 @@ def test_every_view_column_is_documented(store_path, parquet):
             columns = store.query(f'SELECT * FROM "{view}" LIMIT 0').columns
             missing = [c for c in columns if c not in documented[view]]
             assert not missing, f"docs/sql.md does not document {view}.{missing}"
+
+
+def test_replace_swaps_a_slice_whole_or_not_at_all(store_path):
+    with Store.open(store_path) as store:
+        store.upsert("features", _features([1.0, 2.0, 3.0]))
+        store.upsert("features", _features([7.0]).assign(params_hash="other"))
+        # a rerun producing fewer rows leaves no stale ones in its slice, and others untouched
+        assert store.replace("features", _features([5.0]), "params_hash = ?", ["abc"], run_id="r2") == 1
+        got = store.query("SELECT patient_id, params_hash, value, run_id FROM features ORDER BY params_hash")
+        assert got.values.tolist() == [["P0", "abc", 5.0, "r2"], ["P0", "other", 7.0, None]]
+        # a failing write keeps the previous slice whole
+        with pytest.raises(StoreError):
+            store.replace("features", _features([9.0]).assign(bogus=1), "params_hash = ?", ["abc"])
+        assert store.query("SELECT value FROM features WHERE params_hash = 'abc'")["value"].tolist() == [5.0]
