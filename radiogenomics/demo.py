@@ -3,7 +3,7 @@
 1. :func:`radiogenomics.synth.cohort.make_cohort` writes DICOM CT + SEG in the NBIA
    layout, a GEO series matrix + supplementary FPKM table and a TCIA-style clinical CSV,
    with planted effects recorded in ``truth.json``.
-2. A :class:`~radiogenomics.connectors.localserver.LocalNBIAServer` on 127.0.0.1 serves
+2. A :class:`~radiogenomics.testing.nbia_server.LocalNBIAServer` on 127.0.0.1 serves
    the imaging like NBIA v4 and the expression like the GEO host, so the real connectors
    fetch them (``--offline`` registers the imaging folder with ``rg import nbia`` instead;
    GEO is still read from the 127.0.0.1 server).
@@ -111,7 +111,7 @@ def _split_lists(source: Path, truth: dict, seed: int) -> tuple[Path, Path]:
 def _server(source: Path, truth: dict) -> Iterator[dict[str, str]]:
     # GEO has no offline import: even with --offline the expression comes from this
     # 127.0.0.1 server (no network either way)
-    from .connectors.localserver import LocalNBIAServer
+    from .testing.nbia_server import LocalNBIAServer
 
     # make_cohort mirrors the GEO host under geo/ (geo/geo/series/...); the server serves its
     # geo_root at /geo/

@@ -151,34 +151,39 @@ def test_console_script_runs(tmp_path):
 
 
 def test_reader_meets_busy_writer_then_reads_consistent_data(tmp_path):
-    """While another process holds the write lock, rg sql says the store is busy (or waits);
-    after the writer commits, readers see all of its rows and nothing half-written."""
+    """While another process holds the write lock, rg sql says the store is busy (exit 75, one
+    line); a reader that waits gets in once the writer has committed and sees all of its rows."""
     db = tmp_path / "s.duckdb"
     _seed_store(db)
+    # the writer holds the lock until told to go (a line on stdin), so the busy check does not
+    # depend on how fast the reader's interpreter starts
     writer = textwrap.dedent(f"""
-        import time, pandas as pd
+        import sys
         from radiogenomics.store import Store
         with Store.open({str(db)!r}) as s:
             with s.transaction():
                 s.add_patients(['W%d' % i for i in range(100)], 'T', 'writer')
             print('ready', flush=True)
-            time.sleep(4)
+            sys.stdin.readline()
     """)
-    proc = subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", writer], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
         busy = subprocess.run([sys.executable, "-m", "radiogenomics", "--store", str(db), "sql",
                                "SELECT count(*) FROM patients", "--wait", "0.2"],
-                              capture_output=True, text=True, timeout=60)
-        if busy.returncode == 0:
-            # the engine allowed a concurrent read: it must be a consistent snapshot
-            assert busy.stdout.strip()
-        else:
-            assert "busy" in busy.stderr and len(busy.stderr.strip().splitlines()) == 1
-        waited = subprocess.run([sys.executable, "-m", "radiogenomics", "--store", str(db), "sql",
-                                 "SELECT count(*) AS n FROM patients", "-f", "csv", "--wait", "30"],
-                                capture_output=True, text=True, timeout=90)
-        assert waited.returncode == 0, waited.stderr
-        assert waited.stdout.split()[-1] == "102"
+                              capture_output=True, text=True, timeout=120)
+        assert busy.returncode == 75, (busy.returncode, busy.stdout, busy.stderr)
+        assert busy.stdout == ""
+        assert "busy" in busy.stderr and len(busy.stderr.strip().splitlines()) == 1
+        waited = subprocess.Popen([sys.executable, "-m", "radiogenomics", "--store", str(db), "sql",
+                                   "SELECT count(*) AS n FROM patients", "-f", "csv", "--wait", "60"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, err = waited.communicate(timeout=120)
+        assert waited.returncode == 0, err
+        assert out.split() == ["n", "102"]
     finally:
+        if proc.stdin and not proc.stdin.closed:
+            proc.stdin.close()
         proc.wait(timeout=30)

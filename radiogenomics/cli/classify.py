@@ -36,7 +36,9 @@ def classify_cmd(
     # the package re-exports a function named `classify`: fetch the module itself
     clf = importlib.import_module("radiogenomics.models.classify")
 
-    train_ids = clf.read_patient_list(train) if train else None
+    from ..patient_list import read_patient_list
+
+    train_ids = read_patient_list(train, what="training-patient file") if train else None
     with _state.open_store(read_only=True) as store:
         data = clf.load_classify_data(store, endpoint, positive, _split_list(features), split, seed, train_ids,
                                       reader_scores, params_hash, rois=_split_list(rois) or None,

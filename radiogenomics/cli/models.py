@@ -17,14 +17,10 @@ def _split(text: str | None) -> list[str]:
 
 
 def _patient_list(text: str | None) -> list[str] | None:
-    """``a,b,c`` or ``@FILE`` (one id per line, or a CSV with patient_id) -> ids; None when not given."""
-    if not text:
-        return None
-    if text.startswith("@"):
-        from ..models.classify import read_patient_list
+    """``a,b,c`` or ``@FILE`` (format: :mod:`radiogenomics.patient_list`) -> ids; None when not given."""
+    from ..patient_list import parse_patient_ids
 
-        return read_patient_list(text[1:], what="patient list file")
-    return _split(text)
+    return parse_patient_ids(text)
 
 
 def _numbers(text: str | None, kind, option: str) -> list:

@@ -24,7 +24,7 @@ def associate_cmd(
     pvalue: float = typer.Option(0.05, "--p", help="DE: p-value threshold."),
 ) -> None:
     """Omics (DE, GSEA, ORA, immune) and clinicopathological tests of a grouping's high vs low groups."""
-    from ..study import associate
+    from ..associate.study import associate
 
     parts = tuple(p.strip() for p in groups.split(",") if p.strip())
     if len(parts) < 2:

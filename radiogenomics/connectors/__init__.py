@@ -7,10 +7,9 @@ tcia         fetch_tcia, NBIAClient, FetchSummary (download -> verify -> atomic 
 manifest     parse_manifest, import_manifest (.tcia files)
 nbia_import  parse_nbia_metadata, import_nbia (NBIA Data Retriever folders, no network)
 series_io    verify_series_folder, referenced_series (SEG -> CT), write_series
-geo          fetch_geo, parse_series_matrix, parse_expression_table, detect_scale
+geo          fetch_geo, geo_stub, parse_series_matrix, parse_expression_table, detect_scale
 clinical     parse_clinical_csv, load_clinical (typed columns, derived OS/DFS)
 collection   fetch_study (a data_catalog entry such as nsclc-radiogenomics)
-localserver  LocalNBIAServer, FaultPlan, write_geo_series (tests and the demo)
 
 See ``docs/connectors.md``.
 """

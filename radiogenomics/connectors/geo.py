@@ -36,7 +36,6 @@ import pandas as pd
 from ..config import Settings
 from ..exceptions import DataQualityWarning, InputError, NotFoundError, ParseError
 from .http import HttpClient
-from .localserver import geo_stub
 from .storeio import RunRecorder, StoreLike, StoreSession
 
 log = logging.getLogger(__name__)
@@ -44,6 +43,12 @@ log = logging.getLogger(__name__)
 _GSE = re.compile(r"^GSE[0-9]+$")
 _TABULAR = (".txt.gz", ".tsv.gz", ".csv.gz", ".txt", ".tsv", ".csv", ".tab.gz", ".tab")
 _PATIENT_KEYS = ("patient id", "patient", "case id", "case", "subject id", "subject", "individual", "donor id", "donor")
+
+
+def geo_stub(gse: str) -> str:
+    """GEO folder stub: GSE103584 -> GSE103nnn, GSE1 -> GSEnnn."""
+    digits = gse[3:]
+    return "GSE" + (digits[:-3] if len(digits) > 3 else "") + "nnn"
 
 
 def geo_series_url(base: str, gse: str) -> str:

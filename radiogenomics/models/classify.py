@@ -45,6 +45,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ..exceptions import FewEventsWarning, InputError, ModelError, StatisticalWarning
+from ..patient_list import read_patient_list  # noqa: F401 - re-exported (was defined here)
 from .delong import auc_ci, delong_test
 
 log = logging.getLogger(__name__)
@@ -1040,26 +1041,3 @@ def run_classify(store, endpoint: str, positive: str | Sequence[str] | None = No
     with store.run("classify", outcome.parameters) as run:
         write_classify(store, outcome, run.run_id)
     return outcome
-
-
-def read_patient_list(path, what: str = "training-patient file") -> list[str]:
-    """Patient ids from a file: one per line, or a CSV/TSV with a ``patient_id`` column.
-
-    ``what`` names the file in error messages (e.g. ``"patient list file"``).
-    """
-    from pathlib import Path
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{what} {p} not found")
-    lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    if not lines:
-        raise InputError(f"{what} {p} is empty")
-    sep = "\t" if "\t" in lines[0] else ","
-    header = [h.strip() for h in lines[0].split(sep)]
-    if "patient_id" in header:
-        col = header.index("patient_id")
-        return [ln.split(sep)[col].strip() for ln in lines[1:]]
-    if len(header) > 1:
-        raise InputError(f"{p}: give one patient id per line or a CSV with a patient_id column")
-    return lines

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import DataQualityWarning, InputError, ModelError, NotFoundError, RGError
+from ..patient_list import read_patient_list
 from .cutpoint import cutpoint
 from .dca import decision_curve_survival
 from .evaluation import YEARS_1_3_5, calibration, compare_models, nomogram
@@ -115,19 +116,6 @@ def load_endpoint(store, endpoint: str, cohort: str | None = None) -> pd.DataFra
     return d
 
 
-def _read_ids(path: Path) -> list[str]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"training list {path} does not exist")
-    text = path.read_text().splitlines()
-    ids = [line.split(",")[0].strip() for line in text if line.strip()]
-    if ids and ids[0].lower() in ("patient_id", "patient", "id"):
-        ids = ids[1:]
-    if not ids:
-        raise InputError(f"training list {path} names no patient (one patient_id per line)")
-    return ids
-
-
 def split_patients(outcome: pd.DataFrame, fraction: float = 0.7, seed: int = 0) -> tuple[list[str], list[str]]:
     """Seeded random split stratified by event status; returns (train, validation) patient ids."""
     if not 0 < fraction < 1:
@@ -209,7 +197,7 @@ def fit_radscore(store, endpoint: str = "dfs", *, train_file: Path | None = None
         raise ModelError(f"only {len(common)} patients have both {roi} features and {endpoint} follow-up")
     outcome = outcome.loc[common]
     if train_file is not None:
-        requested = _read_ids(train_file)
+        requested = read_patient_list(train_file, what="training list")
         unknown = [p for p in requested if p not in common]
         if unknown:
             warnings.warn(f"{len(unknown)} training patient(s) lack features or follow-up and are skipped "

@@ -34,7 +34,7 @@ def test_bench_connectors(tmp_path):
 
     from radiogenomics.config import Settings
     from radiogenomics.connectors.geo import parse_expression_table
-    from radiogenomics.connectors.localserver import LocalNBIAServer
+    from radiogenomics.testing.nbia_server import LocalNBIAServer
     from radiogenomics.connectors.tcia import fetch_tcia
     from radiogenomics.store import Store
     from radiogenomics.synth.dicom import write_ct_series

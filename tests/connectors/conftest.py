@@ -67,7 +67,7 @@ def fast_http(monkeypatch):
 
 @pytest.fixture
 def server(cohort, fast_http):
-    from radiogenomics.connectors.localserver import LocalNBIAServer
+    from radiogenomics.testing.nbia_server import LocalNBIAServer
 
     with LocalNBIAServer(cohort.root, collection=COLLECTION) as srv:
         yield srv

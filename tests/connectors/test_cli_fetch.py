@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from radiogenomics.cli import main
-from radiogenomics.connectors.localserver import FaultPlan, LocalNBIAServer, write_geo_series
+from radiogenomics.testing.nbia_server import FaultPlan, LocalNBIAServer, write_geo_series
 from radiogenomics.store import Store
 
 from tests.connectors.test_clinical import HEADER, ROWS

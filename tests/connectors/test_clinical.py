@@ -75,7 +75,7 @@ def test_bad_input_names_field_and_case(csv_path, bad, match):
 
 
 def test_load_from_url_twice_no_duplicates(csv_path, tmp_path, fast_http):
-    from radiogenomics.connectors.localserver import FaultPlan, LocalNBIAServer
+    from radiogenomics.testing.nbia_server import FaultPlan, LocalNBIAServer
 
     plan = FaultPlan().add("status", "clinical.csv", status=503, times=2)
     with LocalNBIAServer(files={"/x/clinical.csv": csv_path}, faults=plan) as srv:

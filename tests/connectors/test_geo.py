@@ -8,7 +8,7 @@ import pytest
 
 from radiogenomics.config import Settings
 from radiogenomics.connectors.geo import detect_scale, fetch_geo, geo_series_url, parse_expression_table
-from radiogenomics.connectors.localserver import FaultPlan, LocalNBIAServer, geo_stub, write_geo_series
+from radiogenomics.testing.nbia_server import FaultPlan, LocalNBIAServer, geo_stub, write_geo_series
 from radiogenomics.exceptions import InputError, NotFoundError, ParseError
 from radiogenomics.store import Store
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from radiogenomics.connectors.http import HttpClient, parse_retry_after
-from radiogenomics.connectors.localserver import FaultPlan, LocalNBIAServer
+from radiogenomics.testing.nbia_server import FaultPlan, LocalNBIAServer
 from radiogenomics.exceptions import ChecksumError, ConnectorError, DownloadError, NotFoundError
 
 

@@ -89,7 +89,7 @@ def test_geo_fetch_maps_all_130_samples_to_clinical_case_ids(tmp_path, fast_http
     from radiogenomics.config import Settings
     from radiogenomics.connectors.clinical import load_clinical
     from radiogenomics.connectors.geo import fetch_geo
-    from radiogenomics.connectors.localserver import LocalNBIAServer, geo_stub
+    from radiogenomics.testing.nbia_server import LocalNBIAServer, geo_stub
     from radiogenomics.store import Store
 
     _, samples = parse_series_matrix(shared_file(*MATRIX))

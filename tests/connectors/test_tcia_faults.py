@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from radiogenomics.connectors.http import HttpClient
-from radiogenomics.connectors.localserver import FaultPlan
+from radiogenomics.testing.nbia_server import FaultPlan
 from radiogenomics.connectors.tcia import fetch_tcia, partial_dir, series_folder
 
 COLLECTION = "SYNTH Radiogenomics"

@@ -59,7 +59,7 @@ def test_rg_report_command(filled_store, tmp_path, monkeypatch, capsys):
 
 def test_associate_reports_what_cannot_run(tmp_path):
     from radiogenomics.exceptions import InputError, NotFoundError
-    from radiogenomics.study import associate, parse_what
+    from radiogenomics.associate.study import associate, parse_what
 
     assert parse_what("clinical,de") == ["de", "clinical"]
     with pytest.raises(InputError, match="unknown analyses"):

@@ -125,7 +125,11 @@ def test_killed_worker_is_redone_without_duplicates(tmp_path, cluster, parquet):
         np.testing.assert_array_equal(got.to_numpy(), expected)
 
 
-def test_connect_by_spec_and_errors(dask_spec):
+def test_connect_by_spec_and_errors(cluster, dask_spec):
+    # an earlier test kills a worker on purpose; its nanny starts a new one: wait for the
+    # cluster to be whole again so the thread count below is the cluster's real size
+    with distributed.Client(cluster, set_as_default=False) as client:
+        client.wait_for_workers(n_workers=2, timeout=120)
     with get_executor(dask_spec) as ex:
         assert isinstance(ex, DaskExecutor) and ex.n_threads() == 2
         out = sorted((r.key, r.value) for r in ex.map_unordered(abs, [-1, -2, 3], keys=["a", "b", "c"]))

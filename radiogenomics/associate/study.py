@@ -1,7 +1,7 @@
 """``rg associate``: the omics arm and the clinicopathological tests for one risk grouping.
 
 Calls the omics stages (:mod:`radiogenomics.omics.run`) and the association stages
-(:mod:`radiogenomics.associate`) in dependency order (DE before ORA and prerank GSEA,
+(:mod:`radiogenomics.associate.stage`) in dependency order (DE before ORA and prerank GSEA,
 immune scores before their group tests).  One failing analysis is reported and the
 others still run.
 """
@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .exceptions import InputError, NotFoundError, RGError
+from ..exceptions import InputError, NotFoundError, RGError
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ def associate(store, grouping: str, dataset_id: str | None = None, what: str | S
         dataset_id = default_dataset(store)
     summary = AssociateSummary(grouping, dataset_id)
     groups = tuple(groups)
-    from . import associate as assoc_mod
-    from .omics import run as omics_run
+    from ..omics import run as omics_run
+    from . import stage as assoc_mod
 
     def attempt(name: str, fn: Callable[[], str]) -> None:
         t0 = time.perf_counter()

@@ -49,6 +49,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ..connectors.geo import geo_stub
+
 log = logging.getLogger(__name__)
 
 NBIA_PREFIX = "/nbia-api/services/v4"
@@ -324,7 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt: str, *args: Any) -> None:  # quiet: route to logging
-        log.debug("localserver: " + fmt, *args)
+        log.debug("nbia_server: " + fmt, *args)
 
     # ------------------------------------------------------------------ dispatch
     def do_GET(self) -> None:
@@ -500,12 +502,6 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # ---------------------------------------------------------------------------- GEO tree writer
-
-
-def geo_stub(gse: str) -> str:
-    """GEO folder stub: GSE103584 -> GSE103nnn, GSE1 -> GSEnnn."""
-    digits = gse[3:]
-    return "GSE" + (digits[:-3] if len(digits) > 3 else "") + "nnn"
 
 
 def write_geo_series(root: str | Path, gse: str, samples: list[Mapping[str, Any]], platform: str = "GPL16791",
