@@ -1,12 +1,26 @@
 """Immune microenvironment scores: ESTIMATE (Yoshihara et al. 2013) and the immunophenoscore
 (Charoentong et al. 2017).  Deconvolution lives in :mod:`.deconvolution`.
 
-ESTIMATE: the expression is restricted to ESTIMATE's 10,412 common genes, the stromal and
-immune signatures (141 genes each) are scored per sample by ssGSEA (the GSVA-exact core of
-:func:`radiogenomics.omics.ssgsea`, alpha 0.25, unnormalised; the ESTIMATE package's own
-ssGSEA gives the same numbers up to the handling of tied values), ``ESTIMATEScore`` is
-their sum and ``TumorPurity = cos(0.6049872018 + 0.0001467884 * ESTIMATEScore)`` (the
-Affymetrix calibration of the paper; on RNA-seq it is indicative only).
+ESTIMATE: reproduces the authors' R package ``estimate`` 1.0.13 (``filterCommonGenes`` +
+``estimateScore``, platform "affymetrix"), tied values included: the expression is
+restricted to ESTIMATE's 10,412 common genes and sorted by symbol (the package's merge with
+its common-genes table does this), the stromal and immune signatures (141 genes each) are
+scored per sample by the package's ssGSEA (:func:`radiogenomics.omics.ssgsea` with
+``convention="estimate"``: exact average ranks, alpha 0.25, unnormalised),
+``ESTIMATEScore`` is their sum and ``TumorPurity = cos(0.6049872018 + 0.0001467884 *
+ESTIMATEScore)`` (the Affymetrix calibration of the paper; on RNA-seq it is indicative only).
+
+TumorPurity is NA outside the score range on which that formula is a purity, i.e. where its
+angle ``0.6049872018 + 0.0001467884 * ESTIMATEScore`` leaves [0, pi/2]:
+
+* above ``ESTIMATE_SCORE_MAX`` (6579.6) the cosine is negative; the package sets NA there
+  too (it NAs every negative purity), so these NAs are the package's;
+* below ``ESTIMATE_SCORE_MIN`` (-4121.5) the angle is negative and the cosine falls again
+  from 1, so purity would drop as the stromal and immune signal drops.  The package returns
+  that value; this module returns NA instead (the one deliberate difference, reached only by
+  scores far below the paper's calibration data).
+
+Every NA purity is announced by a warning that says how many samples got it.
 
 IPS: following the icbi-lab Immunophenogram logic: each gene is z-scored within its sample
 against the mean and sd of all genes of that sample; the z-scores are averaged per IPS
@@ -26,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import catalog_file
-from ..exceptions import DataQualityWarning, InputError
+from ..exceptions import DataQualityWarning, InputError, StatisticalWarning
 from .genesets import read_gmt
 from .ssgsea import ssgsea
 
@@ -35,6 +49,9 @@ log = logging.getLogger(__name__)
 PURITY_INTERCEPT = 0.6049872018
 PURITY_SLOPE = 0.0001467884
 IPS_CLASSES = ("MHC", "CP", "EC", "SC")
+#: ESTIMATEScore range on which TumorPurity is defined (angle of the cosine in [0, pi/2])
+ESTIMATE_SCORE_MIN = -PURITY_INTERCEPT / PURITY_SLOPE
+ESTIMATE_SCORE_MAX = (np.pi / 2 - PURITY_INTERCEPT) / PURITY_SLOPE
 
 
 def estimate_signatures() -> dict[str, list[str]]:
@@ -54,20 +71,54 @@ def ips_genes() -> pd.DataFrame:
                                                                                       "CLASS": str})
 
 
+def tumor_purity(score: np.ndarray) -> np.ndarray:
+    """ESTIMATE's Affymetrix tumour purity of ESTIMATE scores, NaN outside its valid range.
+
+    Parameters
+    ----------
+    score : ndarray
+        ESTIMATEScore values.
+
+    Returns
+    -------
+    ndarray
+        ``cos(0.6049872018 + 0.0001467884 * score)``; NaN where the score is NaN or outside
+        ``[ESTIMATE_SCORE_MIN, ESTIMATE_SCORE_MAX]`` (see the module docstring).
+    """
+    score = np.asarray(score, dtype=float)
+    angle = PURITY_INTERCEPT + PURITY_SLOPE * score
+    purity = np.cos(angle)
+    # the package's own test is "purity < 0"; within [0, pi) it is the same as angle > pi/2
+    valid = (angle >= 0) & (angle < np.pi) & (purity >= 0)
+    return np.where(valid, purity, np.nan)
+
+
 def estimate(expr: pd.DataFrame, common_only: bool = True) -> pd.DataFrame:
     """ESTIMATE stromal, immune and ESTIMATE scores and tumour purity per sample.
+
+    Identical to R ``estimate::filterCommonGenes(id = "GeneSymbol")`` followed by
+    ``estimate::estimateScore(platform = "affymetrix")``, ties included, except for
+    TumorPurity below ``ESTIMATE_SCORE_MIN`` (NA here, see the module docstring).
 
     Parameters
     ----------
     expr : DataFrame
         Genes (HGNC symbols) x samples; any monotone scale (only within-sample ranks matter).
     common_only : bool
-        Restrict to ESTIMATE's common genes first (as the ESTIMATE package does).
+        Restrict to ESTIMATE's common genes first (as the ESTIMATE package does).  With
+        False all genes are used (still sorted by symbol); the package has no such mode.
 
     Returns
     -------
     DataFrame
-        Samples x ``StromalScore, ImmuneScore, ESTIMATEScore, TumorPurity``.
+        Samples x ``StromalScore, ImmuneScore, ESTIMATEScore, TumorPurity``; TumorPurity
+        is NaN where ESTIMATEScore is outside the purity formula's range (with a
+        :class:`~radiogenomics.exceptions.StatisticalWarning` giving the count).
+
+    Raises
+    ------
+    InputError
+        When a signature has no gene in the data.
     """
     x = expr
     if common_only:
@@ -78,12 +129,24 @@ def estimate(expr: pd.DataFrame, common_only: bool = True) -> pd.DataFrame:
                           "scores are not comparable with published ones", DataQualityWarning, stacklevel=2)
         x = x.loc[keep]
     sigs = estimate_signatures()
-    scores = ssgsea(x, sigs, alpha=0.25, normalize=False)
+    scores = ssgsea(x, sigs, alpha=0.25, normalize=False, convention="estimate")
     if set(scores.index) != {"StromalSignature", "ImmuneSignature"}:
         raise InputError("ESTIMATE: a signature has no gene in the expression data; are the genes HGNC symbols?")
     out = pd.DataFrame({"StromalScore": scores.loc["StromalSignature"], "ImmuneScore": scores.loc["ImmuneSignature"]})
     out["ESTIMATEScore"] = out["StromalScore"] + out["ImmuneScore"]
-    out["TumorPurity"] = np.cos(PURITY_INTERCEPT + PURITY_SLOPE * out["ESTIMATEScore"])
+    total = out["ESTIMATEScore"].to_numpy()
+    out["TumorPurity"] = tumor_purity(total)
+    high = int((total > ESTIMATE_SCORE_MAX).sum())
+    low = int((total < ESTIMATE_SCORE_MIN).sum())
+    if high or low:
+        bad = out.index[out["TumorPurity"].isna() & out["ESTIMATEScore"].notna()].astype(str).tolist()
+        parts = ([f"{high} above {ESTIMATE_SCORE_MAX:.1f}"] if high else []) + \
+            ([f"{low} below {ESTIMATE_SCORE_MIN:.1f}"] if low else [])
+        warnings.warn(f"ESTIMATE: TumorPurity is NA for {high + low} of {len(out)} sample(s) whose ESTIMATEScore "
+                      f"is outside the purity formula's range [{ESTIMATE_SCORE_MIN:.1f}, {ESTIMATE_SCORE_MAX:.1f}] "
+                      f"({', '.join(parts)}; e.g. {', '.join(bad[:5])}); their other scores are kept. "
+                      "Such scores are outside the Affymetrix calibration: check the expression scale and "
+                      "gene ids", StatisticalWarning, stacklevel=2)
     out.index.name = "sample"
     return out
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from typing import Any, Sequence
 
 import pandas as pd
@@ -238,7 +239,13 @@ def run_ora(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("hig
 def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | None = None,
                    methods: Sequence[str] | None = None, perm: int = 100, seed: int = 0,
                    options: ExpressionOptions | None = None) -> pd.DataFrame:
-    """Immune scores of a raw dataset matrix in long form: sample, method, score, value."""
+    """Immune scores of a raw dataset matrix in long form: sample, method, score, value.
+
+    ESTIMATE gets the matrix without the low-expression filter of ``options`` (duplicates
+    collapsed, genes missing in too many samples dropped), so that it equals the authors'
+    package run on the dataset; its TumorPurity is NaN (stored NULL) where ESTIMATEScore is
+    outside the purity formula's range.  IPS and deconvolution use the filtered matrix.
+    """
     methods = list(methods) if methods else ["estimate", "ips"] + (["deconvolution"] if signature is not None else [])
     unknown = set(methods) - {"estimate", "ips", "deconvolution"}
     if unknown:
@@ -249,7 +256,10 @@ def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | Non
     logx = prepare_expression(expr, scale, options, log_transform=True)
     frames = []
     if "estimate" in methods:
-        frames.append(("estimate", estimate(logx)))
+        # ESTIMATE ranks all its common genes, lowly expressed ones (FPKM zeros) included, as the
+        # authors' package does; the low-expression filter would change every score
+        unfiltered = replace(options or ExpressionOptions(), min_fraction=0.0)
+        frames.append(("estimate", estimate(prepare_expression(expr, scale, unfiltered, log_transform=True))))
     if "ips" in methods:
         frames.append(("ips", ips(logx)))
     if "deconvolution" in methods:

@@ -7,13 +7,21 @@ with ties kept in input order; the weight of a gene is ``rank^alpha``; the score
 of the running difference between the weighted in-set and the unweighted out-of-set
 cumulative distributions (closed form of the random walk).  ``normalize=True`` divides every
 score by the range (max - min) of the whole score matrix, as GSVA's ``ssgsea.norm``.
+
+``convention="estimate"`` is the ssGSEA of the ESTIMATE package's ``estimateScore``
+(Yoshihara et al. 2013), a different method on tied values: ranks keep their exact average
+(no truncation) and genes are first sorted by id, as the package's ``filterCommonGenes``
+merge sorts them by symbol, so tied genes enter the walk in symbol order.  The sort is by
+code point; for ESTIMATE's 10,412 common genes (upper-case letters, digits, ``-``) that is
+the order R's ``merge`` gives in every locale (checked in C, C.UTF-8 with ICU, and with
+``-`` ignored as glibc's en_US does).  Without ties both conventions give the same scores.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from typing import Iterable, Mapping
+from typing import Iterable, Literal, Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,13 +33,30 @@ from .genesets import restrict_sets
 log = logging.getLogger(__name__)
 
 
-def ssgsea_matrix(x: np.ndarray, members: list[np.ndarray], alpha: float = 0.25) -> np.ndarray:
+def ssgsea_matrix(x: np.ndarray, members: list[np.ndarray], alpha: float = 0.25, *,
+                  integer_ranks: bool = True) -> np.ndarray:
     """ssGSEA scores on a genes x samples array; ``members`` holds row indices per set.
 
-    Returns a sets x samples array (unnormalised).
+    Parameters
+    ----------
+    x : ndarray
+        Genes x samples, finite.  Tied genes enter the walk in row order.
+    members : list of ndarray
+        Row indices of each set's genes.
+    alpha : float
+        Weight exponent.
+    integer_ranks : bool
+        Truncate average ranks to integers (GSVA) or keep them exact (ESTIMATE).
+
+    Returns
+    -------
+    ndarray
+        Sets x samples (unnormalised).
     """
     n, m = x.shape
-    ranks = np.trunc(stats.rankdata(x, axis=0, method="average"))
+    ranks = stats.rankdata(x, axis=0, method="average")
+    if integer_ranks:
+        ranks = np.trunc(ranks)
     # position of each gene in the decreasing ranking (1-based), ties in input order
     order = np.argsort(-ranks, axis=0, kind="stable")
     pos = np.empty_like(order)
@@ -50,7 +75,8 @@ def ssgsea_matrix(x: np.ndarray, members: list[np.ndarray], alpha: float = 0.25)
 
 
 def ssgsea(expr: pd.DataFrame, gene_sets: Mapping[str, Iterable[str]], alpha: float = 0.25,
-           normalize: bool = False, min_size: int = 1, max_size: int | None = None) -> pd.DataFrame:
+           normalize: bool = False, min_size: int = 1, max_size: int | None = None, *,
+           convention: Literal["gsva", "estimate"] = "gsva") -> pd.DataFrame:
     """Per-sample enrichment scores, matching R ``GSVA::gsva(method="ssgsea", tau=alpha, ssgsea.norm=normalize)``.
 
     Parameters
@@ -67,12 +93,18 @@ def ssgsea(expr: pd.DataFrame, gene_sets: Mapping[str, Iterable[str]], alpha: fl
         Divide by the range of all scores (GSVA's ``ssgsea.norm``).
     min_size, max_size : int
         Size window of the sets after restriction to ``expr`` (GSVA's min.sz / max.sz).
+    convention : {"gsva", "estimate"}
+        Handling of tied values: ``"gsva"`` (ranks truncated to integers, ties in input
+        order) matches GSVA; ``"estimate"`` (exact average ranks, genes sorted by id first)
+        matches the ESTIMATE package's ``estimateScore``.
 
     Returns
     -------
     DataFrame
         Sets x samples.
     """
+    if convention not in ("gsva", "estimate"):
+        raise InputError(f"ssGSEA convention must be 'gsva' or 'estimate', got {convention!r}")
     if expr.shape[1] == 0 or expr.shape[0] < 2:
         raise InputError(f"ssGSEA needs at least two genes and one sample; got {expr.shape[0]} x {expr.shape[1]}")
     if expr.index.has_duplicates:
@@ -83,10 +115,15 @@ def ssgsea(expr: pd.DataFrame, gene_sets: Mapping[str, Iterable[str]], alpha: fl
         warnings.warn(f"ssGSEA: {int(bad.sum())} gene(s) with missing values dropped", DataQualityWarning, stacklevel=2)
         expr = expr.loc[~bad]
         values = values[~bad]
+    if convention == "estimate":
+        # filterCommonGenes merges with the common-genes table, which sorts rows by symbol
+        order = np.argsort(expr.index.to_numpy(dtype=str), kind="stable")
+        expr = expr.iloc[order]
+        values = values[order]
     sets = restrict_sets(gene_sets, expr.index, min_size=max(1, min_size), max_size=max_size)
     index = {g: i for i, g in enumerate(expr.index)}
     members = [np.fromiter((index[g] for g in genes), dtype=int) for genes in sets.values()]
-    es = ssgsea_matrix(values, members, alpha=alpha)
+    es = ssgsea_matrix(values, members, alpha=alpha, integer_ranks=convention == "gsva")
     if normalize:
         es = es / (es.max() - es.min())
     return pd.DataFrame(es, index=list(sets), columns=expr.columns)

@@ -1,6 +1,7 @@
 # Reference immune scores on bk_expr.csv.gz (decoupleR bk_data subset, log2 scale):
 #  * ESTIMATE: GSVA ssgsea (tau 0.25, unnormalised) of the stromal/immune signatures on the
 #    ESTIMATE common genes, ESTIMATEScore = sum, purity = cos(0.6049872018 + 0.0001467884 x score)
+#    (GSVA's tie convention; the ESTIMATE package's own output is in tests/data/estimate_original)
 #  * IPS: the immunophenogram procedure of Charoentong et al. 2017 as in icbi-lab's IPS script
 #    (written anew here, not copied): per-sample z-scores over all genes, mean z per IPS feature x
 #    weight, class means over positions 1:10 (MHC), 11:20 (CP), 21:24 (EC), 25:26 (SC), AZ = sum,
