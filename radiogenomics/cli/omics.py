@@ -118,7 +118,10 @@ def immune(
     min_present: float = MIN_PRESENT, min_value: Optional[float] = MIN_VALUE, min_fraction: float = MIN_FRACTION,
     collapse: str = COLLAPSE,
 ) -> None:
-    """ESTIMATE, immunophenoscore and deconvolution per patient (results in immune_scores)."""
+    """ESTIMATE, immunophenoscore and deconvolution per patient (results in immune_scores).
+
+    ESTIMATE skips the low-expression filter (--min-value/--min-fraction), as the authors' package.
+    """
     from ..omics import run_immune
 
     with _busy("immune scores"), _state.open_store() as store:
