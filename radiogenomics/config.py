@@ -8,6 +8,8 @@ RG_DATA_DIR      downloaded / imported data (default ``$RG_HOME/data``)
 RG_TCIA_URL      NBIA v4 base URL
 RG_GEO_URL       GEO host (the ``/geo/series/...`` tree is appended)
 RG_CLINICAL_URL  URL of the NSCLC Radiogenomics clinical CSV
+RG_IDC_ENDPOINT  S3-compatible endpoint of IDC's public buckets (unsigned requests)
+RG_IDC_INDEX     IDC series index Parquet (default: the one bundled in ``idc-index-data``)
 RG_TIMEOUT       HTTP timeout in seconds (connect and read)
 RG_RETRIES       HTTP retries on 429/5xx/connection errors
 RG_WORKERS       default number of worker processes
@@ -24,6 +26,8 @@ from .exceptions import ConfigError
 
 DEFAULT_TCIA_URL = "https://nbia.cancerimagingarchive.net/nbia-api/services/v4"
 DEFAULT_GEO_URL = "https://ftp.ncbi.nlm.nih.gov"
+#: AWS S3 in us-east-1, where IDC's ``idc-open-data`` bucket lives (path-style URLs)
+DEFAULT_IDC_ENDPOINT = "https://s3.amazonaws.com"
 DEFAULT_CLINICAL_URL = (
     "https://www.cancerimagingarchive.net/wp-content/uploads/"
     "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
@@ -60,6 +64,8 @@ class Settings:
     tcia_url: str = DEFAULT_TCIA_URL
     geo_url: str = DEFAULT_GEO_URL
     clinical_url: str = DEFAULT_CLINICAL_URL
+    idc_endpoint: str = DEFAULT_IDC_ENDPOINT
+    idc_index: Path | None = None
     timeout: float = 60.0
     retries: int = 5
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
@@ -86,6 +92,8 @@ class Settings:
             tcia_url=(env.get("RG_TCIA_URL") or DEFAULT_TCIA_URL).rstrip("/"),
             geo_url=(env.get("RG_GEO_URL") or DEFAULT_GEO_URL).rstrip("/"),
             clinical_url=env.get("RG_CLINICAL_URL") or DEFAULT_CLINICAL_URL,
+            idc_endpoint=(env.get("RG_IDC_ENDPOINT") or DEFAULT_IDC_ENDPOINT).rstrip("/"),
+            idc_index=Path(env["RG_IDC_INDEX"]).expanduser() if env.get("RG_IDC_INDEX") else None,
         )
         if env.get("RG_TIMEOUT"):
             values["timeout"] = _positive_float("RG_TIMEOUT", env["RG_TIMEOUT"])

@@ -1,4 +1,4 @@
-"""``rg fetch tcia|geo|clinical|nsclc-radiogenomics`` and ``rg import manifest|nbia``.
+"""``rg fetch tcia|idc|geo|clinical|nsclc-radiogenomics`` and ``rg import manifest|nbia``.
 
 Parse options, call one connector function, print its summary.  The store is passed
 as a path, so the connectors open it only for each write and ``rg sql`` can read
@@ -72,6 +72,38 @@ def fetch_tcia_cmd(
         summary = fetch_tcia(settings, settings.store, collection, patients=patient or None, modalities=modality or None,
                              referenced_ct=referenced_ct, workers=workers, md5=md5, progress=cb,
                              executor=executor)
+    _finish(summary)
+
+
+@fetch_app.command("idc")
+def fetch_idc_cmd(
+    collection: str = typer.Option(..., "--collection", "-c", help="IDC collection id, e.g. nsclc_radiogenomics."),
+    patient: Optional[List[str]] = typer.Option(None, "--patient", "-p", help="Only this patient (repeatable)."),
+    modality: Optional[List[str]] = typer.Option(None, "--modality", "-m", help="Only this modality: SEG, CT or PT (repeatable)."),
+    segmentation: str = typer.Option("all", "--segmentation", help="Which SEG series: original, ai, corrected or all."),
+    referenced_ct: bool = typer.Option(False, "--referenced-ct", help="With --modality SEG: also fetch exactly the CT series each SEG references."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the series, patients, sizes and licences that would be fetched; fetch nothing."),
+    workers: int = typer.Option(4, "--workers", "-w", min=1, help="Series downloaded in parallel."),
+) -> None:
+    """Download series of a collection from NCI Imaging Data Commons' public buckets (no account) into the store.
+
+    The series come from the IDC index bundled in idc-index-data (RG_IDC_INDEX to use another);
+    files are read from RG_IDC_ENDPOINT (default AWS S3) without credentials.
+    """
+    from ..connectors import idc_index
+
+    settings = _state.settings()
+    if dry_run:
+        the_plan = idc_index.plan(settings.idc_index, collection, patient or None, modality or None, segmentation,
+                                  referenced_ct)
+        typer.echo(the_plan.text())
+        return
+    from ..connectors.idc import fetch_idc
+
+    settings.ensure_dirs()
+    with _progress("series") as cb:
+        summary = fetch_idc(settings, settings.store, collection, patients=patient or None, modalities=modality or None,
+                            segmentation=segmentation, referenced_ct=referenced_ct, workers=workers, progress=cb)
     _finish(summary)
 
 

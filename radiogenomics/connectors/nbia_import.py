@@ -180,7 +180,7 @@ def import_nbia(settings: Settings, store: StoreLike, folder: str | Path, worker
             for row, files, error in pool.map(verify, todo):
                 uid = row["series_uid"]
                 patient = row.get("patient_id") or (files.patient_id if files else "") or "unknown"
-                listing = dict(row)
+                listing = dict(row, doi=row.get("data_uri"))
                 with session.open() as store:
                     if files is not None:
                         try:

@@ -55,6 +55,11 @@ class SeriesFiles:
     referenced_sop_uids: list[str] = field(default_factory=list)
     instances: list[dict[str, Any]] = field(default_factory=list)
     md5_verified: bool = False
+    manufacturer_model: str = ""
+    convolution_kernel: str = ""
+    slice_thickness: float | None = None
+    #: every series a SEG/RTSTRUCT names in ReferencedSeriesSequence (an AIMI PET/CT SEG names CT and PT)
+    referenced_series_uids: list[str] = field(default_factory=list)
 
     @property
     def file_size(self) -> int:
@@ -108,6 +113,46 @@ def referenced_series(ds: Any) -> tuple[str | None, list[str]]:
         if getattr(ref, "ReferencedSOPInstanceUID", None):
             sops.append(str(ref.ReferencedSOPInstanceUID))
     return None, list(dict.fromkeys(sops))
+
+
+def all_referenced_series(ds: Any) -> list[str]:
+    """Every SeriesInstanceUID of ReferencedSeriesSequence (0008,1115), in header order."""
+    out = [str(item.SeriesInstanceUID) for item in getattr(ds, "ReferencedSeriesSequence", None) or []
+           if getattr(item, "SeriesInstanceUID", None)]
+    return list(dict.fromkeys(out))
+
+
+def scanner_facts(ds: Any) -> tuple[str, str, float | None]:
+    """(ManufacturerModelName, ConvolutionKernel, SliceThickness) of a header.
+
+    A multi-valued ConvolutionKernel (Siemens: ``['I30f', '3']``) is joined with a
+    backslash, as DICOM writes it; SliceThickness falls back to the shared functional
+    groups' PixelMeasuresSequence of enhanced / SEG objects.
+    """
+    model = str(getattr(ds, "ManufacturerModelName", "") or "").strip()
+    kernel_value = getattr(ds, "ConvolutionKernel", None)
+    if kernel_value is None or kernel_value == "":
+        kernel = ""
+    elif isinstance(kernel_value, (list, tuple)) or type(kernel_value).__name__ == "MultiValue":
+        kernel = "\\".join(str(v).strip() for v in kernel_value)
+    else:
+        kernel = str(kernel_value).strip()
+    thickness = getattr(ds, "SliceThickness", None)
+    if thickness in (None, ""):
+        for group in getattr(ds, "SharedFunctionalGroupsSequence", None) or []:
+            for measures in getattr(group, "PixelMeasuresSequence", None) or []:
+                thickness = getattr(measures, "SliceThickness", None)
+    try:
+        value = float(thickness) if thickness not in (None, "") else None
+    except (TypeError, ValueError):
+        value = None
+    return model, kernel, value
+
+
+def doi_from(text: Any) -> str | None:
+    """The DOI in a DOI, ``doi:`` string or ``https://doi.org/...`` URL (lower-cased prefix kept as given)."""
+    match = re.search(r"(10\.\d{4,9}/[^\s\"'<>]+)", str(text or ""))
+    return match.group(1).rstrip("/.") if match else None
 
 
 def _md5(path: Path) -> str:
@@ -189,8 +234,11 @@ def verify_series_folder(folder: Path, series_uid: str | None, expected_count: i
     ref, ref_sops = (None, [])
     modality = str(getattr(first, "Modality", "") or "")
     sop_class = str(getattr(first, "SOPClassUID", "") or "")
+    refs_all: list[str] = []
     if modality in ("SEG", "RTSTRUCT") or sop_class in (SEG_SOP_CLASS, RTSTRUCT_SOP_CLASS):
         ref, ref_sops = referenced_series(first)
+        refs_all = all_referenced_series(first) or ([ref] if ref else [])
+    model, kernel, thickness = scanner_facts(first)
     return SeriesFiles(
         series_uid=str(seen_uid), folder=folder, patient_id=str(getattr(first, "PatientID", "") or ""),
         study_uid=str(getattr(first, "StudyInstanceUID", "") or ""), modality=modality,
@@ -199,12 +247,18 @@ def verify_series_folder(folder: Path, series_uid: str | None, expected_count: i
         study_date=parse_dicom_date(getattr(first, "StudyDate", None)),
         study_description=str(getattr(first, "StudyDescription", "") or ""),
         referenced_series_uid=ref, referenced_sop_uids=ref_sops, instances=instances,
-        md5_verified=bool(md5s))
+        md5_verified=bool(md5s), manufacturer_model=model, convolution_kernel=kernel, slice_thickness=thickness,
+        referenced_series_uids=refs_all)
 
 
 def series_row(files: SeriesFiles, patient_id: str, collection: str | None,
                listing: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The ``series`` row of a verified, moved series."""
+    """The ``series`` row of a verified, moved series.
+
+    Header facts win over the listing's; ``source`` (``NBIA`` unless the listing says
+    ``IDC``), ``license``, ``doi``, ``segmentation_source`` and ``analysis_result_id``
+    come from the listing.
+    """
     listing = listing or {}
     return dict(
         series_uid=files.series_uid, patient_id=patient_id, study_uid=files.study_uid or listing.get("study_uid"),
@@ -215,7 +269,14 @@ def series_row(files: SeriesFiles, patient_id: str, collection: str | None,
         study_description=files.study_description or listing.get("study_description"),
         manufacturer=files.manufacturer or listing.get("manufacturer"), sop_class_uid=files.sop_class_uid,
         referenced_series_uid=files.referenced_series_uid, file_size=files.file_size, path=str(files.folder),
-        md5_verified=files.md5_verified, error=None)
+        md5_verified=files.md5_verified, error=None,
+        source=listing.get("source") or "NBIA", license=listing.get("license_name") or None,
+        doi=doi_from(listing.get("doi")), manufacturer_model=files.manufacturer_model or listing.get("manufacturer_model"),
+        convolution_kernel=files.convolution_kernel or None, slice_thickness=files.slice_thickness,
+        segmentation_source=listing.get("segmentation_source") or (
+            "original" if (files.modality or listing.get("modality")) in ("SEG", "RTSTRUCT")
+            and (listing.get("source") or "NBIA") == "NBIA" else None),
+        analysis_result_id=listing.get("analysis_result_id"))
 
 
 def write_series(store: Any, run_id: str, files: SeriesFiles, patient_id: str, collection: str | None,
@@ -223,8 +284,15 @@ def write_series(store: Any, run_id: str, files: SeriesFiles, patient_id: str, c
     """Register a verified series, its instances and its patient, all or nothing.
 
     A SEG whose header names only source instances gets ``referenced_series_uid``
-    from the ``instances`` already in the store.
+    from the ``instances`` already in the store.  A SEG naming several series (an
+    AIMI PET/CT SEG names the CT and the PT) references the first one listed in
+    ``listing['prefer_referenced']`` (e.g. the collection's CT series) when given.
     """
+    prefer = (listing or {}).get("prefer_referenced")
+    if prefer and len(files.referenced_series_uids) > 1:
+        chosen = [u for u in files.referenced_series_uids if u in prefer]
+        if chosen:
+            files.referenced_series_uid = chosen[0]
     if files.referenced_series_uid is None and files.referenced_sop_uids:
         found = store.query(
             "SELECT series_uid, count(*) AS n FROM core.instances WHERE sop_instance_uid IN (SELECT unnest(?)) "

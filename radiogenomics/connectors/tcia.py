@@ -28,7 +28,7 @@ import pandas as pd
 from ..config import Settings
 from ..exceptions import ChecksumError, ConnectorError, InputError, NotFoundError, RGError
 from .http import HttpClient
-from .series_io import SeriesFiles, VerifyError, safe_name, verify_series_folder, write_series
+from .series_io import SeriesFiles, VerifyError, doi_from, safe_name, verify_series_folder, write_series
 from .storeio import RunRecorder, StoreLike, StoreSession
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ _ALIASES = {
     "study_description": ("StudyDescription", "Study Description"),
     "study_date": ("StudyDate", "Study Date"),
     "license_name": ("LicenseName", "License Name"),
+    "manufacturer_model": ("ManufacturerModelName", "Manufacturer Model Name"),
+    "doi": ("CollectionURI", "Collection URI", "Data Description URI", "DataDescriptionURI"),
 }
 
 
@@ -287,8 +289,13 @@ class _Outcome:
     from_disk: bool = False
 
 
-def _fetch_one(settings: Settings, client: NBIAClient, listing: dict[str, Any], md5: bool, attempts: int,
-               on_bytes: Callable[[int], None] | None) -> _Outcome:
+#: ``materialise(listing, work_dir, on_bytes) -> {file name: md5}`` puts one series' DICOM files into
+#: ``work_dir`` (another source than NBIA, e.g. IDC's buckets); the MD5s, when known, are verified
+Materialise = Callable[[dict[str, Any], Path, Callable[[int], None]], dict[str, str]]
+
+
+def _fetch_one(settings: Settings, client: NBIAClient | None, listing: dict[str, Any], md5: bool, attempts: int,
+               on_bytes: Callable[[int], None] | None, materialise: Materialise | None = None) -> _Outcome:
     """Download, verify and move one series into place (runs in a worker thread)."""
     uid = listing["series_uid"]
     outcome = _Outcome(uid, listing)
@@ -312,12 +319,18 @@ def _fetch_one(settings: Settings, client: NBIAClient, listing: dict[str, Any], 
                 outcome.bytes += n
                 if on_bytes:
                     on_bytes(n)
-            client.download_series(uid, zip_path, md5=md5, on_bytes=count)
-            md5s = _unpack(zip_path, work)
-            zip_path.unlink(missing_ok=True)
-            files = verify_series_folder(work, uid, listing.get("image_count"), md5s if md5 else None)
-            if md5 and not md5s:
-                raise VerifyError("the MD5 variant returned no MD5 list")
+            if materialise is not None:
+                work.mkdir(parents=True, exist_ok=True)
+                md5s = materialise(listing, work, count)
+                files = verify_series_folder(work, uid, listing.get("image_count"), md5s or None)
+            else:
+                assert client is not None  # an NBIA download needs the client
+                client.download_series(uid, zip_path, md5=md5, on_bytes=count)
+                md5s = _unpack(zip_path, work)
+                zip_path.unlink(missing_ok=True)
+                files = verify_series_folder(work, uid, listing.get("image_count"), md5s if md5 else None)
+                if md5 and not md5s:
+                    raise VerifyError("the MD5 variant returned no MD5 list")
             if final.exists():
                 shutil.rmtree(final)
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -379,14 +392,19 @@ def _register_listed(store: Any, run_id: str, listings: Sequence[dict[str, Any]]
     frame = pd.DataFrame([dict(series_uid=x["series_uid"], patient_id=x.get("patient_id"), study_uid=x.get("study_uid"),
                                modality=x.get("modality"), description=x.get("description"),
                                image_count=x.get("image_count"), status="listed", collection=x.get("collection"),
-                               manufacturer=x.get("manufacturer"), file_size=x.get("file_size")) for x in fresh])
+                               manufacturer=x.get("manufacturer"), file_size=x.get("file_size"),
+                               source=x.get("source") or "NBIA", license=x.get("license_name"),
+                               doi=doi_from(x.get("doi")), manufacturer_model=x.get("manufacturer_model"),
+                               segmentation_source=x.get("segmentation_source"),
+                               analysis_result_id=x.get("analysis_result_id")) for x in fresh])
     store.upsert("series", frame, run_id=run_id)
 
 
 def download_series_list(settings: Settings, store: StoreLike, run: Any, listings: Sequence[dict[str, Any]],
                          workers: int = 4, md5: bool = False, progress: ProgressFn | None = None,
                          summary: FetchSummary | None = None, http: HttpClient | None = None,
-                         stage: str = "fetch_tcia", executor: str = "local") -> tuple[FetchSummary, list[SeriesFiles]]:
+                         stage: str = "fetch_tcia", executor: str = "local",
+                         materialise: Materialise | None = None) -> tuple[FetchSummary, list[SeriesFiles]]:
     """Download, verify and register listed series (the engine of fetch and manifest import).
 
     ``store`` is an open Store, a store path or a :class:`StoreSession`; with a path
@@ -400,6 +418,9 @@ def download_series_list(settings: Settings, store: StoreLike, run: Any, listing
     runs each series' download + verification as a task there, the workers writing to
     the same ``data_dir`` (a shared file system on a cluster); this process stays the
     only store writer.
+
+    ``materialise`` replaces the NBIA ZIP download by another way of putting a series'
+    files into its work folder (see :data:`Materialise`; threads of this process only).
     """
     session = store if isinstance(store, StoreSession) else StoreSession(store)
     summary = summary or FetchSummary(run_id=run.run_id)
@@ -437,12 +458,14 @@ def download_series_list(settings: Settings, store: StoreLike, run: Any, listing
     attempts = 1 + min(int(settings.retries), 2)
     verified: list[SeriesFiles] = []
     if (executor or "local") != "local":
+        if materialise is not None:
+            raise ConnectorError("this source downloads in threads of this process only; use executor 'local'")
         _download_on_executor(settings, session, run, todo, workers, md5, attempts, progress, summary,
                               verified, stage, executor)
         return summary, verified
     pool = ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="rg-fetch")
     try:
-        futures = [pool.submit(_fetch_one, settings, client, x, md5, attempts, on_bytes) for x in todo]
+        futures = [pool.submit(_fetch_one, settings, client, x, md5, attempts, on_bytes, materialise) for x in todo]
         for fut in as_completed(futures):
             _register_outcome(session, run, fut.result(), summary, verified, stage)
             if progress:
@@ -485,7 +508,8 @@ def _register_outcome(session: StoreSession, run: Any, out: "_Outcome", summary:
     with session.open() as store:
         if out.files is not None:
             try:
-                write_series(store, run.run_id, out.files, patient, listing.get("collection"), listing)
+                write_series(store, run.run_id, out.files, patient, listing.get("collection"), listing,
+                             source="idc" if listing.get("source") == "IDC" else "tcia")
             except RGError as exc:
                 out.error, out.files = f"store write failed: {exc}", None
         if out.files is not None:

@@ -1,10 +1,19 @@
 """ROIs: DICOM SEG / RTSTRUCT + CT -> NRRD image and mask files and ``rois`` rows; peritumoural rings.
 
-ROI names per patient: ``tumor`` (``tumor_2``, ... for further lesions), ``node_1``,
-``node_2``, ... for segments labelled as lymph nodes, and ``peritumoral_<d>mm`` for
-the ring derived from ``tumor``.  When a patient has several SEG series covering the
-same ROI, the first (by series UID) is reader ``default`` and the others ``reader_2``,
-``reader_3``...; stability analysis uses them as repeated segmentations.
+ROI names per patient come from each segment's label, else its coded property type
+(SegmentedPropertyTypeCodeSequence): ``tumor`` (``tumor_2``, ... for further lesions;
+labels or codes saying tumour, nodule, neoplasm, mass, lesion, GTV), ``node_1``,
+``node_2``, ... for lymph nodes, ``lung`` (``lung_left``/``lung_right`` when the label
+says so) for lung segments such as those of IDC's AIMI SEGs, and
+``peritumoral_<d>mm`` for the ring derived from ``tumor``; a label that says none of
+these is taken for a tumour (the original NSCLC Radiogenomics SEGs label it freely).
+
+When a patient has several SEG series covering the same ROI, the preferred one is
+reader ``default``: original before radiologist-corrected before AI
+(``series.segmentation_source``), then by series UID.  The others are named after
+their segmentation source (``ai``, ``ai_fdg``, ``corrected_radiologist_1``, ...) or
+``reader_2``, ``reader_3``... when that name is taken; stability analysis uses them
+as repeated segmentations (e.g. ICC between the original and the AI mask).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from ..connectors.idc_index import segmentation_reader
 from ..exceptions import ImagingError
 from .volumes import (image_sha1, read_ct_series, read_image, read_rtstruct, read_seg, same_grid,
                       write_image)
@@ -27,23 +37,68 @@ log = logging.getLogger(__name__)
 
 STAGE = "rois"
 _NODE = re.compile(r"(lymph|node|\bln\b|\bln\d+|nodal)", re.IGNORECASE)
+_TUMOUR = re.compile(r"(tumou?r|nodule|neoplasm|mass|lesion|cancer|carcinoma|malignan|\bgtv)", re.IGNORECASE)
+_LUNG = re.compile(r"\blungs?\b", re.IGNORECASE)
+#: preference of segmentation sources for the ``default`` reader (unknown counts as original)
+_SOURCE_RANK = {"original": 0, "corrected": 1, "ai": 2}
 
 #: pyradiomics' default minimum: the ROI must extend over at least 2 dimensions
 DEFAULT_MIN_DIMENSIONS = 2
 
 
 # ---------------------------------------------------------------------------- array cores
-def name_segments(labels: Sequence[str]) -> list[str]:
-    """ROI names for segment labels in order: lymph-node labels -> node_k, others -> tumor, tumor_2, ..."""
-    names, tumours, nodes = [], 0, 0
-    for label in labels:
-        if _NODE.search(label or ""):
-            nodes += 1
-            names.append(f"node_{nodes}")
+def segment_kind(label: str, property_type: str = "") -> str:
+    """``node``, ``tumor``, ``lung`` (``lung_left``/``lung_right``) or ``unknown`` from a segment's
+    label, else its coded property type."""
+    for text in (label or "", property_type or ""):
+        if _NODE.search(text):
+            return "node"
+        if _TUMOUR.search(text):
+            return "tumor"
+        if _LUNG.search(text):
+            low = text.lower()
+            return "lung_left" if "left" in low else "lung_right" if "right" in low else "lung"
+    return "unknown"
+
+
+def name_segments(labels: Sequence[str], property_types: Sequence[str] | None = None) -> list[str]:
+    """ROI names for segments in order.
+
+    Lymph nodes -> ``node_1``, ``node_2``...; tumours, nodules (and labels that say
+    nothing known) -> ``tumor``, ``tumor_2``...; lungs -> ``lung`` (``lung_left``,
+    ``lung_right``; ``lung_2``... when repeated).  ``property_types`` are the segments'
+    coded property types (CodeMeaning), used when a label says nothing known.
+    """
+    props = list(property_types) if property_types is not None else [""] * len(labels)
+    names: list[str] = []
+    counts: dict[str, int] = {}
+    for label, prop in zip(labels, props):
+        kind = segment_kind(label, prop)
+        kind = "tumor" if kind == "unknown" else kind
+        counts[kind] = counts.get(kind, 0) + 1
+        k = counts[kind]
+        if kind == "node":
+            names.append(f"node_{k}")
         else:
-            tumours += 1
-            names.append("tumor" if tumours == 1 else f"tumor_{tumours}")
+            names.append(kind if k == 1 else f"{kind}_{k}")
     return names
+
+
+def _reader_for(roi_seen: dict[str, list[str]], roi: str, label: str | None) -> str:
+    """``default`` for the first mask of an ROI, then the segmentation's reader label, else ``reader_k``."""
+    used = roi_seen.setdefault(roi, [])
+    if not used:
+        name = "default"
+    elif label and label != "original" and label not in used:
+        name = label
+    else:
+        k = len(used) + 1
+        name = f"reader_{k}"
+        while name in used:
+            k += 1
+            name = f"reader_{k}"
+    used.append(name)
+    return name
 
 
 def mask_problem(mask: np.ndarray, min_voxels: int = 1, min_dimensions: int = DEFAULT_MIN_DIMENSIONS) -> str | None:
@@ -133,7 +188,8 @@ def _voxel_volume(image: sitk.Image) -> float:
 
 def _row(patient_id: str, roi: str, reader: str, image_path: Path | str | None, mask_path: Path | str | None,
          image: sitk.Image | None, mask: sitk.Image | None, source: str, ct_uid: str | None, seg_uid: str | None,
-         status: str = "ok", reason: str | None = None, image_hash: str | None = None) -> dict:
+         status: str = "ok", reason: str | None = None, image_hash: str | None = None,
+         segmentation_source: str | None = None) -> dict:
     voxels = int(sitk.GetArrayViewFromImage(mask).astype(bool).sum()) if mask is not None else None
     return dict(patient_id=patient_id, roi=roi, reader=reader,
                 image_path=str(image_path) if image_path else None, mask_path=str(mask_path) if mask_path else None,
@@ -141,7 +197,7 @@ def _row(patient_id: str, roi: str, reader: str, image_path: Path | str | None, 
                 mask_sha1=image_sha1(mask) if mask is not None and status == "ok" else None,
                 source=source, ct_series_uid=ct_uid, seg_series_uid=seg_uid, voxels=voxels,
                 volume_mm3=voxels * _voxel_volume(mask) if mask is not None and voxels is not None else None,
-                status=status, reason=reason)
+                status=status, reason=reason, segmentation_source=segmentation_source)
 
 
 # ---------------------------------------------------------------------------- worker
@@ -159,8 +215,9 @@ def _rois_worker(task: dict) -> dict:
     rows: list[dict] = []
     errors: list[tuple[str, str]] = []
     cts: dict[str, Any] = {}
-    ring_sources: list[tuple[str, sitk.Image, str, str, str | None]] = []  # reader, mask, image path, ct uid, hash
-    seen: dict[str, int] = {}
+    # reader, mask, image path, ct uid, hash, segmentation source
+    ring_sources: list[tuple[str, sitk.Image, str, str, str | None, str | None]] = []
+    seen: dict[str, list[str]] = {}
     for item in task.get("segs", []):
         seg_uid, ct_uid = item["seg_uid"], item["ct_uid"]
         try:
@@ -174,33 +231,35 @@ def _rois_worker(task: dict) -> dict:
         except ImagingError as exc:
             errors.append((seg_uid, str(exc)))
             continue
-        names = name_segments([s.label for s in reader_segments])
+        names = name_segments([s.label for s in reader_segments], [s.property_type for s in reader_segments])
+        seg_source = item.get("segmentation_source")
         for segment, roi in zip(reader_segments, names):
-            seen[roi] = seen.get(roi, 0) + 1
-            reader = "default" if seen[roi] == 1 else f"reader_{seen[roi]}"
+            reader = _reader_for(seen, roi, item.get("reader_label"))
             array = sitk.GetArrayViewFromImage(segment.mask).astype(bool)
             problem = mask_problem(array, task.get("min_voxels", 1), task.get("min_dimensions", DEFAULT_MIN_DIMENSIONS))
             if problem:
                 errors.append((f"{roi}/{reader}", f"segment {segment.number} ({segment.label!r}) of {seg_uid}: {problem}"))
                 rows.append(_row(patient, roi, reader, image_path, None, None, segment.mask, segment.source, ct_uid,
-                                 seg_uid, status="failed", reason=problem, image_hash=ct_hash))
+                                 seg_uid, status="failed", reason=problem, image_hash=ct_hash,
+                                 segmentation_source=seg_source))
                 continue
             suffix = "" if reader == "default" else f"__{reader}"
             mask_path = write_image(segment.mask, out_dir / f"{roi}{suffix}.nrrd")
             rows.append(_row(patient, roi, reader, image_path, mask_path, None, segment.mask, segment.source, ct_uid,
-                             seg_uid, image_hash=ct_hash))
+                             seg_uid, image_hash=ct_hash, segmentation_source=seg_source))
             if roi == "tumor":
-                ring_sources.append((reader, segment.mask, str(image_path), ct_uid, ct_hash))
+                ring_sources.append((reader, segment.mask, str(image_path), ct_uid, ct_hash, seg_source))
     for src in task.get("ring_from", []):
         try:
             mask = read_image(src["mask_path"], "mask")
-            ring_sources.append((src["reader"], mask, src["image_path"], src.get("ct_series_uid"), src["image_sha1"]))
+            ring_sources.append((src["reader"], mask, src["image_path"], src.get("ct_series_uid"), src["image_sha1"],
+                                 src.get("segmentation_source")))
         except ImagingError as exc:
             errors.append((f"tumor/{src['reader']}", str(exc)))
     thickness, gap = task.get("ring_mm"), task.get("ring_gap_mm", 0.0)
     if thickness:
         name = ring_name(thickness, gap)
-        for reader, mask, image_path, ct_uid, ct_hash in ring_sources:
+        for reader, mask, image_path, ct_uid, ct_hash, seg_source in ring_sources:
             try:
                 ring = derive_ring(mask, thickness, gap)
             except ImagingError as exc:
@@ -211,12 +270,12 @@ def _rois_worker(task: dict) -> dict:
             if problem:
                 errors.append((f"{name}/{reader}", problem))
                 rows.append(_row(patient, name, reader, image_path, None, None, ring, "derived", ct_uid, None,
-                                 status="failed", reason=problem, image_hash=ct_hash))
+                                 status="failed", reason=problem, image_hash=ct_hash, segmentation_source=seg_source))
                 continue
             suffix = "" if reader == "default" else f"__{reader}"
             ring_path = write_image(ring, out_dir / f"{name}{suffix}.nrrd")
             rows.append(_row(patient, name, reader, image_path, ring_path, None, ring, "derived", ct_uid, None,
-                             image_hash=ct_hash))
+                             image_hash=ct_hash, segmentation_source=seg_source))
     return dict(patient_id=patient, rows=rows, errors=errors)
 
 
@@ -276,7 +335,8 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
     # a store path is opened only for each read/write, so `rg sql` can read meanwhile
     session = StoreSession(store)
     sql = ("SELECT s.series_uid AS seg_uid, s.patient_id, s.modality, s.path AS seg_path, "
-           "s.referenced_series_uid AS ct_uid, c.path AS ct_path, c.status AS ct_status, c.modality AS ct_modality "
+           "s.referenced_series_uid AS ct_uid, c.path AS ct_path, c.status AS ct_status, c.modality AS ct_modality, "
+           "s.segmentation_source, s.description AS seg_description "
            "FROM core.series s LEFT JOIN core.series c ON c.series_uid = s.referenced_series_uid "
            "WHERE s.modality IN ('SEG', 'RTSTRUCT') AND s.status = 'complete'")
     params: list[Any] = []
@@ -286,7 +346,7 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
     with session.open() as st:
         segs = st.query(sql + " ORDER BY s.patient_id, s.series_uid", params)
         ring_rows = st.query(
-            "SELECT patient_id, reader, image_path, mask_path, image_sha1, ct_series_uid FROM core.rois "
+            "SELECT patient_id, reader, image_path, mask_path, image_sha1, ct_series_uid, segmentation_source FROM core.rois "
             "WHERE roi = 'tumor' AND status = 'ok' AND source NOT IN ('seg', 'rtstruct')"
             + (f" AND patient_id IN ({', '.join('?' * len(patients))})" if patients else ""), list(patients or []))
     if segs.empty and (ring_rows.empty or not ring_mm):
@@ -310,8 +370,10 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
             task = tasks.setdefault(row.patient_id, dict(patient_id=row.patient_id, out_dir=str(out_dir), segs=[],
                                                          ring_from=[], ring_mm=ring_mm, ring_gap_mm=ring_gap_mm,
                                                          min_voxels=min_voxels, min_dimensions=min_dimensions))
+            seg_source = row.segmentation_source if isinstance(row.segmentation_source, str) else None
             task["segs"].append(dict(seg_uid=row.seg_uid, ct_uid=row.ct_uid, seg_path=row.seg_path,
-                                     ct_path=row.ct_path, modality=row.modality))
+                                     ct_path=row.ct_path, modality=row.modality, segmentation_source=seg_source,
+                                     reader_label=segmentation_reader(seg_source, row.seg_description)))
         if ring_mm:
             for row in ring_rows.itertuples():
                 if row.patient_id in tasks:
@@ -320,12 +382,18 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
                                                              ring_from=[], ring_mm=ring_mm, ring_gap_mm=ring_gap_mm,
                                                              min_voxels=min_voxels, min_dimensions=min_dimensions))
                 task["ring_from"].append(dict(reader=row.reader, image_path=row.image_path, mask_path=row.mask_path,
-                                              image_sha1=row.image_sha1, ct_series_uid=row.ct_series_uid))
+                                              image_sha1=row.image_sha1, ct_series_uid=row.ct_series_uid,
+                                              segmentation_source=row.segmentation_source
+                                              if isinstance(row.segmentation_source, str) else None))
         if missing:
             with session.open() as st:
                 for patient_id, seg_uid, reason in missing:
                     run.record_failure(STAGE, patient_id, reason, item=seg_uid, store=st)
                     summary.failures.append((patient_id, seg_uid, reason))
+        for task in tasks.values():
+            # the preferred segmentation of each ROI becomes reader `default`: original, corrected, AI
+            task["segs"].sort(key=lambda x: (_SOURCE_RANK.get(x["segmentation_source"] or "original", 3),
+                                             x["reader_label"] or "", x["seg_uid"]))
         items = list(tasks.values())
         summary.patients = len(items)
         bar = _Progress(progress, len(items), "rois")

@@ -50,6 +50,8 @@ class Segment:
     description: str
     mask: sitk.Image
     source: str  # seg | rtstruct
+    #: CodeMeaning of the SEG segment's SegmentedPropertyTypeCodeSequence (e.g. ``Lung``, ``Nodule``)
+    property_type: str = ""
 
     @property
     def voxels(self) -> int:
@@ -391,10 +393,13 @@ def read_seg(path: str | os.PathLike[str], ct: CTVolume) -> list[Segment]:
         binary = pixels > 0
 
     segments_meta: dict[int, tuple[str, str]] = {}
+    properties: dict[int, str] = {}
     for item in getattr(ds, "SegmentSequence", []) or []:
         number = int(item.SegmentNumber)
         label = str(getattr(item, "SegmentLabel", "") or f"segment_{number}")
         segments_meta[number] = (label, str(getattr(item, "SegmentDescription", "") or ""))
+        prop = _item(item, "SegmentedPropertyTypeCodeSequence")
+        properties[number] = str(getattr(prop, "CodeMeaning", "") or "") if prop is not None else ""
     if not segments_meta:
         raise ImagingError(f"{path}: the SEG has no SegmentSequence; it describes no segments")
 
@@ -449,7 +454,8 @@ def read_seg(path: str | os.PathLike[str], ct: CTVolume) -> list[Segment]:
         mask = sitk.GetImageFromArray(targets[number].astype(np.uint8))
         mask.CopyInformation(ct.image)
         label, description = segments_meta[number]
-        out.append(Segment(number=number, label=label, description=description, mask=mask, source="seg"))
+        out.append(Segment(number=number, label=label, description=description, mask=mask, source="seg",
+                           property_type=properties.get(number, "")))
     return out
 
 

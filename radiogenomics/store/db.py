@@ -195,7 +195,8 @@ class Store:
                 self.con.execute(migration.sql)
                 self.con.execute("INSERT INTO core.schema_version VALUES (?, ?, ?)",
                                  [migration.version, migration.description, _utcnow()])
-                self._create_views()
+                if migration is pending[-1]:  # the views name columns of the latest schema
+                    self._create_views()
                 self.con.execute("COMMIT")
             except duckdb.Error as exc:
                 self.con.execute("ROLLBACK")

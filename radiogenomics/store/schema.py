@@ -388,8 +388,25 @@ CREATE TABLE core.store_settings (
 );
 """
 
+# v2: where each series came from (NBIA or IDC, licence, DOI), the scanner facts harmonisation
+# needs (model, kernel, slice thickness) and, for SEGs, which segmentation it is (original / AI /
+# corrected); rois record that segmentation source too.  Rows written before v2 came from NBIA.
+_V2 = r"""
+ALTER TABLE core.series ADD COLUMN IF NOT EXISTS source VARCHAR;
+ALTER TABLE core.series ADD COLUMN IF NOT EXISTS license VARCHAR;
+ALTER TABLE core.series ADD COLUMN IF NOT EXISTS doi VARCHAR;
+ALTER TABLE core.series ADD COLUMN IF NOT EXISTS manufacturer_model VARCHAR;
+ALTER TABLE core.series ADD COLUMN IF NOT EXISTS convolution_kernel VARCHAR;
+ALTER TABLE core.series ADD COLUMN IF NOT EXISTS slice_thickness DOUBLE;
+ALTER TABLE core.series ADD COLUMN IF NOT EXISTS segmentation_source VARCHAR;
+ALTER TABLE core.series ADD COLUMN IF NOT EXISTS analysis_result_id VARCHAR;
+UPDATE core.series SET source = 'NBIA' WHERE source IS NULL;
+ALTER TABLE core.rois ADD COLUMN IF NOT EXISTS segmentation_source VARCHAR;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _V1),
+    Migration(2, "series source/licence/DOI, scanner model/kernel/slice thickness, segmentation source", _V2),
 ]
 
 #: the documented SQL interface; recreated after migrations
@@ -397,7 +414,7 @@ VIEWS: dict[str, str] = {
     "runs": "SELECT run_id, command, parameters, package_versions, input_checksums, started_at, finished_at, status, error FROM core.runs",
     "patients": "SELECT patient_id, collection, source, run_id FROM core.patients",
     "id_crosswalk": "SELECT source, source_id, patient_id, run_id FROM core.id_crosswalk",
-    "series": "SELECT series_uid, patient_id, study_uid, modality, description, image_count, status, collection, study_date, study_description, manufacturer, sop_class_uid, referenced_series_uid, file_size, path, md5_verified, error, run_id FROM core.series",
+    "series": "SELECT series_uid, patient_id, study_uid, modality, description, image_count, status, collection, study_date, study_description, manufacturer, sop_class_uid, referenced_series_uid, file_size, path, md5_verified, error, run_id, source, license, doi, manufacturer_model, convolution_kernel, slice_thickness, segmentation_source, analysis_result_id FROM core.series",
     "instances": "SELECT sop_instance_uid, series_uid, patient_id, sop_class_uid, instance_number, path, file_size, md5, run_id FROM core.instances",
     "clinical": "SELECT * FROM core.clinical",
     "datasets": "SELECT * FROM core.datasets",

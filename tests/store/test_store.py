@@ -74,7 +74,11 @@ def test_migration_from_older_version_is_applied_on_open(store_path, monkeypatch
     first = schema.MIGRATIONS[:1]
     monkeypatch.setattr(db, "MIGRATIONS", first)
     monkeypatch.setattr(db, "SCHEMA_VERSION", 1)
-    Store.open(store_path).close()
+    # the views name columns of the latest schema: a v1 store had its own
+    with monkeypatch.context() as m:
+        m.setattr(db.Store, "_create_views", lambda self: None)
+        with Store.open(store_path) as old:
+            old.execute("INSERT INTO core.series (series_uid, modality, status) VALUES ('1.2.3', 'CT', 'complete')")
     extra = schema.Migration(SCHEMA_VERSION + 1, "add a test column",
                              "ALTER TABLE core.patients ADD COLUMN test_col INTEGER;")
     monkeypatch.setattr(db, "MIGRATIONS", list(schema.MIGRATIONS) + [extra])
@@ -82,6 +86,10 @@ def test_migration_from_older_version_is_applied_on_open(store_path, monkeypatch
     with Store.open(store_path) as store:
         assert store.schema_version() == extra.version
         assert "test_col" in store.table_columns("patients")
+        # v2: rows from before it came from NBIA; the series view shows the new columns
+        row = store.query("SELECT source, license, convolution_kernel, slice_thickness FROM series").iloc[0]
+        assert row["source"] == "NBIA" and row["license"] is None and pd.isna(row["slice_thickness"])
+        assert "segmentation_source" in store.table_columns("rois")
 
 
 def test_store_newer_than_package_is_refused(store_path, monkeypatch):
