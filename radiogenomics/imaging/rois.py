@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from ..connectors.idc_index import segmentation_reader
 from ..exceptions import ImagingError
 from .volumes import (image_sha1, read_ct_series, read_image, read_rtstruct, read_seg, same_grid,
                       write_image)
@@ -328,6 +327,7 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
     ImagingError
         Nothing to do: no SEG/RTSTRUCT series and no tumour ROIs for the selection.
     """
+    from ..connectors.idc_index import segmentation_reader  # reader names of IDC's segmentation sources
     from ..executor import batched, get_executor
     from ..store.session import RunRecorder, StoreSession, write_batch
     from .features import _Progress
