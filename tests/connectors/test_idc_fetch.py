@@ -292,3 +292,40 @@ def test_listing_pages(world, proxy):
     objects = bucket.list_objects(_idc.BUCKET, prefix, page_size=2)
     assert len(objects) == world.files[world.ct["R01-001"]]
     assert len([e for e in proxy.lists() if "continuation-token" in e["path"]]) == 2
+
+
+def test_rois_from_original_and_aimi_segs(world, proxy, settings):
+    """Lung + nodule AIMI segments map to `lung` and `tumor`; original and AI tumour masks are both kept."""
+    import SimpleITK as sitk
+
+    from radiogenomics.imaging.rois import build_rois
+
+    fetch_idc(settings, settings.store, "nsclc_radiogenomics", patients=["R01-001"], modalities=["SEG"],
+              referenced_ct=True, http=_http())
+    summary = build_rois(settings, settings.store, ring_mm=None)
+    assert summary.failures == []
+    with Store.open(settings.store, read_only=True) as store:
+        rois = store.query("SELECT roi, reader, segmentation_source, seg_series_uid, ct_series_uid, voxels, mask_path "
+                           "FROM rois ORDER BY roi, reader")
+    got = {(r.roi, r.reader): r for r in rois.itertuples()}
+    assert set(got) == {("tumor", "default"), ("tumor", "ai"), ("lung", "default")}
+    assert got[("tumor", "default")].segmentation_source == "original"
+    assert got[("tumor", "default")].seg_series_uid == world.original["R01-001"]
+    assert got[("tumor", "ai")].segmentation_source == "ai" and got[("tumor", "ai")].seg_series_uid == world.ai["R01-001"]
+    assert got[("lung", "default")].segmentation_source == "ai"
+    assert {r.ct_series_uid for r in rois.itertuples()} == {world.ct["R01-001"]}
+    # the masks are the segments: nodule 3x5x5 voxels, the original 6 more, the lung box minus the nodule
+    assert got[("tumor", "ai")].voxels == 75 and got[("tumor", "default")].voxels == 75 + 6
+    lung = sitk.GetArrayFromImage(sitk.ReadImage(got[("lung", "default")].mask_path)).astype(bool)
+    nodule = sitk.GetArrayFromImage(sitk.ReadImage(got[("tumor", "ai")].mask_path)).astype(bool)
+    assert lung.sum() == 4 * 12 * 12 - 75 and not (lung & nodule).any()
+
+
+def test_segment_names_from_labels_and_codes():
+    from radiogenomics.imaging.rois import name_segments
+
+    assert name_segments(["Lung", "Nodule"]) == ["lung", "tumor"]
+    assert name_segments(["Segment_1", "Segment_2"], ["Lung", "Neoplasm"]) == ["lung", "tumor"]
+    assert name_segments(["Left lung", "Right Lung", "FDG avid tumor", "lymph node 4R"]) == \
+        ["lung_left", "lung_right", "tumor", "node_1"]
+    assert name_segments(["lung nodule", "GTV", "whatever"]) == ["tumor", "tumor_2", "tumor_3"]
