@@ -291,15 +291,21 @@ def run_stability(settings, store, params: Any = None, roi: str = "tumor", metho
     tasks = []
     if method == "readers":
         multi = n_readers[n_readers > 1].index
-        if len(multi) < 2:
-            raise ImagingError(f"stability by readers needs >= 2 patients with several readers of ROI {roi!r}; "
-                               f"found {len(multi)}; use --method perturbation")
         for patient_id, group in rows[rows.patient_id.isin(multi)].groupby("patient_id"):
-            images = group.image_path.unique()
-            if len(images) > 1:
-                log.warning("patient %s: readers of %s use different images; using %s", patient_id, roi, images[0])
-            tasks.append(dict(patient_id=patient_id, method=method, image_path=images[0],
-                              masks=dict(zip(group.reader, group.mask_path))))
+            # raters must segment the same image: keep the readers on the default reader's image (an AI
+            # mask of another CT series of the patient, e.g. the PET/CT's, is no repeat of the original)
+            base = group[group.reader == "default"]
+            image = base.image_path.iloc[0] if len(base) else group.image_path.iloc[0]
+            same = group[group.image_path == image]
+            if len(same) < len(group):
+                log.warning("patient %s: readers %s of %s segment another image than %s; left out", patient_id,
+                            sorted(set(group.reader) - set(same.reader)), roi, image)
+            if len(same) > 1:
+                tasks.append(dict(patient_id=patient_id, method=method, image_path=image,
+                                  masks=dict(zip(same.reader, same.mask_path))))
+        if len(tasks) < 2:
+            raise ImagingError(f"stability by readers needs >= 2 patients with several readers of ROI {roi!r} "
+                               f"on one image; found {len(tasks)}; use --method perturbation")
     else:
         base = rows[rows.reader == "default"]
         for r in base.itertuples():

@@ -69,19 +69,23 @@ def world(tmp_path_factory):
         w.files[uid] = len(series.files) + len(extra or {})
         return uid
 
-    for k, pid in enumerate(["R01-001", "AMC-001"]):
+    for k, pid in enumerate(["R01-001", "AMC-001", "R01-002"]):
         nz = 6 + k
         # AMC-001's slices are larger than one read chunk (32 kB), so a dropped one resumes with Range
-        side = 16 if k == 0 else 192
+        side = 192 if pid == "AMC-001" else 16
         vol = rng.integers(-1000, 300, size=(nz, side, side)).astype(np.int16)
         ct = write_ct_series(vol, (0.8, 0.8, 2.5), root / pid / "ct", pid, study_date="19940102")
-        _idc.add_scanner_tags(ct, "Discovery STE" if k == 0 else "LightSpeed16", "LUNG" if k == 0 else ["B30f", "3"])
+        _idc.add_scanner_tags(ct, "LightSpeed16" if pid == "AMC-001" else "Discovery STE",
+                              ["B30f", "3"] if pid == "AMC-001" else "LUNG")
         w.ct[pid] = add(_idc.series_row(ct))
         fusion = write_ct_series(vol, (0.8, 0.8, 2.5), root / pid / "fusion", pid, description="CT FUSION",
                                  series_number=5)
         w.fusion[pid] = add(_idc.series_row(fusion))
         nodule = np.zeros(vol.shape, bool)
         nodule[2:5, 5:10, 5:10] = True
+        if pid == "R01-002":  # another tumour: bigger, brighter
+            nodule[1:6, 3:12, 4:12] = True
+            vol[nodule] += 400
         lung = np.zeros(vol.shape, bool)
         lung[1:nz - 1, 2:14, 2:14] = True
         lung &= ~nodule
@@ -135,8 +139,8 @@ def test_fetch_segs_with_referenced_ct_through_faults(world, proxy, settings):
     summary = fetch_idc(settings, settings.store, "nsclc_radiogenomics", modalities=["SEG"], referenced_ct=True,
                         workers=3, http=_http(waits))
     assert summary.failed == []
-    assert sorted(summary.fetched_uids) == sorted([world.ai["R01-001"], world.ai["AMC-001"], world.original["R01-001"],
-                                                   world.ct["R01-001"], world.ct["AMC-001"]])
+    expected = set(world.ai.values()) | set(world.original.values()) | set(world.ct.values())
+    assert sorted(summary.fetched_uids) == sorted(expected)
     assert all(f.times == 0 for f in proxy.faults)
     assert 7.0 in waits                                            # Retry-After honoured
     assert all(e["anonymous"] for e in proxy.log)                  # unsigned requests only
@@ -164,13 +168,13 @@ def test_fetch_segs_with_referenced_ct_through_faults(world, proxy, settings):
         n_inst = store.query("SELECT count(*) AS n FROM instances")["n"][0]
         patients = store.query("SELECT patient_id, source FROM patients ORDER BY 1")
     assert n_inst == sum(world.files[u] for u in series.index)
-    assert patients.to_dict("list") == {"patient_id": ["AMC-001", "R01-001"], "source": ["idc", "idc"]}
+    assert patients.to_dict("list") == {"patient_id": ["AMC-001", "R01-001", "R01-002"], "source": ["idc"] * 3}
 
     # a rerun lists and downloads nothing
     before = len(proxy.log)
     again = fetch_idc(settings, settings.store, "nsclc_radiogenomics", modalities=["SEG"], referenced_ct=True,
                       http=_http())
-    assert again.fetched == 0 and again.failed == [] and again.skipped == 5
+    assert again.fetched == 0 and again.failed == [] and again.skipped == len(expected)
     assert proxy.log[before:] == []
 
 
@@ -191,7 +195,7 @@ def test_persistent_faults_leave_nothing_and_are_recorded(world, proxy, settings
     failed = dict(summary.failed)
     assert set(failed) == {world.ct["R01-001"], world.ct["AMC-001"]}
     assert "503" in failed[world.ct["R01-001"]] and "md5" in failed[world.ct["AMC-001"]]
-    assert set(summary.fetched_uids) == {world.fusion["R01-001"], world.fusion["AMC-001"]}
+    assert set(summary.fetched_uids) == set(world.fusion.values()) | {world.ct["R01-002"]}
     series = _series(settings)
     assert series.loc[world.ct["R01-001"], "status"] == "failed" and series.loc[world.ct["R01-001"], "path"] is None
     assert not (settings.data_dir / "tcia" / "NSCLC Radiogenomics" / "R01-001" / world.ct["R01-001"]).exists()
@@ -203,7 +207,7 @@ def test_persistent_faults_leave_nothing_and_are_recorded(world, proxy, settings
     proxy.faults.clear()
     start = len(proxy.log)
     again = fetch_idc(settings, settings.store, "nsclc_radiogenomics", modalities=["CT"], http=_http())
-    assert sorted(again.fetched_uids) == sorted(failed) and again.skipped == 2
+    assert sorted(again.fetched_uids) == sorted(failed) and again.skipped == 4
     assert {e["path"].split("/")[2].split("?")[0] for e in proxy.gets()[0:] if e in proxy.log[start:]} <= \
         {world.uuid[u] for u in failed}
 
@@ -255,7 +259,7 @@ def test_cli_dry_run_and_fetch(world, proxy, monkeypatch, tmp_path, capsys):
     assert main(["fetch", "idc", "--collection", "nsclc_radiogenomics", "--modality", "SEG", "--segmentation",
                  "ai", "--referenced-ct", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "2 series, 2 patients" in out and "CC BY 4.0" in out and "10.5281/zenodo.8345959" in out
+    assert "3 series, 3 patients" in out and "CC BY 4.0" in out and "10.5281/zenodo.8345959" in out
     assert world.ai["AMC-001"] in out and world.original["R01-001"] not in out
     assert proxy.log == [] and not (tmp_path / "rg.duckdb").exists()
     proxy.faults.append(_idc.Fault("status", world.uuid[world.ai["AMC-001"]], times=-1, status=500))
@@ -329,3 +333,20 @@ def test_segment_names_from_labels_and_codes():
     assert name_segments(["Left lung", "Right Lung", "FDG avid tumor", "lymph node 4R"]) == \
         ["lung_left", "lung_right", "tumor", "node_1"]
     assert name_segments(["lung nodule", "GTV", "whatever"]) == ["tumor", "tumor_2", "tumor_3"]
+
+
+def test_stability_between_original_and_ai_masks(world, proxy, settings):
+    """`rg stability` by readers: ICC between the original (reader default) and the AI (reader ai) masks."""
+    from radiogenomics.imaging.rois import build_rois
+    from radiogenomics.imaging.stability import run_stability
+
+    fetch_idc(settings, settings.store, "nsclc_radiogenomics", patients=["R01-001", "R01-002"], modalities=["SEG"],
+              referenced_ct=True, http=_http())
+    build_rois(settings, settings.store, ring_mm=None)
+    params = {"setting": {"binWidth": 25, "force2D": False}, "imageType": {"Original": {}},
+              "featureClass": {"firstorder": ["Mean", "Energy"], "shape": ["VoxelVolume"]}}
+    run_stability(settings, settings.store, params=params, roi="tumor", method="readers")
+    with Store.open(settings.store, read_only=True) as store:
+        stab = store.query("SELECT feature, method, n_patients, n_raters, icc31 FROM feature_stability ORDER BY feature")
+    assert set(stab.method) == {"readers"} and set(stab.n_raters) == {2} and set(stab.n_patients) == {2}
+    assert len(stab) == 3 and stab.icc31.notna().all()
