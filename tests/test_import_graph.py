@@ -140,3 +140,13 @@ def test_connectors_do_not_import_the_test_server(module):
     graph = import_graph(module_level_only=False)
     users = [m for m, deps in graph.items() if m.startswith(module) and "radiogenomics.testing.nbia_server" in deps]
     assert users == []
+
+
+def test_the_library_never_imports_the_cli():
+    """The CLI parses and prints; the library (pipeline included) calls no command line code,
+    not even inside a function."""
+    graph = import_graph(module_level_only=False)
+    # radiogenomics.__main__ is `python -m radiogenomics`, i.e. the command line itself
+    users = sorted(m for m, deps in graph.items() if not m.startswith("radiogenomics.cli") and m != "radiogenomics.__main__"
+                   and any(d == "radiogenomics.cli" or d.startswith("radiogenomics.cli.") for d in deps))
+    assert users == []

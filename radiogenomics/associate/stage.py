@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from ..exceptions import InputError, NotFoundError
+from ..store.session import StoreSession, reading
 from .compare import ASSOCIATION_COLUMNS, compare_groups
 from .indices import derived_indices
 
@@ -170,8 +171,9 @@ def associate_clinical(store: Any, grouping: str, groups: Sequence[str] = ("high
 
     Parameters
     ----------
-    store : Store
-        Open read-write store.
+    store : Store or path
+        Open read-write store, or a store path (opened read-only to read, read-write
+        only to write).
     grouping : str
         Name in ``risk_groups``.
     groups : sequence of str
@@ -189,13 +191,15 @@ def associate_clinical(store: Any, grouping: str, groups: Sequence[str] = ("high
         indices/variables the cohort lacks.
     """
     groups = tuple(groups)
-    rg = _load_groups(store, grouping, groups)
-    clinical = store.query("SELECT * FROM clinical")
+    with reading(store) as st:
+        rg = _load_groups(st, grouping, groups)
+        clinical = st.query("SELECT * FROM clinical")
     if clinical.empty:
         raise NotFoundError("the clinical table is empty; load it first (rg fetch clinical)")
     rows = clinical_association_table(clinical, rg, grouping, groups, variables)
-    with _maybe_run(store, run, "associate clinical", {"grouping": grouping, "groups": list(groups)}) as r:
-        _write(store, rows, grouping, "family = ?", ["clinical"], r.run_id)
+    with StoreSession(store).open() as st, \
+            _maybe_run(st, run, "associate clinical", {"grouping": grouping, "groups": list(groups)}) as r:
+        _write(st, rows, grouping, "family = ?", ["clinical"], r.run_id)
         rows = rows.assign(run_id=r.run_id)
     log.info("clinical associations for %s: %d rows", grouping, len(rows))
     return rows
@@ -207,8 +211,8 @@ def associate_scores(store: Any, grouping: str, dataset_id: str, groups: Sequenc
 
     Parameters
     ----------
-    store : Store
-        Open read-write store.
+    store : Store or path
+        Open read-write store, or a store path (opened only to read, then to write).
     grouping : str
         Name in ``risk_groups``.
     dataset_id : str
@@ -229,9 +233,10 @@ def associate_scores(store: Any, grouping: str, dataset_id: str, groups: Sequenc
         tests ``mann-whitney`` (``kruskal`` for 3+ groups) and ``ks``.
     """
     groups = tuple(groups)
-    rg = _load_groups(store, grouping, groups)
-    scores = store.query("SELECT patient_id, method, score, value FROM immune_scores WHERE dataset_id = ?",
-                         [dataset_id])
+    with reading(store) as st:
+        rg = _load_groups(st, grouping, groups)
+        scores = st.query("SELECT patient_id, method, score, value FROM immune_scores WHERE dataset_id = ?",
+                          [dataset_id])
     if methods is not None:
         scores = scores[scores["method"].isin(list(methods))]
     diagnostic = (scores["method"] == "deconvolution") & scores["score"].isin(DECONVOLUTION_DIAGNOSTICS)
@@ -250,8 +255,8 @@ def associate_scores(store: Any, grouping: str, dataset_id: str, groups: Sequenc
     rows = compare_groups(data, "grp", variables, "continuous", groups=groups, ks=ks, family=family,
                           grouping=grouping)
     params = {"grouping": grouping, "dataset_id": dataset_id, "groups": list(groups), "ks": ks}
-    with _maybe_run(store, run, "associate immune", params) as r:
-        _write(store, rows, grouping, "family = ?", [family], r.run_id)
+    with StoreSession(store).open() as st, _maybe_run(st, run, "associate immune", params) as r:
+        _write(st, rows, grouping, "family = ?", [family], r.run_id)
         rows = rows.assign(run_id=r.run_id)
     log.info("immune associations for %s / %s: %d rows", grouping, dataset_id, len(rows))
     return rows

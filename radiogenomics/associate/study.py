@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from ..exceptions import InputError, NotFoundError, RGError
+from ..result import StageResult, collect_warnings
+from ..store.session import StoreLike, reading
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ class AssociateSummary:
     done: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    run_ids: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         lines = [f"associate {self.grouping} (dataset {self.dataset_id or 'none'}):"]
@@ -65,7 +68,7 @@ def default_dataset(store) -> str | None:
     return ds[0]
 
 
-def associate(store, grouping: str, dataset_id: str | None = None, what: str | Sequence[str] | None = None,
+def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, what: str | Sequence[str] | None = None,
               groups: Sequence[str] = ("high", "low"), gsea_method: str = "prerank", permutations: int = 1000,
               seed: int = 0, libraries: Sequence[str] = ("go_bp",), signature: str | None = None,
               lfc_threshold: float = 0.1, p_threshold: float = 0.05, n_cpus: int = 2) -> AssociateSummary:
@@ -74,7 +77,8 @@ def associate(store, grouping: str, dataset_id: str | None = None, what: str | S
     Parameters
     ----------
     store
-        Open read-write store.
+        Open read-write store, or a store path: each analysis then opens it read-only
+        to read and read-write only to write its results.
     grouping
         Name in ``risk_groups``.
     dataset_id
@@ -98,16 +102,22 @@ def associate(store, grouping: str, dataset_id: str | None = None, what: str | S
         The grouping does not exist.
     """
     analyses = parse_what(what)
-    known = store.query("SELECT count(*) AS n FROM core.risk_groups WHERE grouping = ?", [grouping])["n"].iloc[0]
-    if not known:
-        raise NotFoundError(f"no risk grouping {grouping!r}; create it with `rg groups`")
     omics = [a for a in analyses if a != "clinical"]
-    if omics and dataset_id is None:
-        dataset_id = default_dataset(store)
+    with reading(store) as st:
+        known = st.query("SELECT count(*) AS n FROM core.risk_groups WHERE grouping = ?", [grouping])["n"].iloc[0]
+        if not known:
+            raise NotFoundError(f"no risk grouping {grouping!r}; create it with `rg groups`")
+        if omics and dataset_id is None:
+            dataset_id = default_dataset(st)
     summary = AssociateSummary(grouping, dataset_id)
     groups = tuple(groups)
     from ..omics import run as omics_run
     from . import stage as assoc_mod
+
+    def ran(rows) -> None:
+        for run_id in dict.fromkeys(rows["run_id"]):
+            if run_id not in summary.run_ids:
+                summary.run_ids.append(str(run_id))
 
     def attempt(name: str, fn: Callable[[], str]) -> None:
         t0 = time.perf_counter()
@@ -125,6 +135,7 @@ def associate(store, grouping: str, dataset_id: str | None = None, what: str | S
             def de() -> str:
                 rows = omics_run.run_de(store, grouping, dataset_id, groups, lfc_threshold=lfc_threshold,
                                         p_threshold=p_threshold, n_cpus=n_cpus)
+                ran(rows)
                 d = rows["direction"].value_counts()
                 return f"{int(d.get('up', 0))} up, {int(d.get('down', 0))} down of {len(rows)} genes"
             attempt(name, de)
@@ -132,6 +143,7 @@ def associate(store, grouping: str, dataset_id: str | None = None, what: str | S
             def gsea() -> str:
                 rows = omics_run.run_gsea(store, grouping, dataset_id, groups, method=gsea_method,
                                           permutations=permutations, seed=seed)
+                ran(rows)
                 return f"{int(rows['significant'].fillna(False).sum())} of {len(rows)} sets with FDR below threshold"
             attempt(name, gsea)
         elif name == "ora":
@@ -140,19 +152,55 @@ def associate(store, grouping: str, dataset_id: str | None = None, what: str | S
                 continue
             def ora() -> str:
                 rows = omics_run.run_ora(store, grouping, dataset_id, groups, libraries=libraries)
+                ran(rows)
                 return f"{int((rows['padj'] < 0.05).sum())} terms with padj < 0.05"
             attempt(name, ora)
         elif name == "immune":
             def immune() -> str:
                 scores = omics_run.run_immune(store, dataset_id, signature=signature, seed=seed)
+                ran(scores)
                 rows = assoc_mod.associate_scores(store, grouping, dataset_id, groups)
+                ran(rows)
                 return f"{scores['score'].nunique()} scores; {int((rows['p'] < 0.05).sum())} tests with p < 0.05"
             attempt(name, immune)
         elif name == "clinical":
             def clinical() -> str:
                 rows = assoc_mod.associate_clinical(store, grouping, groups)
+                ran(rows)
                 tested = rows[rows["test"] != "not_available"]
                 return (f"{len(tested)} tests, {int((tested['p'] < 0.05).sum())} with p < 0.05; "
                         f"{int((rows['test'] == 'not_available').sum())} variables not available in this cohort")
             attempt(name, clinical)
     return summary
+
+
+def run_associate(store: StoreLike, *, grouping: str, dataset_id: str | None = None,
+                  what: str | Sequence[str] | None = None, groups: Sequence[str] = ("high", "low"),
+                  gsea_method: str = "prerank", permutations: int = 1000, seed: int = 0,
+                  libraries: Sequence[str] = ("go_bp",), signature: str | None = None, lfc_threshold: float = 0.1,
+                  p_threshold: float = 0.05, n_cpus: int = 2) -> StageResult:
+    """``rg associate`` as a stage: :func:`associate` on a store path, as a :class:`StageResult`.
+
+    The result is ``partial`` when an analysis failed (the others still ran); its
+    ``failures`` name the analysis and the reason.
+
+    Raises
+    ------
+    InputError
+        Fewer than two groups, or unknown analyses.
+    NotFoundError
+        The grouping does not exist.
+    """
+    groups = tuple(groups)
+    if len(groups) < 2:
+        raise InputError("--groups needs at least two groups, e.g. high,low")
+    collected: list[str] = []
+    with collect_warnings(collected):
+        summary = associate(store, grouping, dataset_id, what, groups=groups, gsea_method=gsea_method,
+                            permutations=permutations, seed=seed, libraries=libraries, signature=signature,
+                            lfc_threshold=lfc_threshold, p_threshold=p_threshold, n_cpus=n_cpus)
+    return StageResult("associate", run_ids=list(summary.run_ids),
+                       counts={"done": len(summary.done), "skipped": len(summary.skipped),
+                               "failed": len(summary.failed)},
+                       warnings=collected, failures=[(name, "", reason) for name, reason in summary.failed.items()],
+                       partial=bool(summary.failed), summary=summary)

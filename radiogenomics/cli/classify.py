@@ -31,28 +31,19 @@ def classify_cmd(
     outer_folds: int = typer.Option(5, "--outer-folds", help="Folds of the performance estimate (outer CV)."),
 ) -> None:
     """Predict a binary endpoint: LASSO signature + classifier panel, nested CV, DeLong, DCA."""
-    import importlib
-
-    # the package re-exports a function named `classify`: fetch the module itself
-    clf = importlib.import_module("radiogenomics.models.classify")
-
+    from ..models.classify import run_classify
     from ..patient_list import read_patient_list
 
     train_ids = read_patient_list(train, what="training-patient file") if train else None
-    with _state.open_store(read_only=True) as store:
-        data = clf.load_classify_data(store, endpoint, positive, _split_list(features), split, seed, train_ids,
-                                      reader_scores, params_hash, rois=_split_list(rois) or None,
-                                      clinical_columns=_split_list(clinical_columns) or None)
-    model_list = _split_list(models)
-    sets = list(data.feature_sets) + (["combined"] if len(data.feature_sets) > 1 else [])
     with _state.progress() as bar:
-        task = bar.add_task(f"classify {endpoint}", total=len(sets) * len(model_list))
-        outcome = clf.compute_classify(data, model_list, seed, inner_folds, outer_folds,
-                                       progress=lambda name: bar.update(task, advance=1, description=f"classify {name}"))
-    with _state.open_store() as store:
-        with store.run("classify", outcome.parameters) as run:
-            counts = clf.write_classify(store, outcome, run.run_id)
-    _print_summary(outcome, counts)
+        task = bar.add_task(f"classify {endpoint}", total=None)
+        # the store path: read-only while loading and tuning, the write lock only to write
+        outcome = run_classify(_state.settings().store, endpoint, positive, _split_list(features),
+                               _split_list(models), split, seed, train_ids, reader_scores, params_hash,
+                               inner_folds, outer_folds, clinical_columns=_split_list(clinical_columns) or None,
+                               rois=_split_list(rois) or None,
+                               progress=lambda name: bar.update(task, advance=1, description=f"classify {name}"))
+    _print_summary(outcome, outcome.counts)
 
 
 def _print_summary(outcome, counts) -> None:
@@ -100,13 +91,11 @@ def deep_features_cmd(
 
     deep.load_torch()  # explains how to install torch before anything else
     params = deep.DeepParams(arch=arch, neighbours=neighbours, crop_mm=crop_mm, pixels=pixels, pooling=pooling)
-    with _state.open_store(read_only=True) as store, _state.progress() as bar:
+    with _state.progress() as bar:
         task = bar.add_task("deep features", total=None)
-        comp = deep.compute_deep_features(store, weights, roi, params, random_init=random_init, seed=seed,
-                                          workers=workers, executor=executor,
-                                          progress=lambda i, total: bar.update(task, completed=i, total=total))
-    with _state.open_store() as store:
-        out = deep.write_deep_features(store, comp)
+        out = deep.run_deep_features(_state.settings().store, weights, roi, params, random_init=random_init,
+                                     seed=seed, workers=workers, executor=executor,
+                                     progress=lambda i, total: bar.update(task, completed=i, total=total))
     _state.out_console().print(f"deep features for {out['patients']} patients ({out['failed']} failed), "
                                f"{out['features']} values, params_hash {out['params_hash']}")
 

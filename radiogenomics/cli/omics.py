@@ -58,8 +58,9 @@ def de(
     """Differential expression between two groups of a grouping (results in de_results)."""
     from ..omics import run_de
 
-    with _busy("differential expression"), _state.open_store() as store:
-        rows = run_de(store, grouping, dataset, groups=_groups(groups), method=method, covariates=covariate,
+    # the store path, not an open store: run_de opens it to read, then only to write
+    with _busy("differential expression"):
+        rows = run_de(_state.settings().store, grouping, dataset, groups=_groups(groups), method=method, covariates=covariate,
                       lfc_threshold=lfc, p_threshold=p, adjusted=adjusted,
                       options=_options(min_present, min_value, min_fraction, collapse))
     counts = rows["direction"].value_counts()
@@ -83,8 +84,8 @@ def gsea(
     """Gene-set enrichment analysis via gseapy (results in gsea_results)."""
     from ..omics import run_gsea
 
-    with _busy(f"GSEA ({method}, {permutations} permutations)"), _state.open_store() as store:
-        rows = run_gsea(store, grouping, dataset, groups=_groups(groups), method=method, library=library,
+    with _busy(f"GSEA ({method}, {permutations} permutations)"):
+        rows = run_gsea(_state.settings().store, grouping, dataset, groups=_groups(groups), method=method, library=library,
                         permutations=permutations, seed=seed, fdr_threshold=fdr, min_size=min_size,
                         max_size=max_size, options=_options(min_present, min_value, min_fraction, collapse))
     sig = rows[rows["significant"]]
@@ -102,8 +103,8 @@ def ora(
     """Over-representation of the up / down DE genes (from rg de) per library (results in ora_results)."""
     from ..omics import run_ora
 
-    with _busy("over-representation analysis"), _state.open_store() as store:
-        rows = run_ora(store, grouping, dataset, groups=_groups(groups), libraries=library, min_size=min_size,
+    with _busy("over-representation analysis"):
+        rows = run_ora(_state.settings().store, grouping, dataset, groups=_groups(groups), libraries=library, min_size=min_size,
                        max_size=max_size)
     for (lib, direction), sub in rows.groupby(["library", "direction"]):
         typer.echo(f"{lib} {direction}: {len(sub)} terms tested, {int((sub['padj'] < 0.05).sum())} with padj < 0.05")
@@ -124,8 +125,8 @@ def immune(
     """
     from ..omics import run_immune
 
-    with _busy("immune scores"), _state.open_store() as store:
-        rows = run_immune(store, dataset, signature=signature, methods=method or None, perm=perm, seed=seed,
+    with _busy("immune scores"):
+        rows = run_immune(_state.settings().store, dataset, signature=signature, methods=method or None, perm=perm, seed=seed,
                           options=_options(min_present, min_value, min_fraction, collapse))
     for m, sub in rows.groupby("method"):
         typer.echo(f"{m}: {sub['patient_id'].nunique()} patients x {sub['score'].nunique()} scores")

@@ -52,14 +52,10 @@ def features_to_parquet(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Store features as partitioned Parquet (read through the same `features` view); moves existing rows."""
-    from ..store.parquet import enable_features_parquet, features_parquet_info
+    from ..store.maintenance import run_features_to_parquet
 
     target = location or (_state.settings().data_dir / "features_parquet")
-    with _state.open_store() as store:
-        with store.run("store features-to-parquet", {"location": str(target), "buckets": buckets}) as run:
-            moved = enable_features_parquet(store, target, buckets=buckets, run_id=run.run_id)
-        details = {"moved_rows": moved, **features_parquet_info(store)}
-    _print(details, as_json)
+    _print(run_features_to_parquet(_state.settings().store, target, buckets=buckets).summary, as_json)
 
 
 def features_to_duckdb(
@@ -67,12 +63,9 @@ def features_to_duckdb(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Move Parquet-backed features back into the DuckDB table and disable the option."""
-    from ..store.parquet import disable_features_parquet
+    from ..store.maintenance import run_features_to_duckdb
 
-    with _state.open_store() as store:
-        with store.run("store features-to-duckdb", {"keep_files": keep_files}):
-            moved = disable_features_parquet(store, remove_files=not keep_files)
-    _print({"moved_rows": moved}, as_json)
+    _print(run_features_to_duckdb(_state.settings().store, keep_files=keep_files).summary, as_json)
 
 
 def features_attach(
@@ -80,25 +73,19 @@ def features_attach(
     buckets: int = typer.Option(64, "--buckets", min=1, help="Bucket count of that layout."),
 ) -> None:
     """Read features from an existing Parquet layout (a shared folder or object storage); nothing is moved."""
-    from ..store.parquet import attach_features_parquet
+    from ..store.maintenance import run_features_attach
 
-    with _state.open_store() as store:
-        attach_features_parquet(store, location, buckets=buckets)
-        rows = store.query("SELECT count(*) AS n FROM features").n.iloc[0]
-    typer.echo(f"features view reads {location}: {rows} rows")
+    result = run_features_attach(_state.settings().store, location, buckets=buckets)
+    typer.echo(f"features view reads {location}: {result.counts['rows']} rows")
 
 
 def features_compact(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Merge each Parquet partition's files into one (fewer files, faster scans)."""
-    from ..store.parquet import compact_features_parquet, features_parquet_info
+    from ..store.maintenance import run_features_compact
 
-    with _state.open_store() as store:
-        with store.run("store features-compact", {}):
-            details = compact_features_parquet(store)
-        details.update(features_parquet_info(store))
-    _print(details, as_json)
+    _print(run_features_compact(_state.settings().store).summary, as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,17 +24,18 @@ def associate_cmd(
     pvalue: float = typer.Option(0.05, "--p", help="DE: p-value threshold."),
 ) -> None:
     """Omics (DE, GSEA, ORA, immune) and clinicopathological tests of a grouping's high vs low groups."""
-    from ..associate.study import associate
+    from ..associate.study import run_associate
 
     parts = tuple(p.strip() for p in groups.split(",") if p.strip())
     if len(parts) < 2:
         raise typer.BadParameter("--groups needs at least two groups, e.g. high,low")
-    with _state.open_store() as store:
-        summary = associate(store, grouping, dataset, what, groups=parts, gsea_method=gsea_method,
-                            permutations=permutations, seed=seed, libraries=tuple(library or ("go_bp",)),
-                            signature=str(signature) if signature else None, lfc_threshold=lfc, p_threshold=pvalue)
-    typer.echo(summary.text())
-    if summary.failed:
+    # the store path: each analysis reads, computes, and holds the write lock only to write
+    result = run_associate(_state.settings().store, grouping=grouping, dataset_id=dataset, what=what, groups=parts,
+                           gsea_method=gsea_method, permutations=permutations, seed=seed,
+                           libraries=tuple(library or ("go_bp",)), signature=str(signature) if signature else None,
+                           lfc_threshold=lfc, p_threshold=pvalue)
+    typer.echo(result.summary.text())
+    if result.partial:
         raise typer.Exit(code=5)
 
 
@@ -45,13 +46,10 @@ def report_cmd(
     title: Optional[str] = typer.Option(None, "--title", help="Report title."),
 ) -> None:
     """Write the study report (one self-contained HTML file plus tables as CSV)."""
-    import re
+    from ..report import run_report
 
-    from ..report import build_report
-
-    folder = out or Path("reports") / re.sub(r"[^A-Za-z0-9_.-]+", "_", grouping)
-    with _state.open_store(read_only=True) as store:
-        result = build_report(store, grouping, folder, dataset_id=dataset, title=title)
+    stage = run_report(_state.settings().store, grouping, out, dataset_id=dataset, title=title)
+    result = stage.summary
     typer.echo(f"report: {result.html_path} ({result.figures} figures, {len(result.tables)} tables in "
                f"{result.html_path.parent / 'tables'})")
     for note in result.notes:

@@ -458,13 +458,20 @@ def run_deep_features(store, weights: str | os.PathLike[str] | None = None, roi:
                       net=None, progress: Callable[[int, int], None] | None = None,
                       workers: int = 1, executor: str = "local",
                       widths: Sequence[int] | None = None) -> dict[str, Any]:
-    """:func:`compute_deep_features` then :func:`write_deep_features` on one read-write store.
+    """:func:`compute_deep_features` then :func:`write_deep_features`.
+
+    ``store`` is an open read-write store or a store path (opened read-only to compute,
+    read-write only to write).
 
     Returns
     -------
     dict
         ``run_id, params_hash, patients, failed, features``.
     """
-    comp = compute_deep_features(store, weights, roi, params, random_init, seed, net, progress,
-                                 workers=workers, executor=executor, widths=widths)
-    return write_deep_features(store, comp)
+    from ..store.session import StoreSession, reading
+
+    with reading(store) as st:
+        comp = compute_deep_features(st, weights, roi, params, random_init, seed, net, progress,
+                                     workers=workers, executor=executor, widths=widths)
+    with StoreSession(store).open() as st:
+        return write_deep_features(st, comp)

@@ -867,6 +867,9 @@ class ClassifyOutcome:
     readers: pd.DataFrame
     cross_set: pd.DataFrame
     parameters: dict[str, Any]
+    #: set by :func:`run_classify` once written: the run and the rows written per table
+    run_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
         """feature_set, model, cohort, auc, auc_lower, auc_upper, accuracy, precision, recall, f1."""
@@ -1034,10 +1037,19 @@ def run_classify(store, endpoint: str, positive: str | Sequence[str] | None = No
                  rois: Sequence[str] | None = None,
                  progress: Callable[[str], None] | None = None) -> ClassifyOutcome:
     """Read, fit, compare and write one binary endpoint in one call (see :func:`load_classify_data`,
-    :func:`compute_classify`, :func:`write_classify`); the run is recorded in ``runs``."""
-    data = load_classify_data(store, endpoint, positive, features, split, seed, train, reader_scores, params_hash,
-                              rois=rois, clinical_columns=clinical_columns)
+    :func:`compute_classify`, :func:`write_classify`); the run is recorded in ``runs``.
+
+    ``store`` is an open store or a store path; a path is opened read-only to read and
+    read-write only to write, so the lock is not held while the models are tuned.  The
+    outcome carries the ``run_id`` and the rows written (``counts``).
+    """
+    from ..store.session import StoreSession, reading
+
+    with reading(store) as st:
+        data = load_classify_data(st, endpoint, positive, features, split, seed, train, reader_scores, params_hash,
+                                  rois=rois, clinical_columns=clinical_columns)
     outcome = compute_classify(data, models, seed, inner_folds, outer_folds, progress)
-    with store.run("classify", outcome.parameters) as run:
-        write_classify(store, outcome, run.run_id)
+    with StoreSession(store).open() as st, st.run("classify", outcome.parameters) as run:
+        outcome.counts = write_classify(st, outcome, run.run_id)
+        outcome.run_id = run.run_id
     return outcome

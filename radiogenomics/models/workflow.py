@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,17 +33,12 @@ log = logging.getLogger(__name__)
 ENDPOINTS = ("os", "dfs")
 
 
-@contextmanager
 def _open(store, read_only: bool):
     """``store`` is an open Store (used as is) or a store path (opened for this block only,
     so a read-write lock is held only while writing)."""
-    if isinstance(store, (str, os.PathLike)):
-        from ..store import Store
+    from ..store.session import StoreSession, reading
 
-        with Store.open(store, read_only=read_only) as opened:
-            yield opened
-    else:
-        yield store
+    return reading(store) if read_only else StoreSession(store).open()
 
 
 # --------------------------------------------------------------------------- reading

@@ -1,8 +1,10 @@
 """Store-level omics analyses: read risk groups + expression, compute, write results with a run_id.
 
-Each ``run_*`` function reads what it needs, computes without holding a write transaction,
-then replaces its previous results for the same key (grouping, dataset, ...) inside one
-transaction of a recorded run, and returns the rows it wrote.
+Each ``run_*`` function takes an open store or a store path.  It reads what it needs
+(a path is opened read-only for that), computes without holding the write lock, then
+replaces its previous results for the same key (grouping, dataset, ...) inside one
+transaction of a recorded run (a path is opened read-write only for that), and returns
+the rows it wrote.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..exceptions import InputError, NotFoundError
+from ..store.session import StoreLike, StoreSession, reading
 from .deconvolution import deconvolve, read_signature
 from .deseq import deseq2_de
 from .enrichment import gsea_phenotype, gsea_prerank, ora
@@ -102,7 +105,7 @@ def de_direction(table: pd.DataFrame, method: str, lfc_threshold: float = 0.1, p
     return out
 
 
-def run_de(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"), method: str = "auto",
+def run_de(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"), method: str = "auto",
            covariates: Sequence[str] | None = None, lfc_threshold: float = 0.1, p_threshold: float = 0.05,
            adjusted: bool = False, options: ExpressionOptions | None = None, n_cpus: int = 2) -> pd.DataFrame:
     """Differential expression of ``groups[0]`` vs ``groups[1]`` of a grouping; writes ``de_results``.
@@ -111,10 +114,11 @@ def run_de(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("high
     """
     contrast = tuple(groups)
     label = _contrast_label(contrast)
-    grp = load_groups(store, grouping)
-    expr, scale = load_expression(store, dataset_id)
-    g = _group_overlap(grp, expr, contrast, grouping, dataset_id)
-    cov = _covariates(store, covariates, g.index)
+    with reading(store) as st:
+        grp = load_groups(st, grouping)
+        expr, scale = load_expression(st, dataset_id)
+        g = _group_overlap(grp, expr, contrast, grouping, dataset_id)
+        cov = _covariates(st, covariates, g.index)
     method, table = compute_de(expr, scale, g, contrast, method, cov, options, n_cpus)
     direction = de_direction(table, method, lfc_threshold, p_threshold, adjusted)
     rows = table.copy()
@@ -128,8 +132,8 @@ def run_de(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("high
               "covariates": list(covariates or []), "lfc_threshold": lfc_threshold, "p_threshold": p_threshold,
               "adjusted": adjusted, "expression": (options or ExpressionOptions()).as_dict(),
               "n_samples": {k: int((g == k).sum()) for k in contrast}}
-    with store.run("rg de", params) as run:
-        store.replace("de_results", rows, "grouping = ? AND dataset_id = ? AND method = ? AND contrast = ?",
+    with StoreSession(store).open() as st, st.run("rg de", params) as run:
+        st.replace("de_results", rows, "grouping = ? AND dataset_id = ? AND method = ? AND contrast = ?",
                       [grouping, dataset_id, method, label], run_id=run.run_id)
         rows["run_id"] = run.run_id
     n_up, n_down = int((direction == "up").sum()), int((direction == "down").sum())
@@ -148,7 +152,7 @@ def _stored_ranking(store, grouping: str, dataset_id: str, label: str) -> pd.Ser
     return sub.set_index("gene")[col].astype(float)
 
 
-def run_gsea(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"),
+def run_gsea(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"),
              method: str = "prerank", library: str = "hallmark", permutations: int = 1000, seed: int = 0,
              fdr_threshold: float = 0.25, min_size: int = 15, max_size: int = 500,
              options: ExpressionOptions | None = None, threads: int = 1) -> pd.DataFrame:
@@ -164,18 +168,19 @@ def run_gsea(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("hi
     if method not in ("prerank", "phenotype"):
         raise InputError(f"unknown GSEA method {method!r}; use prerank or phenotype")
     lib_label, sets = load_library(library)
-    grp = load_groups(store, grouping)
-    if method == "prerank":
-        ranking = _stored_ranking(store, grouping, dataset_id, label)
+    with reading(store) as st:
+        grp = load_groups(st, grouping)
+        ranking = _stored_ranking(st, grouping, dataset_id, label) if method == "prerank" else None
         if ranking is None:
-            expr, scale = load_expression(store, dataset_id)
+            expr, scale = load_expression(st, dataset_id)
+    if method == "prerank":
+        if ranking is None:
             g = _group_overlap(grp, expr, contrast, grouping, dataset_id)
             de_method, table = compute_de(expr, scale, g, contrast, "auto", None, options)
             ranking = table["t"] if de_method == "limma" else table["stat"]
         res = gsea_prerank(ranking, sets, permutations=permutations, seed=seed, min_size=min_size,
                            max_size=max_size, fdr_threshold=fdr_threshold, threads=threads)
     else:
-        expr, scale = load_expression(store, dataset_id)
         g = _group_overlap(grp, expr, contrast, grouping, dataset_id)
         logx = prepare_expression(expr, scale, options, log_transform=True)
         res = gsea_phenotype(logx, g, sets, contrast, permutations=permutations, seed=seed, min_size=min_size,
@@ -188,14 +193,14 @@ def run_gsea(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("hi
     params = {"grouping": grouping, "dataset_id": dataset_id, "groups": list(contrast), "method": method,
               "library": lib_label, "permutations": permutations, "seed": seed, "fdr_threshold": fdr_threshold,
               "min_size": min_size, "max_size": max_size}
-    with store.run("rg gsea", params) as run:
-        store.replace("gsea_results", rows, "grouping = ? AND dataset_id = ? AND method = ? AND library = ?",
+    with StoreSession(store).open() as st, st.run("rg gsea", params) as run:
+        st.replace("gsea_results", rows, "grouping = ? AND dataset_id = ? AND method = ? AND library = ?",
                       [grouping, dataset_id, method, lib_label], run_id=run.run_id)
         rows["run_id"] = run.run_id
     return rows
 
 
-def run_ora(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"),
+def run_ora(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"),
             libraries: Sequence[str] = ("go_bp", "go_mf", "go_cc"), de_method: str | None = None,
             min_size: int = 10, max_size: int = 500) -> pd.DataFrame:
     """Over-representation of the up and the down DE genes (from ``de_results``) per library; writes ``ora_results``.
@@ -204,8 +209,9 @@ def run_ora(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("hig
     The universe is every gene tested in the DE analysis.
     """
     label = _contrast_label(tuple(groups))
-    de = store.query("SELECT method, gene, direction FROM core.de_results WHERE grouping = ? AND dataset_id = ? "
-                     "AND contrast = ?", [grouping, dataset_id, label])
+    with reading(store) as st:
+        de = st.query("SELECT method, gene, direction FROM core.de_results WHERE grouping = ? AND dataset_id = ? "
+                      "AND contrast = ?", [grouping, dataset_id, label])
     if de.empty:
         raise NotFoundError(f"no DE results for grouping {grouping!r}, dataset {dataset_id!r}, contrast {label}; "
                             "run rg de first")
@@ -229,8 +235,8 @@ def run_ora(store, grouping: str, dataset_id: str, groups: Sequence[str] = ("hig
     labels = sorted(set(rows["library"]))
     params = {"grouping": grouping, "dataset_id": dataset_id, "groups": list(groups), "de_method": method,
               "libraries": [str(x) for x in libraries], "min_size": min_size, "max_size": max_size}
-    with store.run("rg ora", params) as run:
-        store.replace("ora_results", rows, "grouping = ? AND dataset_id = ? AND library IN (SELECT unnest(?))",
+    with StoreSession(store).open() as st, st.run("rg ora", params) as run:
+        st.replace("ora_results", rows, "grouping = ? AND dataset_id = ? AND library IN (SELECT unnest(?))",
                       [grouping, dataset_id, labels], run_id=run.run_id)
         rows["run_id"] = run.run_id
     return rows
@@ -279,7 +285,7 @@ def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | Non
     return pd.concat(out, ignore_index=True)
 
 
-def run_immune(store, dataset_id: str, signature: str | pd.DataFrame | None = None,
+def run_immune(store: StoreLike, dataset_id: str, signature: str | pd.DataFrame | None = None,
                methods: Sequence[str] | None = None, perm: int = 100, seed: int = 0,
                options: ExpressionOptions | None = None) -> pd.DataFrame:
     """ESTIMATE, IPS and (with a signature matrix) deconvolution for every patient of a dataset; writes ``immune_scores``.
@@ -288,15 +294,16 @@ def run_immune(store, dataset_id: str, signature: str | pd.DataFrame | None = No
     Group comparisons of these scores are done by the association step (``rg associate``).
     """
     sig = read_signature(signature) if isinstance(signature, (str, os.PathLike)) else signature
-    expr, scale = load_expression(store, dataset_id)
+    with reading(store) as st:
+        expr, scale = load_expression(st, dataset_id)
     long = compute_immune(expr, scale, sig, methods, perm, seed, options)
     long.insert(0, "dataset_id", dataset_id)
     params: dict[str, Any] = {"dataset_id": dataset_id, "methods": sorted(set(long["method"])), "perm": perm,
                               "seed": seed, "signature": str(signature) if isinstance(signature, (str, os.PathLike)) else
                               (None if sig is None else f"matrix {sig.shape[0]}x{sig.shape[1]}"),
                               "expression": (options or ExpressionOptions()).as_dict()}
-    with store.run("rg immune", params) as run:
-        store.replace("immune_scores", long, "dataset_id = ? AND method IN (SELECT unnest(?))",
+    with StoreSession(store).open() as st, st.run("rg immune", params) as run:
+        st.replace("immune_scores", long, "dataset_id = ? AND method IN (SELECT unnest(?))",
                       [dataset_id, sorted(set(long["method"]))], run_id=run.run_id)
         long["run_id"] = run.run_id
     return long

@@ -10,6 +10,7 @@ in ``runs`` is written by :class:`RunRecorder` the same way ``Store.run`` does.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -25,6 +26,37 @@ log = logging.getLogger(__name__)
 
 #: an open store, or the path of one (opened for each write)
 StoreLike = Any
+
+# run ids started in this context, per active collect_runs() block (innermost last)
+_COLLECTORS: contextvars.ContextVar[tuple[list[str], ...]] = contextvars.ContextVar("rg_run_collectors", default=())
+
+
+@contextlib.contextmanager
+def collect_runs() -> Iterator[list[str]]:
+    """Collect the run_ids of every run started in this block (by this process, this context).
+
+    The pipeline links a step to exactly the runs its stage started this way, never to
+    runs another process happened to start at the same time.
+    """
+    ids: list[str] = []
+    token = _COLLECTORS.set(_COLLECTORS.get() + (ids,))
+    try:
+        yield ids
+    finally:
+        _COLLECTORS.reset(token)
+
+
+def reading(store: StoreLike, wait: float = 10.0) -> contextlib.AbstractContextManager[Store]:
+    """A store to read from: an open :class:`Store` as is, or a path opened read-only for the block.
+
+    Stages read (and compute) through this, then write through :meth:`StoreSession.open`,
+    so the write lock is held only while writing.
+    """
+    if isinstance(store, Store):
+        return contextlib.nullcontext(store)
+    if isinstance(store, (str, os.PathLike)):
+        return Store.open(store, read_only=True, wait=wait)
+    raise TypeError(f"expected a Store or a store path, got {type(store).__name__}")
 
 
 class StoreSession:
@@ -68,6 +100,8 @@ class RunRecorder:
         self.failures: list[dict[str, Any]] = []
 
     def __enter__(self) -> "RunRecorder":
+        for ids in _COLLECTORS.get():
+            ids.append(self.run_id)
         with self.session.open() as store:
             store.execute(
                 "INSERT INTO core.runs (run_id, command, parameters, package_versions, input_checksums, "

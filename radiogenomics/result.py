@@ -1,0 +1,64 @@
+"""The one result shape of a stage entry point: run ids, counts, warnings, per-item failures.
+
+Every ``run_*`` stage entry (and every step of a pipeline) returns a :class:`StageResult`;
+the stage's own detailed summary (what ``rg`` prints) rides along in ``summary``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+
+@dataclass
+class StageResult:
+    """What one stage did.
+
+    Attributes
+    ----------
+    stage
+        The stage's name (an ``rg`` command path such as ``"radscore fit"``).
+    run_ids
+        The rows of ``runs`` this stage wrote, in order (empty for a read-only stage).
+    counts
+        Named counts (patients, rows, series, ...), for printing and checks.
+    warnings
+        Messages of the statistical / data-quality warnings raised while it ran.
+    failures
+        Per-item failures ``(patient_or_item, detail, reason)``; the stage went on.
+    partial
+        True when some items failed in a way the command line reports with a non-zero
+        exit code (e.g. series that did not download): a pipeline step is then ``partial``.
+    summary
+        The stage's own summary object (printed by the command line).
+    """
+
+    stage: str
+    run_ids: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    partial: bool = False
+    summary: Any = None
+
+    @property
+    def run_id(self) -> str | None:
+        """The (last) run of the stage, None for a stage that wrote nothing."""
+        return self.run_ids[-1] if self.run_ids else None
+
+    @property
+    def ok(self) -> bool:
+        return not self.partial
+
+
+@contextlib.contextmanager
+def collect_warnings(result_warnings: list[str]) -> Iterator[None]:
+    """Record the messages of warnings raised in the block, then let them through unchanged."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        result_warnings.append(f"{w.category.__name__}: {w.message}")
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
