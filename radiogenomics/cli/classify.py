@@ -22,7 +22,7 @@ def classify_cmd(
     models: str = typer.Option("lasso,lr,svm,rf,knn,nb,mlp,lda", "--models", help="Classifiers to tune and compare."),
     split: float = typer.Option(0.3, "--split", help="Validation fraction of a stratified random split (0 = CV only)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the CV folds and the models."),
-    train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids (one per line or CSV with patient_id); the rest validate."),
+    train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids (one per line, or a CSV/TSV with a patient_id column; # comments); the rest validate."),
     reader_scores: Optional[str] = typer.Option(None, "--reader-scores", help="Clinical column (or clinical.extra key) with reader scores to compare against the models."),
     params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Radiomics parameter set to use when several were extracted."),
     clinical_columns: Optional[str] = typer.Option(None, "--clinical-columns", help="Clinical covariates of the 'clinical' set (default: age,gender,smoking_status,pack_years,pct_gg)."),

@@ -127,14 +127,11 @@ def fetch_clinical_cmd(
     file: Optional[Path] = typer.Option(None, "--file", help="Local copy of the clinical CSV (default: download the catalog entry's URL, or $RG_CLINICAL_URL)."),
 ) -> None:
     """Load the clinical CSV (typed, missing codes -> NULL, derived OS/DFS)."""
-    from ..connectors.clinical import load_clinical
-    from ..connectors.collection import clinical_source, load_entry
+    from ..connectors.collection import fetch_clinical
 
-    entry = load_entry(name)
     settings = _state.settings()
     settings.ensure_dirs()
-    summary = load_clinical(settings, settings.store, file or clinical_source(settings, entry),
-                            collection=entry["tcia"]["collection"])
+    summary = fetch_clinical(settings, settings.store, name, file)
     typer.echo(summary.text())
 
 

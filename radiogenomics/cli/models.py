@@ -35,7 +35,7 @@ def _numbers(text: str | None, kind, option: str) -> list:
 @radscore_app.command("fit")
 def fit_cmd(
     endpoint: str = typer.Option("dfs", "--endpoint", help="dfs or os (clinical <endpoint>_days / <endpoint>_event)."),
-    train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids (one per line or CSV with patient_id); the rest validate."),
+    train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids (one per line, or a CSV/TSV with a patient_id column; # comments); the rest validate."),
     split: float = typer.Option(0.7, "--split", help="Training fraction of a seeded split stratified by event (ignored with --train)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the CV folds and the random survival forest."),
     roi: str = typer.Option("tumor", "--roi", help="ROI whose features are used."),
@@ -70,7 +70,7 @@ def fit_cmd(
 @radscore_app.command("apply")
 def apply_cmd(
     model: str = typer.Option(..., "--model", help="Model id in the store, or a JSON file from `rg radscore export`."),
-    patients: Optional[str] = typer.Option(None, "--patients", help="Comma-separated patient ids or @FILE (one per line) [default: all with features]."),
+    patients: Optional[str] = typer.Option(None, "--patients", help="Comma-separated patient ids or @FILE (one per line, or a CSV/TSV with a patient_id column) [default: all with features]."),
     cohort: str = typer.Option("external", "--cohort", help="Cohort label of the scores (train, validation, external, ...)."),
     roi: Optional[str] = typer.Option(None, "--roi", help="ROI of the features [default: the model's]."),
     params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set [default: the model's]."),
@@ -111,16 +111,14 @@ def groups_cmd(
     grouping: Optional[str] = typer.Option(None, "--grouping", help="Name of the grouping [default: <model>:<method>]."),
     cohort: Optional[str] = typer.Option(None, "--cohort", help="Only patients scored in this cohort."),
     cutoff: Optional[float] = typer.Option(None, "--cutoff", help="cutoff: override the model's cut-off."),
-    patients: Optional[str] = typer.Option(None, "--patients", help="Only these patients: comma-separated ids or @FILE (one per line)."),
+    patients: Optional[str] = typer.Option(None, "--patients", help="Only these patients: comma-separated ids or @FILE (one per line, or a CSV/TSV with a patient_id column)."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Only patients with a sample in this expression dataset (the study ranked its 96 RNA-seq patients)."),
 ) -> None:
     """Assign risk groups (high/low or high/middle/low) from stored Rad-scores."""
     from ..models.workflow import make_groups
 
-    method_ranks = _numbers(ranks, int, "--ranks") if ranks else None
-    if method == "ranks" and not method_ranks:
-        method_ranks = [36, 32, 32]
-    res = make_groups(_state.settings().store, model, method, ranks=method_ranks,
+    # no --ranks: make_groups uses the study's 36/32/32
+    res = make_groups(_state.settings().store, model, method, ranks=_numbers(ranks, int, "--ranks") if ranks else None,
                       quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
                       grouping=grouping, cohort=cohort, cutoff=cutoff, patients=_patient_list(patients),
                       dataset=dataset)

@@ -51,6 +51,20 @@ def clinical_source(settings: Settings, entry: dict[str, Any]) -> str:
     return str(entry["clinical"].get("url") or settings.clinical_url)
 
 
+def fetch_clinical(settings: Settings, store: Any, name: str = "nsclc-radiogenomics",
+                   file: str | Path | None = None) -> ClinicalSummary:
+    """``rg fetch clinical``: load a catalog entry's clinical CSV (a local ``file`` copy, or its URL).
+
+    Raises
+    ------
+    ConfigError
+        No catalog entry ``name``.
+    """
+    entry = load_entry(name)
+    return load_clinical(settings, store, file or clinical_source(settings, entry),
+                         collection=entry["tcia"]["collection"])
+
+
 @dataclass
 class StudySummary:
     """Outcome of :func:`fetch_study`."""

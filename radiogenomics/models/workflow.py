@@ -387,7 +387,8 @@ def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence
             raise ModelError(f"model {model_id!r} has no stored cut-off; pass --cutoff")
         g = groups_by_cutoff(s, float(cut))
     elif method == "ranks":
-        g = groups_by_ranks(s, ranks or STUDY_RANKS)
+        ranks = list(ranks or STUDY_RANKS)  # recorded in the run's parameters as used
+        g = groups_by_ranks(s, ranks)
     elif method == "quantiles":
         if not quantiles:
             raise InputError("--method quantiles needs --quantiles (e.g. 0.333,0.667)")

@@ -355,13 +355,10 @@ def _fetch_geo(call: StageCall, gse: str, file: list[str] | None) -> StageResult
 @stage("fetch clinical", {"file": Opt(_path, None)}, {"name": Opt(_text, "nsclc-radiogenomics")})
 def _fetch_clinical(call: StageCall, name: str, file: Path | None) -> StageResult:
     """Load the clinical CSV."""
-    from ..connectors.clinical import load_clinical
-    from ..connectors.collection import clinical_source, load_entry
+    from ..connectors.collection import fetch_clinical
 
-    entry = load_entry(name)
     call.settings.ensure_dirs()
-    summary = load_clinical(call.settings, call.store, file or clinical_source(call.settings, entry),
-                            collection=entry["tcia"]["collection"])
+    summary = fetch_clinical(call.settings, call.store, name, file)
     return StageResult("fetch clinical", run_ids=[summary.run_id], counts={"rows": summary.rows},
                        summary=summary)
 
@@ -567,14 +564,11 @@ def _groups(call: StageCall, model: str, method: str, ranks: str | None, quantil
             grouping: str | None, cohort: str | None, cutoff: float | None, patients: str | None,
             dataset: str | None) -> StageResult:
     """Assign risk groups from stored Rad-scores."""
-    from ..models.groups import STUDY_RANKS
     from ..models.workflow import make_groups
     from ..patient_list import parse_patient_ids
 
-    method_ranks = _numbers(ranks, int, "ranks") if ranks else None
-    if method == "ranks" and not method_ranks:
-        method_ranks = list(STUDY_RANKS)
-    res = make_groups(call.store, model, method, ranks=method_ranks,
+    # no --ranks: make_groups uses the study's 36/32/32
+    res = make_groups(call.store, model, method, ranks=_numbers(ranks, int, "ranks") if ranks else None,
                       quantiles=_numbers(quantiles, float, "quantiles") if quantiles else None, grouping=grouping,
                       cohort=cohort, cutoff=cutoff, patients=parse_patient_ids(patients), dataset=dataset)
     return StageResult("groups", run_ids=[res["run_id"]], counts=dict(res["counts"]), summary=res)
