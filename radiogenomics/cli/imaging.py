@@ -107,9 +107,8 @@ def import_images_cmd(
     from ..imaging.rois import import_images
 
     settings = _state.settings()
-    with _state.open_store() as store:
-        row = import_images(store, patient, image, mask, roi=roi, reader=reader, label=label,
-                            data_dir=settings.data_dir)
+    row = import_images(settings.store, patient, image, mask, roi=roi, reader=reader, label=label,
+                        data_dir=settings.data_dir)
     typer.echo(f"imported {patient} ROI {roi} (reader {reader}): {row['voxels']} voxels, "
                f"{row['volume_mm3']:.1f} mm3 (run {row['run_id']})")
 

@@ -423,6 +423,7 @@ def import_images(store, patient_id: str, image: str | Path, mask: str | Path, r
                   min_voxels: int = 1, min_dimensions: int = DEFAULT_MIN_DIMENSIONS) -> dict:
     """Register an NRRD/NIfTI image + mask pair as an ROI (``rois`` row, source ``import``).
 
+    ``store`` is an open read-write store or a store path (opened only to write).
     The files are used in place.  A mask holding labels other than 0/1 needs
     ``label``; the chosen label is then written as a binary mask under
     ``<data_dir>/rois/<patient>/``.
@@ -468,17 +469,20 @@ def import_images(store, patient_id: str, image: str | Path, mask: str | Path, r
         mask_img.CopyInformation(msk)
         base = Path(data_dir) if data_dir else mask_path.parent
         mask_path = write_image(mask_img, base / "rois" / _safe(patient_id) / f"{_safe(roi)}__{_safe(reader)}_import.nrrd")
-    with store.run("rg import images", dict(patient_id=patient_id, image=str(image_path), mask=str(mask_path),
-                                         roi=roi, reader=reader, label=label)) as run:
-        from ..store import sha256_file
+    from ..store import sha256_file
+    from ..store.session import StoreSession
 
-        run.add_inputs({image_path.name: sha256_file(image_path), Path(mask).name: sha256_file(mask)})
-        row = _row(patient_id, roi, reader, image_path, mask_path, img, mask_img, "import", None, None)
-        with store.transaction():
-            known = store.query("SELECT 1 FROM core.patients WHERE patient_id = ?", [patient_id])
+    # checksums and the row before the store is opened: the write lock is held only to write
+    inputs = {image_path.name: sha256_file(image_path), Path(mask).name: sha256_file(mask)}
+    row = _row(patient_id, roi, reader, image_path, mask_path, img, mask_img, "import", None, None)
+    with StoreSession(store).open() as st, \
+            st.run("rg import images", dict(patient_id=patient_id, image=str(image_path), mask=str(mask_path),
+                                            roi=roi, reader=reader, label=label), inputs=inputs) as run:
+        with st.transaction():
+            known = st.query("SELECT 1 FROM core.patients WHERE patient_id = ?", [patient_id])
             if known.empty:  # never overwrite a patient registered by a connector
-                store.add_patients([patient_id], collection=None, source="import", run_id=run.run_id)
-            store.add_crosswalk("import", {patient_id: patient_id}, run_id=run.run_id)
-            store.upsert("rois", pd.DataFrame([row]), run_id=run.run_id)
+                st.add_patients([patient_id], collection=None, source="import", run_id=run.run_id)
+            st.add_crosswalk("import", {patient_id: patient_id}, run_id=run.run_id)
+            st.upsert("rois", pd.DataFrame([row]), run_id=run.run_id)
         row["run_id"] = run.run_id
     return row

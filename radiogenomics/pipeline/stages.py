@@ -421,11 +421,9 @@ def _import_images(call: StageCall, patient: str, image: Path, mask: Path, roi: 
                    label: int | None) -> StageResult:
     """Register an image + mask pair as an ROI."""
     from ..imaging.rois import import_images
-    from ..store import Store
 
-    with Store.open(call.store) as store:
-        row = import_images(store, patient, image, mask, roi=roi, reader=reader, label=label,
-                            data_dir=call.settings.data_dir)
+    row = import_images(call.store, patient, image, mask, roi=roi, reader=reader, label=label,
+                        data_dir=call.settings.data_dir)
     return StageResult("import images", run_ids=[row["run_id"]], counts={"voxels": int(row["voxels"])}, summary=row)
 
 

@@ -120,3 +120,39 @@ def test_counts_dataset_uses_deseq2(store_path):
                           "ORDER BY gene").set_index("gene")
         assert got["logFC"].isna().all()
         assert (got.loc[[f"g{i}" for i in range(8)], "direction"] == "up").all()
+
+
+def test_stages_on_a_path_hold_no_lock_while_computing(filled_store, monkeypatch):
+    """Given the store path, DE / GSEA / immune compute with the store closed: another process can
+    open it read-write mid-computation (it could not while a stage held the write lock)."""
+    import subprocess
+    import sys
+
+    import radiogenomics.omics.run as omics_run
+
+    probe = ("from radiogenomics.store import Store\n"
+             f"with Store.open({str(filled_store)!r}, wait=0) as s:\n"
+             "    s.execute('CREATE TABLE IF NOT EXISTS main.probe (x INTEGER)')\n")
+    seen: list[int] = []
+
+    def probing(fn):
+        def wrapper(*args, **kwargs):
+            seen.append(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                       timeout=120).returncode)
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(omics_run, "compute_de", probing(omics_run.compute_de))
+    monkeypatch.setattr(omics_run, "compute_immune", probing(omics_run.compute_immune))
+    monkeypatch.setattr(omics_run, "gsea_prerank", probing(omics_run.gsea_prerank))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        de = run_de(filled_store, "G", "D1")
+        gsea = run_gsea(filled_store, "G", "D1", permutations=20, seed=1)
+        imm = run_immune(filled_store, "D1", methods=["estimate"])
+    assert seen == [0, 0, 0]
+    with Store.open(filled_store, read_only=True) as store:
+        runs = store.query("SELECT run_id, command FROM runs WHERE status = 'ok'").set_index("command")["run_id"]
+        assert store.query("SELECT count(*) AS n FROM de_results")["n"].iloc[0] == len(de)
+    assert runs["rg de"] == de["run_id"].iloc[0] and runs["rg gsea"] == gsea["run_id"].iloc[0]
+    assert runs["rg immune"] == imm["run_id"].iloc[0]
