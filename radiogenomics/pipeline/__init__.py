@@ -15,6 +15,7 @@ A pipeline file::
                                # false, null or "" leave the option out)
           params: ${pipeline_dir}/demo_features.yaml
         env: {}                # settings for this step: RG_TCIA_URL, RG_GEO_URL, RG_CLINICAL_URL,
+                               # RG_IDC_ENDPOINT, RG_IDC_INDEX,
                                # RG_TIMEOUT, RG_RETRIES, RG_WORKERS, RG_EXECUTOR, RG_DEEP_WEIGHTS
                                # (passed to the stage as arguments; the process environment
                                # is not changed)

@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 #: ``env:`` keys a step may set: the settings (see radiogenomics.config) and the stage options
 #: whose command-line default comes from the environment
-STEP_ENV = ("RG_TCIA_URL", "RG_GEO_URL", "RG_CLINICAL_URL", "RG_TIMEOUT", "RG_RETRIES", "RG_WORKERS",
-            "RG_EXECUTOR", "RG_DEEP_WEIGHTS")
+STEP_ENV = ("RG_TCIA_URL", "RG_GEO_URL", "RG_CLINICAL_URL", "RG_IDC_ENDPOINT", "RG_IDC_INDEX", "RG_TIMEOUT",
+            "RG_RETRIES", "RG_WORKERS", "RG_EXECUTOR", "RG_DEEP_WEIGHTS")
 
 _REQUIRED = object()
 
@@ -338,6 +338,26 @@ def _fetch_tcia(call: StageCall, collection: str, patient: list[str] | None, mod
                          modalities=modality or None, referenced_ct=referenced_ct, workers=workers, md5=md5,
                          executor=_executor(call, executor))
     return _fetch_result("fetch tcia", summary)
+
+
+@stage("fetch idc", {"collection": Opt(_text, _REQUIRED), "patient": Opt(_repeat, None),
+                     "modality": Opt(_repeat, None), "segmentation": Opt(_text, "all"),
+                     "referenced_ct": Opt(_flag, False), "dry_run": Opt(_flag, False), "workers": Opt(_int, 4)})
+def _fetch_idc(call: StageCall, collection: str, patient: list[str] | None, modality: list[str] | None,
+               segmentation: str, referenced_ct: bool, dry_run: bool, workers: int) -> StageResult:
+    """Download series of a collection from NCI Imaging Data Commons' public buckets."""
+    if dry_run:
+        from ..connectors import idc_index
+
+        plan = idc_index.plan(call.settings.idc_index, collection, patient or None, modality or None, segmentation,
+                              referenced_ct)
+        return StageResult("fetch idc", summary=plan)
+    from ..connectors.idc import fetch_idc
+
+    call.settings.ensure_dirs()
+    summary = fetch_idc(call.settings, call.store, collection, patients=patient or None, modalities=modality or None,
+                        segmentation=segmentation, referenced_ct=referenced_ct, workers=workers)
+    return _fetch_result("fetch idc", summary)
 
 
 @stage("fetch geo", {"file": Opt(_repeat, None)}, {"gse": Opt(_text, _REQUIRED)})
