@@ -35,12 +35,13 @@ INDEX_SCHEMA: dict[str, str] = {
 # ---------------------------------------------------------------------------- fault proxy
 @dataclass
 class Fault:
-    kind: str                 # status | drop | truncate | corrupt
+    kind: str                 # status | drop | truncate | corrupt | slow
     match: str                # "list" (ListObjectsV2 of a prefix containing ...) or a substring of the object key
     times: int = 1            # -1: always
     status: int = 503
     retry_after: str | None = None
     prefix: str = ""          # for "list": only listings of this prefix
+    delay: float = 30.0       # "slow": seconds of silence after part of the body
 
 
 @dataclass
@@ -92,6 +93,13 @@ class S3Proxy:
                 full = len(up.content) if fault and fault.kind == "drop" else len(body)
                 self.send_header("Content-Length", str(full))
                 self.end_headers()
+                if fault and fault.kind == "slow":
+                    self.wfile.write(body[: len(body) // 3])
+                    self.wfile.flush()
+                    proxy.slow_started.set()
+                    threading.Event().wait(fault.delay)
+                    self.wfile.write(body[len(body) // 3:])
+                    return
                 if fault and fault.kind == "drop":
                     self.wfile.write(body[: max(1, 2 * len(body) // 3)])
                     self.wfile.flush()
@@ -108,6 +116,7 @@ class S3Proxy:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._lock = threading.Lock()
+        self.slow_started = threading.Event()
 
     def _take(self, path: str, is_list: bool) -> Fault | None:
         with self._lock:

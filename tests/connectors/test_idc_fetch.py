@@ -350,3 +350,35 @@ def test_stability_between_original_and_ai_masks(world, proxy, settings):
         stab = store.query("SELECT feature, method, n_patients, n_raters, icc31 FROM feature_stability ORDER BY feature")
     assert set(stab.method) == {"readers"} and set(stab.n_raters) == {2} and set(stab.n_patients) == {2}
     assert len(stab) == 3 and stab.icc31.notna().all()
+
+
+def test_killed_process_leaves_nothing_complete_and_rerun_finishes(world, proxy, settings):
+    """A real `rg fetch idc` killed mid-object: nothing half-registered; the rerun completes and cleans up."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    victim = world.ct["AMC-001"]
+    proxy.faults.append(_idc.Fault("slow", world.uuid[victim], times=1, delay=30))
+    env = dict(os.environ, RG_IDC_ENDPOINT=proxy.url, RG_IDC_INDEX=str(world.index),
+               RG_DATA_DIR=str(settings.data_dir), RG_STORE=str(settings.store), RG_TIMEOUT="60")
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from radiogenomics.cli import main; "
+                             "sys.exit(main(sys.argv[1:]))", "-q", "fetch", "idc", "--collection",
+                             "nsclc_radiogenomics", "--modality", "CT", "--workers", "1"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proxy.slow_started.wait(60), proc.stderr.read().decode() if proc.poll() is not None else "no request"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert any((settings.data_dir / "tcia" / ".partial").iterdir())   # the killed run's work folder
+    with Store.open(settings.store) as store:
+        row = store.query("SELECT status FROM core.series WHERE series_uid = ?", [victim])
+        assert row.empty or row["status"][0] != "complete"
+        assert store.query("SELECT count(*) AS n FROM core.instances WHERE series_uid = ?", [victim])["n"][0] == 0
+    summary = fetch_idc(settings, settings.store, "nsclc_radiogenomics", modalities=["CT"], http=_http())
+    assert summary.failed == [] and victim in summary.fetched_uids
+    series = _series(settings)
+    assert (series.status == "complete").all() and len(series) == len(world.ct) + len(world.fusion)
+    assert not any((settings.data_dir / "tcia" / ".partial").iterdir())
