@@ -53,3 +53,27 @@ def test_doi_from_urls():
     assert doi_from("https://doi.org/10.7937/K9/TCIA.2017.7hs46erv") == "10.7937/K9/TCIA.2017.7hs46erv"
     assert doi_from("doi:10.5281/zenodo.8345959") == "10.5281/zenodo.8345959"
     assert doi_from("https://www.cancerimagingarchive.net/") is None and doi_from(None) is None
+
+
+def test_seg_naming_several_series_references_the_preferred_one(cohort, store, tmp_path):
+    """An AIMI PET/CT SEG names its PT and its CT series: with the CT set as preferred it references the CT."""
+    from pydicom.dataset import Dataset
+
+    from radiogenomics.connectors.series_io import write_series
+
+    src = next(Path(cohort.root / "R01-001" / "seg").iterdir())
+    ds = pydicom.dcmread(src)
+    pt_ref, ct_ref = Dataset(), Dataset()
+    pt_ref.SeriesInstanceUID, ct_ref.SeriesInstanceUID = "1.2.3.999.1", cohort.ct["R01-001"]
+    pt_ref.ReferencedInstanceSequence = ct_ref.ReferencedInstanceSequence = []
+    ds.ReferencedSeriesSequence = [pt_ref, ct_ref]
+    folder = tmp_path / "seg"
+    folder.mkdir()
+    ds.save_as(folder / "seg.dcm")
+    files = verify_series_folder(folder, None, 1)
+    assert files.referenced_series_uids == ["1.2.3.999.1", cohort.ct["R01-001"]]
+    assert files.referenced_series_uid == "1.2.3.999.1"       # the header's first
+    write_series(store, "r1", files, "R01-001", "C", dict(prefer_referenced=frozenset(cohort.ct.values()),
+                                                           source="IDC"), source="idc")
+    row = store.query("SELECT referenced_series_uid, source FROM series WHERE series_uid = ?", [files.series_uid])
+    assert row.iloc[0].tolist() == [cohort.ct["R01-001"], "IDC"]
