@@ -76,12 +76,10 @@ def apply_cmd(
     params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set [default: the model's]."),
 ) -> None:
     """Apply a frozen Rad-score formula, unchanged, to (other) patients."""
-    from ..models.workflow import apply_radscore, import_model
+    from ..models.workflow import apply_radscore, model_id_or_import
 
     store = _state.settings().store
-    model_id = model
-    if model.endswith(".json") and Path(model).is_file():
-        model_id = import_model(store, Path(model))
+    model_id = model_id_or_import(store, model)
     ids = _patient_list(patients)
     res = apply_radscore(store, model_id, ids, cohort=cohort, roi=roi, params_hash=params_hash)
     _state.out_console().print(f"model {model_id}: scored {res['n_scored']} patient(s), {res['n_failed']} failed "

@@ -295,6 +295,14 @@ def import_model(store, path: Path) -> str:
     return model_id
 
 
+def model_id_or_import(store, model: str) -> str:
+    """``rg radscore apply --model``: a model id in the store, or a JSON file from
+    :func:`export_model` (registered first with :func:`import_model`)."""
+    if model.endswith(".json") and Path(model).is_file():
+        return import_model(store, Path(model))
+    return model
+
+
 def apply_radscore(store, model_id: str, patients: Sequence[str] | None = None, cohort: str = "external",
                    roi: str | None = None, params_hash: str | None = None) -> dict:
     """``rg radscore apply``: the frozen formula, unchanged, on (other) patients.

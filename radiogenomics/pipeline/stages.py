@@ -541,25 +541,17 @@ def _radscore_fit(call: StageCall, endpoint: str, train: Path | None, split: flo
                                "validation": res["n_validation"]}, summary=res)
 
 
-def _import_if_file(store: Path, model: str) -> str:
-    from ..models.workflow import import_model
-
-    if model.endswith(".json") and Path(model).is_file():
-        return import_model(store, Path(model))
-    return model
-
-
 @stage("radscore apply", {"model": Opt(_text, _REQUIRED), "patients": Opt(_text, None),
                           "cohort": Opt(_text, "external"), "roi": Opt(_text, None), "params_hash": Opt(_text, None)})
 def _radscore_apply(call: StageCall, model: str, patients: str | None, cohort: str, roi: str | None,
                     params_hash: str | None) -> StageResult:
     """Apply a frozen Rad-score formula."""
-    from ..models.workflow import apply_radscore
+    from ..models.workflow import apply_radscore, model_id_or_import
     from ..patient_list import parse_patient_ids
     from ..store import collect_runs
 
     with collect_runs() as runs:  # importing a JSON formula is a run of its own
-        model_id = _import_if_file(call.store, model)
+        model_id = model_id_or_import(call.store, model)
     res = apply_radscore(call.store, model_id, parse_patient_ids(patients), cohort=cohort, roi=roi,
                          params_hash=params_hash)
     return StageResult("radscore apply", run_ids=[*runs, res["run_id"]],
