@@ -152,7 +152,13 @@ def make_materialise(bucket_client: PublicBucket) -> Callable[[dict[str, Any], P
 
     def materialise(listing: dict[str, Any], work: Path, on_bytes: Callable[[int], None]) -> dict[str, str]:
         bucket, prefix = listing["bucket"], listing["prefix"]
-        objects = [o for o in bucket_client.list_objects(bucket, prefix) if not o.key.endswith("/")]
+        try:
+            listed = bucket_client.list_objects(bucket, prefix)
+        except ConnectorError as exc:
+            # same error class (retried or not, as before), with where to look
+            raise type(exc)(f"{exc} (listing s3://{bucket}/{prefix} at RG_IDC_ENDPOINT={bucket_client.endpoint}; "
+                            "is it an endpoint serving IDC's public buckets?)") from exc
+        objects = [o for o in listed if not o.key.endswith("/")]
         if not objects:
             raise VerifyError(f"s3://{bucket}/{prefix} holds no objects (the index lists "
                               f"{listing.get('image_count')} instances)")

@@ -382,3 +382,13 @@ def test_killed_process_leaves_nothing_complete_and_rerun_finishes(world, proxy,
     series = _series(settings)
     assert (series.status == "complete").all() and len(series) == len(world.ct) + len(world.fusion)
     assert not any((settings.data_dir / "tcia" / ".partial").iterdir())
+
+
+def test_wrong_bucket_names_the_endpoint(world, proxy, settings, tmp_path):
+    ct_files = sorted((world.root / "R01-001" / "ct").iterdir())
+    row = _idc.series_row(ct_files).row
+    row["series_aws_url"] = "s3://no-such-bucket/0000/*"
+    index = _idc.write_index([row], tmp_path / "nobucket" / "idc_index.parquet")
+    summary = fetch_idc(settings, settings.store, "nsclc_radiogenomics", http=_http(), index=index)
+    (uid, reason), = summary.failed
+    assert uid == row["SeriesInstanceUID"] and "404" in reason and f"RG_IDC_ENDPOINT={proxy.url}" in reason
