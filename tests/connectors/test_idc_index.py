@@ -77,3 +77,18 @@ def test_segmentation_classes_and_readers():
     assert idc_index.parse_s3_url("s3://idc-open-data/6dfdbf98-9b20/*") == ("idc-open-data", "6dfdbf98-9b20/")
     with pytest.raises(InputError, match="series_aws_url"):
         idc_index.parse_s3_url("gs://x/y")
+
+
+@needs_index
+def test_test_index_has_the_real_schema():
+    """The small index the download tests serve is in the real idc_index.parquet schema (names and order)."""
+    import duckdb
+
+    from tests.connectors._idc import INDEX_SCHEMA
+
+    real = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet('{idc_index.bundled_index()}')").df()
+    assert list(real.column_name) == list(INDEX_SCHEMA)
+    kinds = dict(zip(real.column_name, real.column_type))
+    assert {c for c, t in INDEX_SCHEMA.items() if t == "int64"} == {c for c, t in kinds.items() if t == "BIGINT"}
+    assert {c for c, t in INDEX_SCHEMA.items() if t == "float64"} == {c for c, t in kinds.items() if t == "DOUBLE"}
+    assert set(idc_index.INDEX_COLUMNS) <= set(INDEX_SCHEMA)
