@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .._threads import one_blas_thread
 from ..exceptions import InputError, StatisticalWarning
 
 log = logging.getLogger(__name__)
@@ -77,10 +78,13 @@ def fit_f_dist(x: np.ndarray, df1: np.ndarray) -> tuple[float, float]:
     elif np.any(x == 0):
         warnings.warn("zero sample variances detected, offset away from zero", StatisticalWarning, stacklevel=3)
     x = np.maximum(x, 1e-5 * m)
-    e = np.log(x) - special.digamma(df1 / 2) + np.log(df1 / 2)
+    # genes share a handful of df values: evaluate the (slow) polygammas once per distinct df
+    udf, inv = np.unique(df1 / 2, return_inverse=True)
+    inv = inv.ravel()
+    e = np.log(x) - special.digamma(udf)[inv] + np.log(udf)[inv]
     emean = float(e.mean())
     evar = float(np.sum((e - emean) ** 2) / (nok - 1))
-    evar -= float(np.mean(special.polygamma(1, df1 / 2)))
+    evar -= float(np.mean(special.polygamma(1, udf)[inv]))
     if evar > 0:
         d0 = 2 * float(trigamma_inverse(evar)[0])
         s20 = float(np.exp(emean + special.digamma(d0 / 2) - np.log(d0 / 2)))
@@ -131,9 +135,28 @@ def _estimable_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     return np.asarray(keep, dtype=int)
 
 
+def _fit_block(y: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+    """Least squares of every row of ``y`` (genes x samples, no NaN) on ``X`` in one solve.
+
+    Returns (estimable columns, coefficients genes x estimable, unscaled sd, residual df, sigma).
+    """
+    est = _estimable_columns(X)
+    if est.size == 0:
+        return est, np.empty((y.shape[0], 0)), np.empty(0), 0, np.full(y.shape[0], np.nan)
+    Xe = X[:, est]
+    xtx_inv = np.linalg.inv(Xe.T @ Xe)
+    b = y @ (Xe @ xtx_inv)  # genes x coefficients
+    resid = y - b @ Xe.T
+    df = X.shape[0] - est.size
+    sigma = np.sqrt(np.einsum("ij,ij->i", resid, resid) / df) if df > 0 else np.full(y.shape[0], np.nan)
+    return est, b, np.sqrt(np.diag(xtx_inv)), df, sigma
+
+
 def lm_fit(y: np.ndarray, design: np.ndarray) -> dict[str, np.ndarray]:
     """Gene-wise least squares (limma ``lmFit``) on a genes x samples matrix that may hold NaN.
 
+    Genes without missing values share one solve; only genes with missing values are grouped
+    by their pattern of observed samples, each pattern fitted on its observed samples.
     Returns coefficients, stdev_unscaled (genes x coefficients, NaN where not estimable),
     sigma, df_residual (per gene) and cov_coefficients of the full design.
     """
@@ -146,27 +169,37 @@ def lm_fit(y: np.ndarray, design: np.ndarray) -> dict[str, np.ndarray]:
     sigma = np.full(ngenes, np.nan)
     dfres = np.zeros(ngenes)
     obs = np.isfinite(y)
-    # genes sharing one pattern of observed samples are fitted together
-    patterns, inverse = np.unique(obs, axis=0, return_inverse=True)
-    for k, pat in enumerate(patterns):
-        rows = np.flatnonzero(inverse.ravel() == k)
-        if not pat.any():
-            continue
-        Xo = X[pat]
-        est = _estimable_columns(Xo)
+    complete = obs.all(axis=1)
+    blocks: list[tuple[np.ndarray | slice, np.ndarray | slice]] = []
+    if complete.all():
+        blocks.append((slice(None), slice(None)))
+    else:
+        if complete.any():
+            blocks.append((np.flatnonzero(complete), slice(None)))
+        partial = np.flatnonzero(~complete)
+        # only genes with missing values pay for grouping by pattern (packed bits keep np.unique cheap)
+        packed = np.packbits(obs[partial], axis=1)
+        _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.flatnonzero(np.diff(inverse[order])) + 1
+        for rows_k in np.split(order, bounds):
+            pat = obs[partial[rows_k[0]]]
+            if pat.any():
+                blocks.append((partial[rows_k], np.flatnonzero(pat)))
+    for rows, cols in blocks:
+        Y = y[rows] if isinstance(cols, slice) else y[np.ix_(rows, cols)]
+        est, b, sd, df, sig = _fit_block(Y, X[cols])
         if est.size == 0:
             continue
-        Xe = Xo[:, est]
-        Y = y[np.ix_(rows, np.flatnonzero(pat))].T  # samples x genes
-        xtx_inv = np.linalg.inv(Xe.T @ Xe)
-        b = xtx_inv @ (Xe.T @ Y)
-        resid = Y - Xe @ b
-        df = int(pat.sum()) - est.size
-        coef[np.ix_(rows, est)] = b.T
-        sdu[np.ix_(rows, est)] = np.sqrt(np.diag(xtx_inv))[None, :]
+        if isinstance(rows, slice) and est.size == p:
+            coef[:], sdu[:] = b, sd[None, :]
+        else:
+            r = np.arange(ngenes)[rows] if isinstance(rows, slice) else rows
+            coef[np.ix_(r, est)] = b
+            sdu[np.ix_(r, est)] = sd[None, :]
         dfres[rows] = df
-        if df > 0:
-            sigma[rows] = np.sqrt(np.sum(resid ** 2, axis=0) / df)
+        sigma[rows] = sig
     full_est = _estimable_columns(X)
     cov = np.full((p, p), np.nan)
     Xe = X[:, full_est]
@@ -306,7 +339,8 @@ def limma_de(expr: pd.DataFrame, groups: pd.Series | dict, contrast: Sequence[st
     if len(contrast) != 2 or contrast[0] == contrast[1]:
         raise InputError(f"contrast must name two different groups, got {tuple(contrast)!r}")
     groups = pd.Series(groups).astype(str)
-    samples = [s for s in groups.index if s in expr.columns and groups[s] in contrast]
+    keep = groups.index.isin(expr.columns) & groups.isin(list(contrast)).to_numpy()
+    samples = list(groups.index[keep])
     if not samples:
         raise InputError(f"no sample of groups {tuple(contrast)} is in the expression matrix "
                          f"(groups name {len(groups)} samples, expression has {expr.shape[1]}); "
@@ -324,20 +358,30 @@ def limma_de(expr: pd.DataFrame, groups: pd.Series | dict, contrast: Sequence[st
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise InputError(f"the design ({', '.join(names)}) is not of full rank: a covariate is constant or "
                          "confounded with the groups")
-    y = expr.loc[:, samples].to_numpy(dtype=float)
-    allna = np.isnan(y).all(axis=1)
-    if allna.any():
-        warnings.warn(f"{int(allna.sum())} gene(s) have no observed value in these samples "
-                      f"(e.g. {', '.join(map(str, expr.index[allna][:3]))}); their results are NaN",
-                      StatisticalWarning, stacklevel=2)
-    fit = lm_fit(y, X)
+    cols = expr.columns.get_indexer(samples)
+    y = expr.to_numpy(dtype=float)
+    if not np.array_equal(cols, np.arange(expr.shape[1])):
+        y = y[:, cols]
+    missing = np.isnan(y)
+    has_na = bool(missing.any())
+    if has_na:
+        allna = missing.all(axis=1)
+        if allna.any():
+            warnings.warn(f"{int(allna.sum())} gene(s) have no observed value in these samples "
+                          f"(e.g. {', '.join(map(str, expr.index[allna][:3]))}); their results are NaN",
+                          StatisticalWarning, stacklevel=2)
     c = np.zeros(X.shape[1])
     c[0], c[1] = 1.0, -1.0
-    coef, sdu = contrast_fit(fit, c)
+    with one_blas_thread():
+        fit = lm_fit(y, X)
+        coef, sdu = contrast_fit(fit, c)
+        if has_na:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN genes: already warned above
+                ave = np.nanmean(y, axis=1)
+        else:
+            ave = y.mean(axis=1)
     eb = ebayes(coef, sdu, fit["sigma"], fit["df_residual"], proportion=proportion)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN genes: already warned above
-        ave = np.nanmean(y, axis=1)
     out = pd.DataFrame({"logFC": coef, "AveExpr": ave, "t": eb["t"], "P.Value": eb["p_value"],
                         "adj.P.Val": bh_adjust(eb["p_value"]), "B": eb["lods"]}, index=expr.index)
     out.index.name = expr.index.name or "gene"

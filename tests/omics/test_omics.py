@@ -204,3 +204,27 @@ def test_deseq2_on_counts():
     assert (res["log2FoldChange"].iloc[:15] > 1).all() and (res["padj"].iloc[:15] < 0.05).mean() > 0.8
     with pytest.raises(InputError, match="raw non-negative integer counts"):
         deseq2_de(counts + 0.5, groups)
+
+
+def test_lm_fit_complete_block_and_missing_patterns_match_per_gene_least_squares():
+    from radiogenomics.omics.limma import lm_fit
+    rng = np.random.default_rng(8)
+    y = rng.normal(5, 1, size=(60, 14))
+    y[3, [0, 5]] = np.nan
+    y[7, [0, 5]] = np.nan  # same pattern as gene 3: fitted together
+    y[9, :7] = np.nan      # only group b observed: the group-a coefficient is not estimable
+    y[11, :] = np.nan
+    X = np.column_stack([np.r_[np.ones(7), np.zeros(7)], np.r_[np.zeros(7), np.ones(7)], rng.normal(size=14)])
+    fit = lm_fit(y, X)
+    for i in range(y.shape[0]):
+        ok = ~np.isnan(y[i])
+        if not ok.any():
+            assert np.isnan(fit["coefficients"][i]).all() and fit["df_residual"][i] == 0
+            continue
+        cols = [j for j in range(3) if X[ok][:, j].any()]
+        b, rss, *_ = np.linalg.lstsq(X[ok][:, cols], y[i, ok], rcond=None)
+        np.testing.assert_allclose(fit["coefficients"][i, cols], b, rtol=1e-10)
+        assert np.isnan(np.delete(fit["coefficients"][i], cols)).all()
+        df = ok.sum() - len(cols)
+        assert fit["df_residual"][i] == df
+        np.testing.assert_allclose(fit["sigma"][i], np.sqrt(rss[0] / df), rtol=1e-10)
