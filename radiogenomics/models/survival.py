@@ -151,25 +151,26 @@ def logrank_test(time, event, group) -> LogrankResult:
     t, e, g = t[keep], e[keep], g[keep].to_numpy()
     levels = sorted(pd.unique(g), key=lambda v: (str(type(v)), v))
     k = len(levels)
-    codes = np.array([levels.index(v) for v in g])
+    codes = pd.Categorical(g, categories=levels).codes.astype(np.intp)
     n = np.bincount(codes, minlength=k)
     if k < 2:
         warnings.warn("log-rank test needs at least two groups; returning NaN", StatisticalWarning, stacklevel=2)
         return LogrankResult(float("nan"), float("nan"), 0, levels, n, np.zeros(k), np.zeros(k))
-    event_times = np.unique(t[e == 1])
-    obs = np.zeros(k)
-    exp = np.zeros(k)
-    var = np.zeros((k, k))
-    for u in event_times:
-        at_risk = t >= u
-        nj = np.bincount(codes[at_risk], minlength=k).astype(float)
-        dj = np.bincount(codes[(t == u) & (e == 1)], minlength=k).astype(float)
-        N, D = nj.sum(), dj.sum()
-        obs += dj
-        exp += D * nj / N
-        if N > 1:
-            f = D * (N - D) / (N * N * (N - 1))
-            var += f * (np.diag(nj * N) - np.outer(nj, nj))
+    dead = e == 1
+    event_times = np.unique(t[dead])
+    # at risk at u: time >= u, per group, from each group's sorted times (no loop over event times)
+    nj = np.empty((event_times.size, k))
+    for j in range(k):
+        tj = np.sort(t[codes == j])
+        nj[:, j] = tj.size - np.searchsorted(tj, event_times, side="left")
+    dj = np.zeros((event_times.size, k))
+    np.add.at(dj, (np.searchsorted(event_times, t[dead]), codes[dead]), 1.0)
+    N, D = nj.sum(axis=1), dj.sum(axis=1)
+    obs = dj.sum(axis=0)
+    exp = (D / N) @ nj
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(N > 1, D * (N - D) / (N * N * (N - 1)), 0.0)
+    var = np.diag((f * N) @ nj) - (nj * f[:, None]).T @ nj
     if event_times.size == 0:
         warnings.warn("no events: the log-rank test is undefined", FewEventsWarning, stacklevel=2)
         return LogrankResult(float("nan"), float("nan"), k - 1, levels, n, obs, exp)
@@ -187,6 +188,44 @@ def logrank_test(time, event, group) -> LogrankResult:
 
 
 # --------------------------------------------------------------------------- Harrell's C
+
+
+def _tied_events(ts: np.ndarray, es: np.ndarray, ev: np.ndarray) -> np.ndarray:
+    """For each event position in time-sorted data (events before censorings at a tie): how many
+    events share its time (tied event times are not comparable, so they are skipped)."""
+    ev_times = ts[ev]
+    return np.searchsorted(ev_times, ev_times, side="right") - np.searchsorted(ev_times, ev_times, side="left")
+
+
+def _count_in_suffix(values: np.ndarray, start: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each query q: how many ``values[j]``, j >= start[q], are < query[q] and == query[q].
+
+    Blocks of width B: the whole blocks of each suffix are answered by binary search in the
+    sorted values from the block's first position on, the < B leftover positions by direct
+    comparison -- O(n sqrt(n)) work without a Python loop over observations.
+    """
+    n = values.size
+    width = max(32, int(2 * np.sqrt(n)))
+    block = -(-start // width)  # first whole block of each suffix
+    less = np.zeros(start.size, dtype=np.int64)
+    equal = np.zeros(start.size, dtype=np.int64)
+    for k in np.unique(block):
+        if k * width >= n:
+            continue
+        sel = block == k
+        tail = np.sort(values[k * width:])
+        lo = np.searchsorted(tail, query[sel], side="left")
+        less[sel] += lo
+        equal[sel] += np.searchsorted(tail, query[sel], side="right") - lo
+    partial = np.minimum(block * width, n) - start
+    offsets = np.arange(width)
+    for lo in range(0, start.size, 4096):
+        s, q = start[lo:lo + 4096, None], query[lo:lo + 4096, None]
+        valid = offsets[None, :] < partial[lo:lo + 4096, None]
+        v = values[np.minimum(s + offsets[None, :], n - 1)]
+        less[lo:lo + 4096] += np.count_nonzero((v < q) & valid, axis=1)
+        equal[lo:lo + 4096] += np.count_nonzero((v == q) & valid, axis=1)
+    return less, equal
 
 
 def concordance_index(time, event, risk) -> float:
@@ -210,14 +249,16 @@ def concordance_index(time, event, risk) -> float:
     t, e, r = t[keep], e[keep], r[keep]
     concordant = 0.0
     comparable = 0
-    events = np.flatnonzero(e == 1)
-    # chunk the n x n comparison so memory stays bounded on large cohorts
-    for start in range(0, events.size, 512):
-        idx = events[start:start + 512]
-        ti, ri = t[idx][:, None], r[idx][:, None]
-        later = (t[None, :] > ti) | ((t[None, :] == ti) & (e[None, :] == 0))
-        comparable += int(later.sum())
-        concordant += float(((ri > r[None, :]) & later).sum() + 0.5 * ((ri == r[None, :]) & later).sum())
+    # events in time order; the pairs of event i are the later times (and censored ties):
+    # with observations sorted by (time, event first), they are a suffix of the sorted order
+    order = np.lexsort((-e, t))
+    ts, es, rs = t[order], e[order], r[order]
+    ev = np.flatnonzero(es == 1)
+    # first position after event i's block of tied event times = start of its comparable suffix
+    start = np.searchsorted(ts, ts[ev], side="left") + _tied_events(ts, es, ev)
+    comparable = int(np.sum(ts.size - start))
+    less, equal = _count_in_suffix(rs, start, rs[ev])
+    concordant = float(less.sum() + 0.5 * equal.sum())
     if comparable == 0:
         warnings.warn("no comparable pairs: concordance is undefined", FewEventsWarning, stacklevel=2)
         return float("nan")
@@ -256,7 +297,9 @@ def _cox_terms(X, t, e, beta, ties):
     """Log partial likelihood, score and information at ``beta`` (Efron or Breslow ties).
 
     Vectorised over deaths: the k-th of d deaths tied at time u sees the risk-set sums
-    minus k/d of the tied deaths' sums (Efron); Breslow uses the full risk set.
+    minus k/d of the tied deaths' sums (Efron); Breslow uses the full risk set.  The
+    information's sum over deaths of (risk-set second moments) / phi is folded into one
+    weighted cross-product: observation j belongs to the risk sets of all death times <= t_j.
     """
     eta = X @ beta
     # shifting eta keeps exp() finite; the likelihood is invariant to it
@@ -267,29 +310,33 @@ def _cox_terms(X, t, e, beta, ties):
     # suffix sums give risk-set totals: the risk set at u is {time >= u}
     s0 = np.cumsum(ws[::-1])[::-1]
     s1 = np.cumsum((ws[:, None] * Xs)[::-1], axis=0)[::-1]
-    s2 = np.cumsum((ws[:, None, None] * Xs[:, :, None] * Xs[:, None, :])[::-1], axis=0)[::-1]
     dmask = es == 1
     dt, xd, wd = ts[dmask], Xs[dmask], ws[dmask]
     uniq, first, counts = np.unique(dt, return_index=True, return_counts=True)
     grp = np.repeat(np.arange(uniq.size), counts)
-    start = np.searchsorted(ts, uniq, side="left")[grp]
-    R0, R1, R2 = s0[start], s1[start], s2[start]
+    starts = np.searchsorted(ts, uniq, side="left")
+    R0, R1 = s0[starts][grp], s1[starts][grp]
     if ties == "efron":
+        # deaths are in time order, so the tied deaths of one time are contiguous
         frac = (np.arange(dt.size) - first[grp]) / counts[grp]
-        D0 = np.bincount(grp, weights=wd)[grp]
-        D1 = np.zeros((uniq.size, X.shape[1]))
-        np.add.at(D1, grp, wd[:, None] * xd)
-        D2 = np.zeros((uniq.size, X.shape[1], X.shape[1]))
-        np.add.at(D2, grp, wd[:, None, None] * xd[:, :, None] * xd[:, None, :])
+        D0 = np.add.reduceat(wd, first)[grp]
+        D1 = np.add.reduceat(wd[:, None] * xd, first, axis=0)[grp]
         phi = R0 - frac * D0
-        a1 = R1 - frac[:, None] * D1[grp]
-        a2 = R2 - frac[:, None, None] * D2[grp]
+        a1 = R1 - frac[:, None] * D1
     else:
-        phi, a1, a2 = R0, R1, R2
+        frac = None
+        phi, a1 = R0, R1
     loglik = float(etas[dmask].sum() - (np.log(phi) + shift).sum())
     mean = a1 / phi[:, None]
     score = xd.sum(axis=0) - mean.sum(axis=0)
-    info = (a2 / phi[:, None, None]).sum(axis=0) - mean.T @ mean
+    c = np.bincount(grp, weights=1.0 / phi, minlength=uniq.size)
+    at = np.searchsorted(starts, np.arange(ts.size), side="right") - 1
+    weight = ws * np.where(at >= 0, np.cumsum(c)[np.clip(at, 0, None)], 0.0)
+    second = (Xs * weight[:, None]).T @ Xs
+    if frac is not None:
+        g = np.bincount(grp, weights=frac / phi, minlength=uniq.size)
+        second -= (xd * (wd * g[grp])[:, None]).T @ xd
+    info = second - mean.T @ mean
     return loglik, score, info
 
 
@@ -478,7 +525,10 @@ def cox(df: pd.DataFrame, duration: str, event: str, covariates: Sequence[str], 
     r0 = at_risk[np.searchsorted(ts, ev_times, side="left")]
     if ties == "efron":
         d0 = np.bincount(np.searchsorted(ev_times, t[e == 1]), weights=risk[e == 1], minlength=ev_times.size)
-        hz = np.array([np.sum(1.0 / (r - np.arange(d) / d * dd)) for r, d, dd in zip(r0, n_dead, d0)])
+        # the k-th (k = 0..d-1) of d tied deaths: 1 / (R0 - k/d D0), summed per time
+        which = np.repeat(np.arange(ev_times.size), n_dead)
+        k = np.arange(which.size) - np.repeat(np.cumsum(n_dead) - n_dead, n_dead)
+        hz = np.bincount(which, weights=1.0 / (r0[which] - k / n_dead[which] * d0[which]), minlength=ev_times.size)
     else:
         hz = n_dead / r0
     hz = hz * np.exp(-lp.max())
