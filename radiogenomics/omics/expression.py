@@ -128,12 +128,10 @@ def load_expression(store, dataset_id: str) -> tuple[pd.DataFrame, str]:
         warnings.warn(f"dataset {dataset_id!r} has unknown scale {scale!r}; treated as 'other' (used as given)",
                       DataQualityWarning, stacklevel=2)
         scale = "other"
-    long = store.query("SELECT patient_id, gene, value FROM core.expression WHERE dataset_id = ?", [dataset_id])
-    if long.empty:
+    values, genes, patients = store.expression_matrix(dataset_id)
+    if not genes:
         raise NotFoundError(f"dataset {dataset_id!r} has no expression values in the store")
-    wide = long.pivot(index="gene", columns="patient_id", values="value").astype(float)
-    wide.columns.name = None
-    wide.index.name = "gene"
+    wide = pd.DataFrame(values, index=pd.Index(genes, name="gene"), columns=pd.Index(patients))
     return wide, scale
 
 

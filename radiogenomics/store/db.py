@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from ..exceptions import ReadOnlyError, SchemaError, StoreBusyError, StoreError
@@ -224,6 +225,33 @@ class Store:
             return self.con.execute(sql, params or [])
         except duckdb.Error as exc:
             raise self._translate(exc) from exc
+
+    def expression_matrix(self, dataset_id: str) -> tuple[np.ndarray, list[str], list[str]]:
+        """One dataset of ``core.expression`` as a dense genes x patients array (NaN where absent).
+
+        Genes and patients come sorted.  The long table is coded to row/column numbers in SQL
+        and scattered into the array in numpy, so no Python runs per value.
+
+        Returns
+        -------
+        (values, genes, patients)
+        """
+        genes = [r[0] for r in self.execute("SELECT DISTINCT gene FROM core.expression WHERE dataset_id = ? "
+                                            "ORDER BY gene", [dataset_id]).fetchall()]
+        patients = [r[0] for r in self.execute("SELECT DISTINCT patient_id FROM core.expression WHERE dataset_id = ? "
+                                               "ORDER BY patient_id", [dataset_id]).fetchall()]
+        values = np.full((len(genes), len(patients)), np.nan)
+        if not genes:
+            return values, genes, patients
+        cols = self.execute(
+            "WITH e AS (SELECT gene, patient_id, value FROM core.expression WHERE dataset_id = $1), "
+            "g AS (SELECT gene, (row_number() OVER (ORDER BY gene) - 1)::INTEGER AS gi FROM (SELECT DISTINCT gene FROM e)), "
+            "p AS (SELECT patient_id, (row_number() OVER (ORDER BY patient_id) - 1)::INTEGER AS pi "
+            "FROM (SELECT DISTINCT patient_id FROM e)) "
+            "SELECT g.gi, p.pi, coalesce(e.value, 'NaN'::DOUBLE) AS value FROM e JOIN g USING (gene) JOIN p USING (patient_id)",
+            [dataset_id]).fetchnumpy()
+        values[np.asarray(cols["gi"]), np.asarray(cols["pi"])] = np.asarray(cols["value"], dtype=float)
+        return values, genes, patients
 
     def _translate(self, exc: duckdb.Error) -> StoreError:
         text = str(exc)

@@ -1,109 +1,259 @@
-"""Speed of the omics arm on 130 samples x 20,000 genes, with R (limma, GSVA ssgsea, e1071,
-DESeq2) timed in the same run when Rscript is available.
+"""Side by side with R on 130 samples x 20,000 genes: limma (complete and with missing
+values), ssGSEA (GSVA), CIBERSORT-style nu-SVR deconvolution (e1071) and DESeq2.
 
-Skipped unless RG_BENCHMARKS=1; writes reports/benchmarks/omics.json.  DESeq2 (Python and
-R) runs on the first 5,000 genes of the counts to keep the benchmark within minutes.
+Rules in :mod:`_harness`: same input files for both, R warm in one persistent process,
+cold starts reported, alternating order, minimum of >= 5 runs, agreement checked in the
+same run, load average and both BLAS libraries recorded.  Skipped unless RG_BENCHMARKS=1;
+writes reports/benchmarks/omics.json and reports/benchmarks/deseq2.json.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import platform
-import shutil
-import subprocess
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-pytestmark = [pytest.mark.benchmark,
-              pytest.mark.skipif(os.environ.get("RG_BENCHMARKS") != "1", reason="benchmarks run only with RG_BENCHMARKS=1")]
+from _harness import (RSession, alternate, cold_python, cold_r, machine, python_blas, requires_benchmarks,
+                      requires_r, write_report)
 
-REPO = Path(__file__).resolve().parents[2]
-N_SAMPLES, N_GENES, N_DESEQ_GENES = 130, 20000, 5000
+pytestmark = [pytest.mark.benchmark, requires_benchmarks, requires_r]
+
+N_SAMPLES, N_GENES, N_SIG_GENES, N_CELLS = 130, 20000, 500, 22
+NA_GENE_FRACTION = 0.02
+RUNS = max(5, int(os.environ.get("RG_BENCH_RUNS", "5")))
+
+R_LIBS = "suppressPackageStartupMessages({library(data.table); library(limma); library(GSVA); library(e1071)})"
+
+R_LIMMA = """
+limma_run <- function(x) {
+  d <- model.matrix(~ 0 + grp); colnames(d) <- levels(grp)
+  fit <- eBayes(contrasts.fit(lmFit(x, d), makeContrasts(high - low, levels = d)))
+  topTable(fit, number = Inf, sort.by = "none")
+}
+"""
+
+# the same CIBERSORT-style core as radiogenomics.omics.deconvolution: per sample, nu-SVR for three
+# nu, weights clipped at 0 and normalised, the nu with the smallest RMSE kept
+R_DECONV = """
+svr_core <- function(X, y) {
+  best <- NULL
+  for (nu in c(0.25, 0.5, 0.75)) {
+    m <- svm(X, y, type = "nu-regression", kernel = "linear", nu = nu, scale = FALSE)
+    w <- as.vector(t(m$coefs) %*% m$SV); w[w < 0] <- 0; if (sum(w) > 0) w <- w / sum(w)
+    k <- as.vector(X %*% w); rmse <- sqrt(mean((k - y)^2)); r <- cor(k, y)
+    if (is.null(best) || rmse < best$rmse) best <- list(w = w, r = r, rmse = rmse, nu = nu)
+  }
+  best
+}
+deconv_run <- function(sig, mix, perm) {
+  X <- (sig - mean(sig)) / sd(as.vector(sig))
+  Y <- mix[rownames(X), , drop = FALSE]
+  null <- numeric(0)
+  if (perm > 0) {
+    pool <- as.vector(Y)
+    null <- vapply(seq_len(perm), function(i) {
+      yr <- pool[sample.int(length(pool), nrow(X))]; svr_core(X, (yr - mean(yr)) / sd(yr))$r }, numeric(1))
+  }
+  res <- t(vapply(seq_len(ncol(Y)), function(j) {
+    y <- Y[, j]; b <- svr_core(X, (y - mean(y)) / sd(y))
+    c(b$w, if (perm > 0) mean(null >= b$r) else NA, b$r, b$rmse, b$nu) }, numeric(ncol(X) + 4)))
+  dimnames(res) <- list(colnames(Y), c(colnames(X), "P-value", "Correlation", "RMSE", "nu"))
+  res
+}
+"""
 
 
-def _timed(results: dict, name: str, fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    results[name] = round(time.perf_counter() - t0, 3)
-    return out
-
-
-def test_bench_omics(tmp_path):
-    from radiogenomics.catalog import catalog_file
-    from radiogenomics.omics import (ExpressionOptions, deconvolve, deseq2_de, estimate, gsea_phenotype,
-                                     gsea_prerank, ips, limma_de, load_library, ora, prepare_expression, ssgsea)
+def _inputs(tmp: Path) -> dict:
+    """130 x 20,000 log expression (complete, and with 2 % of genes missing a few values),
+    a 500 x 22 signature with its linear mixture, and 130 x 20,000 counts."""
+    from radiogenomics.omics import load_library
 
     rng = np.random.default_rng(0)
     _, hallmark = load_library("hallmark")
     _, go_bp = load_library("go_bp")
     pool = sorted(set(g for v in hallmark.values() for g in v) | set(g for v in go_bp.values() for g in v))
-    genes = pool[:N_GENES] if len(pool) >= N_GENES else pool + [f"GENE{i}" for i in range(N_GENES - len(pool))]
+    genes = (pool + [f"GENE{i}" for i in range(max(0, N_GENES - len(pool)))])[:N_GENES]
     patients = [f"P{i:03d}" for i in range(N_SAMPLES)]
     groups = pd.Series(np.where(np.arange(N_SAMPLES) < 65, "high", "low"), index=patients)
     base = rng.gamma(1.5, 8.0, size=(N_GENES, 1))
-    fpkm = pd.DataFrame(base * rng.lognormal(0, 0.5, size=(N_GENES, N_SAMPLES)), index=genes, columns=patients)
-    fpkm.loc[fpkm.index.isin(hallmark["HALLMARK_HYPOXIA"]), patients[:65]] *= 1.5
-    fpkm.iloc[rng.choice(N_GENES, 500, replace=False), rng.integers(0, N_SAMPLES, 500)] = np.nan
-    counts = pd.DataFrame(rng.negative_binomial(5, 5 / (5 + base[:N_DESEQ_GENES] * 20),
-                                                size=(N_DESEQ_GENES, N_SAMPLES)), index=genes[:N_DESEQ_GENES],
-                          columns=patients)
-    sig_genes = genes[:500]
-    signature = pd.DataFrame(rng.gamma(1.0, 200.0, size=(500, 22)), index=sig_genes,
-                             columns=[f"cell{i}" for i in range(22)])
-    py: dict[str, float] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        logx = _timed(py, "prepare_expression", prepare_expression, fpkm, "fpkm", ExpressionOptions(min_value=0.0))
-        de = _timed(py, "limma", limma_de, logx, groups)
-        _timed(py, "ssgsea_hallmark", ssgsea, logx.dropna(), hallmark)
-        _timed(py, "estimate", estimate, logx)
-        _timed(py, "ips", ips, logx)
-        mix = fpkm.loc[sig_genes].fillna(1.0)
-        _timed(py, "deconvolution_perm0", deconvolve, mix, signature, perm=0)
-        _timed(py, "deconvolution_perm100", deconvolve, mix, signature, perm=100, seed=0)
-        _timed(py, "gsea_prerank_1000", gsea_prerank, de["t"], hallmark, permutations=1000, seed=0)
-        _timed(py, "gsea_phenotype_100", gsea_phenotype, logx, groups, hallmark, permutations=100, seed=0)
-        up = de.index[(de["P.Value"] < 0.05) & (de["logFC"] > 0.1)]
-        _timed(py, "ora_go_bp", ora, up, de.index, go_bp)
-        _timed(py, "deseq2_5000_genes", deseq2_de, counts, groups, n_cpus=2)
+    fpkm = base * rng.lognormal(0, 0.5, size=(N_GENES, N_SAMPLES))
+    fpkm[np.isin(genes, hallmark["HALLMARK_HYPOXIA"])[:, None] & (np.arange(N_SAMPLES) < 65)[None, :]] *= 1.5
+    logx = pd.DataFrame(np.log2(fpkm + 1.0), index=genes, columns=patients)
+    logx.index.name = "gene"
+    logx_na = logx.copy()
+    na_genes = rng.choice(N_GENES, int(NA_GENE_FRACTION * N_GENES), replace=False)
+    arr = logx_na.to_numpy(copy=True)
+    for gi in na_genes:
+        arr[gi, rng.choice(N_SAMPLES, int(rng.integers(1, 6)), replace=False)] = np.nan
+    logx_na = pd.DataFrame(arr, index=genes, columns=patients).rename_axis("gene")
+    counts = pd.DataFrame(rng.negative_binomial(5, 5 / (5 + base * 20), size=(N_GENES, N_SAMPLES)),
+                          index=genes, columns=patients).rename_axis("gene")
+    counts.iloc[:400, :65] *= 2
+    sig_genes = genes[:N_SIG_GENES]
+    signature = pd.DataFrame(rng.gamma(1.0, 200.0, size=(N_SIG_GENES, N_CELLS)), index=sig_genes,
+                             columns=[f"cell{i}" for i in range(N_CELLS)]).rename_axis("gene")
+    fractions = rng.dirichlet(np.ones(N_CELLS) * 0.5, size=N_SAMPLES)
+    mixture = pd.DataFrame(signature.to_numpy() @ fractions.T * rng.lognormal(0, 0.3, (N_SIG_GENES, N_SAMPLES)),
+                           index=sig_genes, columns=patients).rename_axis("gene")
+    files = {"logx": logx, "logx_na": logx_na, "counts": counts, "signature": signature, "mixture": mixture}
+    for name, frame in files.items():
+        frame.to_csv(tmp / f"{name}.tsv", sep="\t", na_rep="NA")
+    groups.rename("grp").rename_axis("sample").to_csv(tmp / "groups.tsv", sep="\t")
+    return {**files, "groups": groups, "hallmark": hallmark, "tmp": tmp}
 
-    r: dict[str, float] | None = None
-    r_note = "Rscript not found"
-    if shutil.which("Rscript"):
-        logx.dropna().to_csv(tmp_path / "logexpr.csv")
-        groups.rename("grp").to_frame().to_csv(tmp_path / "groups.csv", index=False)
-        signature.rename_axis("Gene").to_csv(tmp_path / "signature.txt", sep="\t")
-        mix.to_csv(tmp_path / "mixture.csv")
-        counts.to_csv(tmp_path / "counts.csv")
-        script = REPO / "tests" / "data" / "R" / "omics" / "bench_omics.R"
-        out = subprocess.run(["Rscript", str(script), str(tmp_path), str(catalog_file("genesets", "h.all.v7.0.symbols.gmt"))],
-                             capture_output=True, text=True, check=False)
-        if out.returncode == 0:
-            r = {p[1]: float(p[2]) for p in (line.split() for line in out.stdout.splitlines()) if p[:1] == ["RGTIME"]}
-            r_note = "R timed inside Rscript (data loading excluded)"
-        else:
-            r_note = "Rscript failed: " + out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "Rscript failed"
-    pairs = {"limma": "limma", "ssgsea": "ssgsea_hallmark", "deconvolution": "deconvolution_perm0",
-             "deseq2": "deseq2_5000_genes"}
-    ratios = {k: round(py[v] / r[k], 3) for k, v in pairs.items() if r and r.get(k)}
-    report = {
-        "benchmark": "omics",
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_average": list(os.getloadavg())},
-        "data": {"samples": N_SAMPLES, "genes": N_GENES, "deseq2_genes": N_DESEQ_GENES, "signature": [500, 22],
-                 "hallmark_sets": len(hallmark), "go_bp_sets": len(go_bp)},
-        "python_seconds": py,
-        "r_seconds": r,
-        "r_note": r_note,
-        "python_over_r": ratios,
-    }
-    out_path = REPO / "reports" / "benchmarks" / "omics.json"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(report, indent=2) + "\n")
-    assert py["limma"] < 60 and py["ssgsea_hallmark"] < 60
+
+def _r_matrix(var: str, path: Path) -> str:
+    return (f"{var} <- as.matrix(fread('{path}', sep = '\\t', na.strings = 'NA'), rownames = 1); "
+            f"storage.mode({var}) <- 'double'")
+
+
+def _r_load(tmp: Path, gmt: Path) -> str:
+    lines = [R_LIBS, R_LIMMA, R_DECONV]
+    for name in ("logx", "logx_na", "signature", "mixture"):
+        lines.append(_r_matrix(name, tmp / f"{name}.tsv"))
+    lines.append(f"grp <- factor(fread('{tmp / 'groups.tsv'}')$grp, levels = c('high', 'low'))")
+    lines.append(f"l <- strsplit(readLines('{gmt}'), '\\t'); sets <- setNames(lapply(l, function(v) unique(v[-(1:2)])), "
+                 "sapply(l, `[`, 1))")
+    return "\n".join(lines)
+
+
+def _max_rel(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return float("inf")
+    ok = ~np.isnan(a)
+    return float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-300)))
+
+
+def _read_r(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, sep="\t", index_col=0, na_values=["NA"])
+
+
+@pytest.fixture(scope="module")
+def omics_inputs(tmp_path_factory):
+    return _inputs(tmp_path_factory.mktemp("bench_omics"))
+
+
+def test_bench_omics_vs_r(omics_inputs):
+    from radiogenomics.catalog import catalog_file
+    from radiogenomics.omics import deconvolve, limma_de, ssgsea
+
+    d = omics_inputs
+    tmp, groups, hallmark = d["tmp"], d["groups"], d["hallmark"]
+    gmt = catalog_file("genesets", "h.all.v7.0.symbols.gmt")
+    report: dict = {"benchmark": "omics", "machine": machine(), "blas": {"python": python_blas()},
+                    "input": {"samples": N_SAMPLES, "genes": N_GENES,
+                              "genes_with_missing_values": int(d["logx_na"].isna().any(axis=1).sum()),
+                              "signature": [N_SIG_GENES, N_CELLS], "hallmark_sets": len(hallmark),
+                              "note": "every step: the same full-size input files for both tools"},
+                    "comparisons": {}}
+    warnings.simplefilter("ignore")
+    with RSession(_r_load(tmp, gmt)) as r:
+        report["blas"]["R"] = r.blas()
+        report["r_packages"] = r.package_versions(["limma", "GSVA", "e1071", "data.table"])
+        report["r_session"] = {"startup_s": round(r.startup_seconds, 3), "load_libraries_and_inputs_s":
+                               round(r.preamble_seconds, 3)}
+        comp = report["comparisons"]
+
+        # limma, complete and with missing values
+        for key, frame, rvar in (("limma_complete", d["logx"], "logx"), ("limma_missing_values", d["logx_na"], "logx_na")):
+            holder: dict = {}
+            res = alternate(lambda: holder.__setitem__("py", limma_de(frame, groups)), f"tt <- limma_run({rvar})", r, RUNS)
+            r.run(f"fwrite(data.table(gene = rownames(tt), tt), '{tmp / 'r_tt.tsv'}', sep = '\\t')")
+            ref = _read_r(tmp / "r_tt.tsv")
+            py = holder["py"].loc[ref.index]
+            res["agreement"] = {c: _max_rel(py[c], ref[c]) for c in ("logFC", "t", "P.Value", "adj.P.Val", "B")}
+            res["agreement_metric"] = "max relative difference to R (NaN positions must match)"
+            comp[key] = res
+
+        # ssGSEA on the Hallmark sets
+        holder = {}
+        res = alternate(lambda: holder.__setitem__("py", ssgsea(d["logx"], hallmark)),
+                        "ss <- gsva(logx, sets, method = 'ssgsea', tau = 0.25, ssgsea.norm = FALSE, verbose = FALSE)",
+                        r, RUNS)
+        r.run(f"fwrite(data.table(set = rownames(ss), ss), '{tmp / 'r_ss.tsv'}', sep = '\\t')")
+        ref = _read_r(tmp / "r_ss.tsv")
+        py = holder["py"]
+        py = py.loc[ref.index, ref.columns] if set(ref.index) <= set(py.index) else py.T.loc[ref.index, ref.columns]
+        res["agreement"] = {"ssgsea_scores": _max_rel(py.to_numpy(), ref.to_numpy())}
+        res["agreement_metric"] = "max relative difference to R"
+        comp["ssgsea_hallmark"] = res
+
+        # deconvolution: 130 samples, no permutations (fractions compared) and 100 permutations
+        holder = {}
+        res = alternate(lambda: holder.__setitem__("py", deconvolve(d["mixture"], d["signature"], perm=0)),
+                        "dc <- deconv_run(signature, mixture, 0)", r, RUNS)
+        r.run(f"fwrite(data.table(sample = rownames(dc), dc), '{tmp / 'r_dc.tsv'}', sep = '\\t')")
+        ref = _read_r(tmp / "r_dc.tsv")
+        py = holder["py"].loc[ref.index]
+        cells = list(d["signature"].columns)
+        res["agreement"] = {"max_abs_fraction_difference": float(np.abs(py[cells].to_numpy() - ref[cells].to_numpy()).max()),
+                            "max_abs_correlation_difference": float(np.abs(py["Correlation"] - ref["Correlation"]).max()),
+                            "same_nu": float((py["nu"].to_numpy() == ref["nu"].to_numpy()).mean())}
+        res["agreement_metric"] = "libsvm stops at tolerance 1e-3 in both tools"
+        comp["deconvolution_perm0"] = res
+        res = alternate(lambda: deconvolve(d["mixture"], d["signature"], perm=100, seed=0),
+                        "set.seed(0); dcp <- deconv_run(signature, mixture, 100)", r, RUNS)
+        res["agreement"] = "p-values rest on different random mixtures in the two tools; fractions compared at perm=0"
+        comp["deconvolution_perm100"] = res
+
+        # cold starts: a fresh process loading the libraries, reading the input and running once
+        logx_path, grp_path = tmp / "logx.tsv", tmp / "groups.tsv"
+        report["cold_start"] = {
+            "limma_complete": {
+                "python_s": round(cold_python(
+                    "import pandas as pd; from radiogenomics.omics.limma import limma_de; "
+                    f"x = pd.read_csv('{logx_path}', sep='\\t', index_col=0, engine='pyarrow'); "
+                    f"g = pd.read_csv('{grp_path}', sep='\\t', index_col=0)['grp']; limma_de(x, g)"), 3),
+                "r_s": round(cold_r(
+                    "suppressPackageStartupMessages({library(data.table); library(limma)})\n"
+                    + _r_matrix("logx", logx_path) + "\n"
+                    + f"grp <- factor(fread('{grp_path}')$grp, levels = c('high', 'low'))\n" + R_LIMMA
+                    + "tt <- limma_run(logx)\n"), 3),
+                "what": "fresh process: load libraries, read the 130 x 20,000 TSV, one limma run"}}
+    write_report("omics", report)
+    assert comp["limma_complete"]["agreement"]["t"] < 1e-8
+    assert comp["limma_missing_values"]["agreement"]["t"] < 1e-8
+    assert comp["deconvolution_perm0"]["agreement"]["max_abs_fraction_difference"] < 0.01
+
+
+def test_bench_deseq2_vs_r(omics_inputs):
+    """DESeq2 on all 20,000 genes x 130 samples: rg's path vs R DESeq2 (serial)."""
+    from radiogenomics.omics import deseq2_de
+
+    d = omics_inputs
+    tmp, groups = d["tmp"], d["groups"]
+    counts = d["counts"]
+    report: dict = {"benchmark": "deseq2", "machine": machine(), "blas": {"python": python_blas()},
+                    "input": {"samples": N_SAMPLES, "genes": N_GENES, "design": "~ group (high vs low)"},
+                    "comparisons": {}}
+    warnings.simplefilter("ignore")
+    preamble = ("suppressPackageStartupMessages({library(data.table); library(DESeq2)})\n"
+                + _r_matrix("counts", tmp / "counts.tsv") + "\nstorage.mode(counts) <- 'integer'\n"
+                + f"grp <- factor(fread('{tmp / 'groups.tsv'}')$grp, levels = c('low', 'high'))\n"
+                + "coldata <- data.frame(group = grp, row.names = colnames(counts))")
+    r_call = ("dds <- DESeq(DESeqDataSetFromMatrix(counts, coldata, ~ group), quiet = TRUE); "
+              "res <- results(dds, contrast = c('group', 'high', 'low'))")
+    with RSession(preamble) as r:
+        report["blas"]["R"] = r.blas()
+        report["r_packages"] = r.package_versions(["DESeq2", "data.table"])
+        holder: dict = {}
+        res = alternate(lambda: holder.__setitem__("py", deseq2_de(counts, groups, n_cpus=1)), r_call, r, RUNS)
+        r.run(f"fwrite(data.table(gene = rownames(res), as.data.frame(res)), '{tmp / 'r_deseq.tsv'}', sep = '\\t')")
+    ref = _read_r(tmp / "r_deseq.tsv")
+    py = holder["py"].loc[ref.index]
+    ok = ref["stat"].notna() & py["stat"].notna()
+    rho = float(stats.spearmanr(py.loc[ok, "stat"], ref.loc[ok, "stat"]).statistic)
+    calls_py = set(py.index[py["padj"] < 0.05])
+    calls_r = set(ref.index[ref["padj"] < 0.05])
+    res["agreement"] = {"spearman_wald_stat": rho, "calls_padj_0.05_python": len(calls_py),
+                        "calls_padj_0.05_r": len(calls_r), "calls_identical": calls_py == calls_r,
+                        "max_abs_log2FoldChange_difference": float((py["log2FoldChange"] - ref["log2FoldChange"]).abs().max())}
+    report["comparisons"]["deseq2_all_genes_one_process"] = res
+    write_report("deseq2", report)
+    assert rho >= 0.99999 and calls_py == calls_r
