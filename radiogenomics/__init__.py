@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
-
-try:
-    __version__ = _metadata.version("radiogenomics")
-except _metadata.PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0+unknown"
-
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    # importlib.metadata costs ~30 ms at start-up; only --version and provenance need it
+    if name == "__version__":
+        from importlib import metadata
+
+        try:
+            version = metadata.version("radiogenomics")
+        except metadata.PackageNotFoundError:  # running from a source tree without install
+            version = "0.0.0+unknown"
+        globals()["__version__"] = version
+        return version
+    raise AttributeError(f"module 'radiogenomics' has no attribute {name!r}")

@@ -28,3 +28,12 @@ def one_blas_thread() -> Iterator[None]:
         _CONTROLLER = ThreadpoolController()
     with _CONTROLLER.limit(limits=1, user_api="blas"):
         yield
+
+
+def limit_blas_threads() -> None:
+    """Process-pool initializer: one BLAS/OpenMP thread per worker (one worker per core)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return
+    threadpool_limits(limits=1)

@@ -23,7 +23,7 @@ try:
 except ImportError:  # pragma: no cover
     _ClickAbort, _ClickExit = typer.Abort, typer.Exit
 
-from .. import __version__
+import radiogenomics as _package
 from ..config import Settings
 from ..exceptions import RGError
 from . import _state
@@ -40,7 +40,7 @@ app = typer.Typer(
 
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"rg (radiogenomics) {__version__}")
+        typer.echo(f"rg (radiogenomics) {_package.__version__}")
         raise typer.Exit()
 
 

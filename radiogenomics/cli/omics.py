@@ -116,6 +116,7 @@ def immune(
     method: List[str] = typer.Option([], "--method", help="estimate, ips, deconvolution (repeatable; default: estimate and ips, plus deconvolution with --signature)."),
     perm: int = typer.Option(100, "--perm", help="Permutations for the deconvolution p-value."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Processes sharing the deconvolution's SVR fits (same result for any number)."),
     min_present: float = MIN_PRESENT, min_value: Optional[float] = MIN_VALUE, min_fraction: float = MIN_FRACTION,
     collapse: str = COLLAPSE,
 ) -> None:
@@ -127,6 +128,7 @@ def immune(
 
     with _busy("immune scores"):
         rows = run_immune(_state.settings().store, dataset, signature=signature, methods=method or None, perm=perm, seed=seed,
+                          workers=workers,
                           options=_options(min_present, min_value, min_fraction, collapse))
     for m, sub in rows.groupby("method"):
         typer.echo(f"{m}: {sub['patient_id'].nunique()} patients x {sub['score'].nunique()} scores")

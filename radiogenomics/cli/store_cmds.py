@@ -29,24 +29,31 @@ def sql(
 ) -> None:
     """Run SQL on the store (read-only unless --write)."""
     with _state.open_store(read_only=not write, wait=wait) as store:
-        frame = store.query(query)
-    if fmt is OutputFormat.csv:
-        frame.to_csv(sys.stdout, index=False)
-    elif fmt is OutputFormat.json:
+        if fmt is OutputFormat.json:
+            frame = store.query(query)
+        else:  # rows as Python values: no pandas import for a quick query
+            columns, rows = store.fetch(query)
+    if fmt is OutputFormat.json:
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", default_handler=str))
         sys.stdout.write("\n")
+    elif fmt is OutputFormat.csv:
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
     else:
         from rich.table import Table
 
-        shown = frame.head(limit) if limit > 0 else frame
+        shown = rows[:limit] if limit > 0 else rows
         table = Table(show_lines=False)
-        for col in shown.columns:
+        for col in columns:
             table.add_column(str(col))
-        for row in shown.itertuples(index=False):
+        for row in shown:
             table.add_row(*("" if v is None else str(v) for v in row))
         _state.out_console().print(table)
-        if limit > 0 and len(frame) > limit:
-            typer.echo(f"({len(frame)} rows, {limit} shown)", err=True)
+        if limit > 0 and len(rows) > limit:
+            typer.echo(f"({len(rows)} rows, {limit} shown)", err=True)
 
 
 @store_app.command("info")

@@ -88,8 +88,33 @@ def _standardise(v: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / sd
 
 
+def _svr_many(X: np.ndarray, Y: np.ndarray) -> list[tuple[np.ndarray, float, float, float]]:
+    """:func:`_svr_core` of each column of ``Y`` (standardised mixtures) on ``X``."""
+    return [_svr_core(X, Y[:, j]) for j in range(Y.shape[1])]
+
+
+def _fit_columns(X: np.ndarray, Y: np.ndarray, workers: int) -> list[tuple[np.ndarray, float, float, float]]:
+    """Best-of-three nu-SVR fits of every column of ``Y``, over ``workers`` processes.
+
+    libsvm's SMO iterations are the whole cost (tens of thousands per fit; the 500 x 500
+    linear kernel is cached after the first pass, so precomputing it does not help), and the
+    fits are independent: they are split into contiguous chunks, one per worker, each
+    worker on one BLAS thread.  Results are the same as in one process.
+    """
+    if workers <= 1 or Y.shape[1] < 2:
+        return _svr_many(X, Y)
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .._threads import limit_blas_threads
+
+    chunks = [c for c in np.array_split(np.arange(Y.shape[1]), min(workers, Y.shape[1])) if c.size]
+    with ProcessPoolExecutor(max_workers=len(chunks), initializer=limit_blas_threads) as pool:
+        parts = list(pool.map(_svr_many, [X] * len(chunks), [Y[:, c] for c in chunks]))
+    return [fit for part in parts for fit in part]
+
+
 def deconvolve(expr: pd.DataFrame, signature: pd.DataFrame, perm: int = 100, seed: int = 0,
-               quantile_normalize: bool = False, min_genes: int = 10) -> pd.DataFrame:
+               quantile_normalize: bool = False, min_genes: int = 10, workers: int = 1) -> pd.DataFrame:
     """CIBERSORT-style relative fractions of the signature's cell types in each sample.
 
     Parameters
@@ -107,6 +132,9 @@ def deconvolve(expr: pd.DataFrame, signature: pd.DataFrame, perm: int = 100, see
         Quantile-normalise the mixtures first (CIBERSORT's default for arrays; off for RNA-seq).
     min_genes : int
         Minimum number of signature genes present in ``expr``.
+    workers : int
+        Processes sharing the nu-SVR fits (samples and permutations); the result does not
+        depend on it.
 
     Returns
     -------
@@ -136,17 +164,17 @@ def deconvolve(expr: pd.DataFrame, signature: pd.DataFrame, perm: int = 100, see
     Xraw = signature.loc[common].to_numpy(dtype=float)
     X = (Xraw - Xraw.mean()) / np.std(Xraw, ddof=1)
     Y = mix.loc[common].to_numpy(dtype=float)
-    null = np.array([])
+    # the random mixtures are drawn first (the same stream as drawing one per fit), then every
+    # fit -- samples and permutations alike -- goes through one batch
+    columns = [_standardise(Y[:, j]) for j in range(Y.shape[1])]
     if perm > 0:
         rng = np.random.default_rng(seed)
         pool = Y.ravel()
-        null = np.empty(perm)
-        for i in range(perm):
-            yr = _standardise(pool[rng.choice(pool.size, size=len(common), replace=False)])
-            null[i] = _svr_core(X, yr)[1]
+        columns += [_standardise(pool[rng.choice(pool.size, size=len(common), replace=False)]) for _ in range(perm)]
+    fits = _fit_columns(X, np.column_stack(columns), workers)
+    null = np.array([fit[1] for fit in fits[Y.shape[1]:]])
     rows = []
-    for j, sample in enumerate(mix.columns):
-        w, r, rmse, nu = _svr_core(X, _standardise(Y[:, j]))
+    for w, r, rmse, nu in fits[:Y.shape[1]]:
         pval = float(np.mean(null >= r)) if perm > 0 else float("nan")
         rows.append([*w, pval, r, rmse, nu])
     out = pd.DataFrame(rows, index=mix.columns, columns=[*map(str, signature.columns), "P-value", "Correlation",

@@ -14,7 +14,6 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..exceptions import InputError, StatisticalWarning
 from .genesets import restrict_sets
@@ -97,6 +96,8 @@ def ora(query: Iterable[str], universe: Iterable[str], gene_sets: Mapping[str, I
     sets outside [min_size, max_size] are not tested.  Rows are returned for every tested
     set (overlap may be 0), sorted by p-value.
     """
+    from scipy import stats  # imported here: scipy.stats costs ~0.3 s, rg de / rg gsea do not need it
+
     annotated = set().union(*[set(v) for v in gene_sets.values()]) if gene_sets else set()
     uni = set(universe) & annotated
     q = set(query) & uni

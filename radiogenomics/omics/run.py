@@ -244,8 +244,10 @@ def run_ora(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[s
 
 def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | None = None,
                    methods: Sequence[str] | None = None, perm: int = 100, seed: int = 0,
-                   options: ExpressionOptions | None = None) -> pd.DataFrame:
+                   options: ExpressionOptions | None = None, workers: int = 1) -> pd.DataFrame:
     """Immune scores of a raw dataset matrix in long form: sample, method, score, value.
+
+    ``workers`` processes share the deconvolution's nu-SVR fits (same result for any number).
 
     ESTIMATE gets the matrix without the low-expression filter of ``options`` (duplicates
     collapsed, genes missing in too many samples dropped), so that it equals the authors'
@@ -275,7 +277,7 @@ def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | Non
                 mix = mix / mix.sum(axis=0) * 1e6
         else:
             mix = logx  # log scale: deconvolve() anti-logs (max < 50)
-        frames.append(("deconvolution", deconvolve(mix, signature, perm=perm, seed=seed)))
+        frames.append(("deconvolution", deconvolve(mix, signature, perm=perm, seed=seed, workers=workers)))
     out = []
     for name, wide in frames:
         long = wide.rename_axis("patient_id").reset_index().melt(id_vars="patient_id", var_name="score",
@@ -287,7 +289,7 @@ def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | Non
 
 def run_immune(store: StoreLike, dataset_id: str, signature: str | pd.DataFrame | None = None,
                methods: Sequence[str] | None = None, perm: int = 100, seed: int = 0,
-               options: ExpressionOptions | None = None) -> pd.DataFrame:
+               options: ExpressionOptions | None = None, workers: int = 1) -> pd.DataFrame:
     """ESTIMATE, IPS and (with a signature matrix) deconvolution for every patient of a dataset; writes ``immune_scores``.
 
     ``signature`` is a path to an LM22-layout file or a DataFrame (genes x cell types).
@@ -296,7 +298,7 @@ def run_immune(store: StoreLike, dataset_id: str, signature: str | pd.DataFrame 
     sig = read_signature(signature) if isinstance(signature, (str, os.PathLike)) else signature
     with reading(store) as st:
         expr, scale = load_expression(st, dataset_id)
-    long = compute_immune(expr, scale, sig, methods, perm, seed, options)
+    long = compute_immune(expr, scale, sig, methods, perm, seed, options, workers=workers)
     long.insert(0, "dataset_id", dataset_id)
     params: dict[str, Any] = {"dataset_id": dataset_id, "methods": sorted(set(long["method"])), "perm": perm,
                               "seed": seed, "signature": str(signature) if isinstance(signature, (str, os.PathLike)) else

@@ -25,7 +25,6 @@ from typing import Iterable, Literal, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..exceptions import DataQualityWarning, InputError
 from .genesets import restrict_sets
@@ -53,6 +52,8 @@ def ssgsea_matrix(x: np.ndarray, members: list[np.ndarray], alpha: float = 0.25,
     ndarray
         Sets x samples (unnormalised).
     """
+    from scipy import stats  # lazily: importing scipy.stats costs ~0.3 s
+
     n, m = x.shape
     ranks = stats.rankdata(x, axis=0, method="average")
     if integer_ranks:

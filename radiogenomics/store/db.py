@@ -17,16 +17,17 @@ import os
 import re
 import time
 import uuid
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import duckdb
-import numpy as np
-import pandas as pd
 
 from ..exceptions import ReadOnlyError, SchemaError, StoreBusyError, StoreError
 from .schema import MIGRATIONS, SCHEMA_VERSION, VIEWS
+
+if TYPE_CHECKING:  # numpy/pandas load lazily: `rg sql` and `rg --help` do not need them
+    import numpy as np
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages whose behaviour determines results."""
+    from importlib import metadata
+
     out: dict[str, str] = {}
     for name in TRACKED_PACKAGES:
         try:
@@ -219,6 +222,15 @@ class Store:
         except duckdb.Error as exc:
             raise self._translate(exc) from exc
 
+    def fetch(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
+        """Run SQL and return ``(column names, rows as tuples)`` without building a DataFrame."""
+        try:
+            cursor = self.con.execute(sql, params or [])
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            return columns, cursor.fetchall() if columns else []
+        except duckdb.Error as exc:
+            raise self._translate(exc) from exc
+
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
         """Execute SQL (DDL/DML) with errors translated to :class:`StoreError`."""
         try:
@@ -236,6 +248,8 @@ class Store:
         -------
         (values, genes, patients)
         """
+        import numpy as np
+
         genes = [r[0] for r in self.execute("SELECT DISTINCT gene FROM core.expression WHERE dataset_id = ? "
                                             "ORDER BY gene", [dataset_id]).fetchall()]
         patients = [r[0] for r in self.execute("SELECT DISTINCT patient_id FROM core.expression WHERE dataset_id = ? "
@@ -416,6 +430,7 @@ class Store:
     def add_patients(self, patient_ids: Sequence[str], collection: str | None, source: str,
                      run_id: str | None = None) -> None:
         """Register canonical patients (idempotent)."""
+        import pandas as pd
         frame = pd.DataFrame({"patient_id": list(dict.fromkeys(patient_ids))})
         frame["collection"] = collection
         frame["source"] = source
@@ -423,6 +438,7 @@ class Store:
 
     def add_crosswalk(self, source: str, mapping: Mapping[str, str], run_id: str | None = None) -> None:
         """Map identifiers of one source to canonical patient ids (idempotent)."""
+        import pandas as pd
         if not mapping:
             return
         frame = pd.DataFrame({"source": source, "source_id": list(mapping.keys()),
@@ -431,6 +447,7 @@ class Store:
 
     def resolve_patients(self, source: str, source_ids: Sequence[str]) -> dict[str, str]:
         """Canonical patient ids for identifiers of ``source`` (unknown ids are absent)."""
+        import pandas as pd
         if not source_ids:
             return {}
         frame = pd.DataFrame({"source_id": list(source_ids)})

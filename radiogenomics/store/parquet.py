@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import pandas as pd
-
 from ..exceptions import ConfigError, StoreError
 from .schema import VIEWS
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd  # loaded lazily: opening a store does not need it
+
     from .db import Store
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,7 @@ def _arrow_schema():
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
     """The file columns in their stored types (missing columns become NULL)."""
+    import pandas as pd
     out = pd.DataFrame(index=range(len(frame)))
     for col in FILE_COLUMNS:
         if col not in frame:
@@ -227,6 +228,7 @@ def write_features(store: "Store", rows: pd.DataFrame) -> int:
     int
         Number of rows written.
     """
+    import pandas as pd
     location = features_parquet_location(store)
     if location is None:
         raise StoreError("Parquet-backed features are not enabled for this store (rg store features-to-parquet)")
@@ -282,6 +284,7 @@ def _core_rows(store: "Store", frame: pd.DataFrame) -> dict[tuple[str, str], pd.
 
 
 def _delete_core_rows(store: "Store", keys: list[tuple[str, str]]) -> None:
+    import pandas as pd
     frame = pd.DataFrame(keys, columns=["patient_id", "params_hash"])
     store.con.register("_rg_pq_del", frame)
     try:
@@ -355,6 +358,7 @@ def enable_features_parquet(store: "Store", location: str | os.PathLike[str],
     int
         Rows moved from ``core.features``.
     """
+    import pandas as pd
     store._require_writable()
     location = str(location)
     if is_remote(location):
@@ -419,6 +423,7 @@ def attach_features_parquet(store: "Store", location: str, buckets: int = DEFAUL
     StoreError
         The view cannot read the location (missing credentials, no files).
     """
+    import pandas as pd
     store._require_writable()
     location = str(location) if is_remote(location) else str(Path(location).expanduser().resolve())
     current = features_parquet_location(store)

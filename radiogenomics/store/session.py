@@ -16,11 +16,13 @@ import logging
 import os
 import socket
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-import pandas as pd
 
 from .db import Store, _utcnow, new_run_id, package_versions
+
+if TYPE_CHECKING:  # pandas loads lazily: `rg sql` and `rg --help` do not need it
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,7 @@ class RunRecorder:
     def record_failure(self, stage: str, patient_id: str, reason: str, item: str = "",
                        store: Store | None = None) -> None:
         """Record a per-item failure (in ``failures``); the run goes on and ends ``partial``."""
+        import pandas as pd
         row = dict(run_id=self.run_id, stage=stage, patient_id=str(patient_id), item=str(item),
                    reason=str(reason), failed_at=_utcnow())
         self.failures.append(row)
@@ -156,6 +159,7 @@ def write_batch(session: StoreSession, run: Any, stage: str, failures: list[tupl
     (and appended to ``recorded``); ``tables`` maps a table to the frames to upsert,
     all in one transaction so a batch is stored whole or not at all.
     """
+    import pandas as pd
     frames = {table: pd.concat(parts, ignore_index=True) for table, parts in tables.items() if parts}
     if not (failures or frames):
         return

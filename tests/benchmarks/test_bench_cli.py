@@ -1,0 +1,124 @@
+"""Whole commands: ``rg de`` on a store (130 samples x 20,000 genes, FPKM) against an R script
+that does the same DE from a TSV with data.table::fread (same filter, log2(x + 1), limma),
+both as fresh processes, alternating; plus start-up of ``rg --help`` / ``rg sql "select 1"``
+and the package import time of the commands that need no heavy library.
+
+Skipped unless RG_BENCHMARKS=1; writes reports/benchmarks/cli.json.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from _harness import REPO, alternate_commands, machine, requires_benchmarks, requires_r, write_report
+
+pytestmark = [pytest.mark.benchmark, requires_benchmarks, requires_r]
+
+N_SAMPLES, N_GENES = 130, 20000
+RUNS = max(5, int(os.environ.get("RG_BENCH_RUNS", "5")))
+
+R_DE = """
+suppressPackageStartupMessages({library(data.table); library(limma)})
+args <- commandArgs(TRUE)
+x <- fread(args[1], sep = "\\t", na.strings = "NA")
+m <- as.matrix(x[, -1]); rownames(m) <- x[[1]]
+g <- fread(args[2])
+s <- g$patient_id[g$grp %in% c("high", "low")]
+m <- m[, s]; grp <- factor(g$grp[match(s, g$patient_id)], levels = c("high", "low"))
+# rg's defaults for FPKM: observed in >= 80 % of samples, FPKM >= 1 in >= 20 %, then log2(x + 1)
+keep <- rowMeans(!is.na(m)) >= 0.8 & rowMeans(!is.na(m) & m >= 1) >= 0.2
+y <- log2(m[keep, ] + 1)
+d <- model.matrix(~ 0 + grp); colnames(d) <- levels(grp)
+fit <- eBayes(contrasts.fit(lmFit(y, d), makeContrasts(high - low, levels = d)))
+tt <- topTable(fit, number = Inf, sort.by = "none")
+fwrite(data.table(gene = rownames(tt), tt), args[3], sep = "\\t")
+"""
+
+
+def _store(tmp: Path) -> tuple[Path, Path, Path, pd.Series]:
+    from radiogenomics.store import Store
+
+    rng = np.random.default_rng(0)
+    genes = [f"GENE{i:05d}" for i in range(N_GENES)]
+    patients = [f"P{i:03d}" for i in range(N_SAMPLES)]
+    base = rng.gamma(1.5, 8.0, size=(N_GENES, 1))
+    fpkm = base * rng.lognormal(0, 0.5, size=(N_GENES, N_SAMPLES))
+    fpkm[:300, :65] *= 1.5
+    wide = pd.DataFrame(fpkm, index=pd.Index(genes, name="gene"), columns=patients)
+    tsv = tmp / "fpkm.tsv"
+    wide.to_csv(tsv, sep="\t")
+    groups = pd.DataFrame({"patient_id": patients, "grp": np.where(np.arange(N_SAMPLES) < 65, "high", "low")})
+    groups_tsv = tmp / "groups.tsv"
+    groups.to_csv(groups_tsv, sep="\t", index=False)
+    db = tmp / "rg.duckdb"
+    long = wide.stack().rename("value").reset_index().rename(columns={"level_1": "patient_id"})
+    long.insert(0, "dataset_id", "bench")
+    with Store.open(db) as store, store.run("benchmark setup", {}) as run:
+        store.add_patients(patients, "bench", "benchmark", run_id=run.run_id)
+        store.upsert("datasets", pd.DataFrame([{"dataset_id": "bench", "source": "file", "scale": "fpkm",
+                                                "is_counts": False, "n_samples": N_SAMPLES, "n_genes": N_GENES}]),
+                     run_id=run.run_id)
+        store.upsert("expression", long, run_id=run.run_id)
+        store.upsert("risk_groups", groups.assign(grouping="bench", method="benchmark"), run_id=run.run_id)
+    return db, tsv, groups_tsv, groups.set_index("patient_id")["grp"]
+
+
+def _import_seconds(args: list[str], env: dict) -> float:
+    """Cumulative import time of the package (python -X importtime) for one rg command."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "radiogenomics", *args], capture_output=True,
+                         text=True, env=env, check=False)
+    total = 0
+    for line in out.stderr.splitlines():
+        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \| (\S.*)$", line)
+        if m and not m.group(2).startswith(" "):  # top-level imports only
+            total += int(m.group(1))
+    return total / 1e6
+
+
+def test_bench_rg_de_vs_fread_limma(tmp_path):
+    db, tsv, groups_tsv, groups = _store(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               RG_HOME=str(tmp_path / "home"))
+    rg = [sys.executable, "-m", "radiogenomics", "--store", str(db), "-q"]
+    script = tmp_path / "de.R"
+    script.write_text(R_DE)
+    r_out = tmp_path / "r_tt.tsv"
+    report: dict = {"benchmark": "cli", "machine": machine(),
+                    "input": {"samples": N_SAMPLES, "genes": N_GENES, "scale": "fpkm",
+                              "python": "rg de on a DuckDB store holding the values",
+                              "R": "Rscript: fread the same values from a TSV, same filter, log2(x+1), limma, fwrite"},
+                    "comparisons": {}}
+    res = alternate_commands([*rg, "de", "-g", "bench", "-d", "bench"],
+                             ["Rscript", "--vanilla", str(script), str(tsv), str(groups_tsv), str(r_out)], RUNS, env)
+    from radiogenomics.store import Store
+
+    with Store.open(db, read_only=True) as store:
+        ours = store.query("SELECT gene, \"logFC\", t, \"P.Value\" FROM core.de_results WHERE grouping = 'bench'"
+                           ).set_index("gene")
+    ref = pd.read_csv(r_out, sep="\t", index_col=0)
+    ours = ours.loc[ref.index]
+    res["agreement"] = {"same_genes": len(ours) == len(ref),
+                        "max_relative_t_difference": float((np.abs(ours["t"] - ref["t"]) / np.abs(ref["t"])).max())}
+    report["comparisons"]["rg_de_vs_fread_limma"] = res
+
+    startup = {}
+    for name, args in (("rg --help", ["--help"]), ("rg sql select 1", ["--store", str(db), "sql", "select 1"])):
+        times = []
+        for _ in range(RUNS):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "radiogenomics", *args], capture_output=True, env=env, check=True)
+            times.append(time.perf_counter() - t0)
+        startup[name] = {"wall_min_s": round(min(times), 4), "package_import_s (python -X importtime, min)":
+                         round(min(_import_seconds(args, env) for _ in range(3)), 4)}
+    report["startup"] = startup
+    write_report("cli", report)
+    assert res["agreement"]["same_genes"] and res["agreement"]["max_relative_t_difference"] < 1e-8
