@@ -146,28 +146,42 @@ def _perf(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
-def alternate(python: Callable[[], Any], r_code: str, session: RSession, runs: int = MIN_RUNS) -> dict[str, Any]:
+def alternate(python: Callable[[], Any], r_code: str, session: RSession, runs: int = MIN_RUNS,
+              variants: dict[str, Callable[[], Any]] | None = None) -> dict[str, Any]:
     """Warm timings of a Python call and an R call, alternating with the order flipped each repeat.
 
-    One untimed warm-up call of each comes first.  Returns the minimum and all runs of both.
+    One untimed warm-up call of each comes first.  ``variants`` are further Python calls
+    (e.g. with two workers) timed in the same rotation against the same R runs.  Returns the
+    minimum and all runs of each.
     """
     if runs < MIN_RUNS:
         raise ValueError(f"at least {MIN_RUNS} runs")
-    python()
+    calls: dict[str, Callable[[], Any]] = {"python": python, **(variants or {})}
+    for fn in calls.values():
+        fn()
     session.run(r_code)
-    py_times: list[float] = []
+    times: dict[str, list[float]] = {name: [] for name in calls}
     r_times: list[float] = []
     for rep in range(runs):
         if rep % 2 == 0:
-            py_times.append(_perf(python))
+            for name, fn in calls.items():
+                times[name].append(_perf(fn))
             r_times.append(session.run(r_code))
         else:
             r_times.append(session.run(r_code))
-            py_times.append(_perf(python))
-    py_min, r_min = min(py_times), min(r_times)
-    return {"python_s": round(py_min, 5), "r_s": round(r_min, 5), "ratio_python_over_r": round(py_min / r_min, 3),
-            "runs": runs, "python_all_s": [round(t, 5) for t in py_times], "r_all_s": [round(t, 5) for t in r_times],
-            "order": "alternating, python first on even repeats, R first on odd ones; one warm-up each"}
+            for name, fn in reversed(list(calls.items())):
+                times[name].append(_perf(fn))
+    r_min = min(r_times)
+    out: dict[str, Any] = {"python_s": round(min(times["python"]), 5), "r_s": round(r_min, 5),
+                           "ratio_python_over_r": round(min(times["python"]) / r_min, 3), "runs": runs,
+                           "python_all_s": [round(t, 5) for t in times["python"]],
+                           "r_all_s": [round(t, 5) for t in r_times],
+                           "order": "alternating, python first on even repeats, R first on odd ones; one warm-up each"}
+    for name in calls:
+        if name != "python":
+            out[name] = {"python_s": round(min(times[name]), 5), "ratio_python_over_r": round(min(times[name]) / r_min, 3),
+                         "python_all_s": [round(t, 5) for t in times[name]]}
+    return out
 
 
 def alternate_commands(python_cmd: list[str], r_cmd: list[str], runs: int = MIN_RUNS,
