@@ -1,4 +1,8 @@
-"""DESeq2 differential expression of raw counts through pydeseq2 (Muzellec et al. 2023)."""
+"""DESeq2 differential expression of raw counts through pydeseq2 (Muzellec et al. 2023).
+
+By default pydeseq2's per-gene loops (dispersions, IRLS, Wald test) run as array code for
+all genes at once (:mod:`.deseq_batched`); ``batched=False`` uses pydeseq2's own loops.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ DESEQ2_COLUMNS = ["baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj
 
 
 def deseq2_de(counts: pd.DataFrame, groups: pd.Series | dict, contrast: Sequence[str] = ("high", "low"),
-              covariates: pd.DataFrame | None = None, n_cpus: int = 2) -> pd.DataFrame:
+              covariates: pd.DataFrame | None = None, n_cpus: int = 2, batched: bool = True) -> pd.DataFrame:
     """DESeq2 Wald test of ``contrast[0]`` vs ``contrast[1]`` on raw counts.
 
     Parameters
@@ -32,6 +36,9 @@ def deseq2_de(counts: pd.DataFrame, groups: pd.Series | dict, contrast: Sequence
         Samples x covariates added to the design (``~ covariates + group``).
     n_cpus : int
         Worker processes of pydeseq2 (2 suits the project's machines).
+    batched : bool
+        Fit the per-gene estimators for all genes at once (same estimators, tested against
+        pydeseq2's own loops); False runs pydeseq2's per-gene loops.
 
     Returns
     -------
@@ -69,7 +76,12 @@ def deseq2_de(counts: pd.DataFrame, groups: pd.Series | dict, contrast: Sequence
             meta[name] = cov[c].to_numpy()
             terms.append(name)
     design = "~" + " + ".join(terms + ["group"])
-    inference = DefaultInference(n_cpus=n_cpus)
+    if batched:
+        from .deseq_batched import BatchedInference
+
+        inference = BatchedInference(n_cpus=n_cpus)
+    else:
+        inference = DefaultInference(n_cpus=n_cpus)
     dds = DeseqDataSet(counts=x.T.astype(int), metadata=meta, design=design, refit_cooks=True,
                        inference=inference, quiet=True)
     dds.deseq2()
