@@ -1,13 +1,14 @@
 """DESeq2's per-gene estimators fitted for all genes at once (numpy), plugged into pydeseq2.
 
-pydeseq2 (Muzellec et al. 2023) fits three things gene by gene through joblib: the
-dispersion (a bounded 1-D optimisation of the Cox-Reid adjusted negative-binomial
+pydeseq2 (Muzellec et al. 2023) fits four things gene by gene through joblib: the
+first means (one sklearn linear regression per gene), the dispersion (a bounded 1-D optimisation of the Cox-Reid adjusted negative-binomial
 likelihood, twice: gene-wise and MAP), the coefficients (IRLS) and the Wald test.  On
 130 samples x 20,000 genes these loops are nearly all of its run time.  The
 :class:`BatchedInference` below keeps pydeseq2 for everything else (size factors, trend,
 prior, Cook's distances, refits, independent filtering) and replaces the three loops by
 the same estimators on (samples x genes) arrays:
 
+* first means: one least-squares solve with every gene as a right-hand side;
 * dispersion: the same objective and gradient as ``pydeseq2.utils.fit_alpha_mle``,
   minimised over log(alpha) in the same bounds by a safeguarded Newton iteration
   (finite-difference curvature, backtracking on the objective) started from the same
@@ -131,12 +132,13 @@ def fit_dispersions(counts: np.ndarray, design_matrix: np.ndarray, mu: np.ndarra
         fnew = fx.copy()
         t = np.ones(idx.size)
         for _ in range(40):
-            todo = np.flatnonzero(~accepted)
+            # stop halving once the step is below working precision
+            todo = np.flatnonzero(~accepted & (t * np.abs(step) > 1e-11))
             if todo.size == 0:
                 break
             cand = np.clip(x[todo] + t[todo] * step[todo], lo, hi)
             fc = obj.loss(cand, idx[todo])
-            ok = np.isfinite(fc) & (fc <= fx[todo])
+            ok = np.isfinite(fc) & (fc <= fx[todo] + 1e-13 * np.abs(fx[todo]))
             new[todo[ok]] = cand[ok]
             fnew[todo[ok]] = fc[ok]
             accepted[todo[ok]] = True
@@ -211,7 +213,16 @@ def _nb_nll(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 class BatchedInference(DefaultInference):
-    """pydeseq2's inference with the per-gene dispersion, IRLS and Wald loops done as array code."""
+    """pydeseq2's inference with the per-gene mean, dispersion, IRLS and Wald loops done as array code."""
+
+    def lin_reg_mu(self, counts: np.ndarray, size_factors: np.ndarray, design_matrix: np.ndarray,
+                   min_mu: float) -> np.ndarray:
+        # pydeseq2 fits one sklearn LinearRegression (no intercept) per gene: one least-squares
+        # solve with all genes as right-hand sides is the same fit (~90 % of its run time at 20,000 genes)
+        X = np.asarray(design_matrix, dtype=float)
+        sf = np.asarray(size_factors, dtype=float)[:, None]
+        beta = np.linalg.lstsq(X, np.asarray(counts, dtype=float) / sf, rcond=None)[0]
+        return np.maximum(sf * (X @ beta), min_mu)
 
     def alpha_mle(self, counts: np.ndarray, design_matrix: np.ndarray, mu: np.ndarray, alpha_hat: np.ndarray,
                   min_disp: float, max_disp: float, prior_disp_var: float | None = None, cr_reg: bool = True,
