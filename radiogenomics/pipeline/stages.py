@@ -691,14 +691,17 @@ def _ora(call: StageCall, grouping: str, dataset: str, groups: str, library: lis
 
 
 @stage("immune", {"dataset": Opt(_text, _REQUIRED), "signature": Opt(_existing_file, None),
-                  "method": Opt(_repeat, None), "perm": Opt(_int, 100), "seed": Opt(_int, 0), **_EXPRESSION})
+                  "method": Opt(_repeat, None), "perm": Opt(_int, 100), "seed": Opt(_int, 0), "workers": Opt(_int, 1),
+                  **_EXPRESSION})
 def _immune(call: StageCall, dataset: str, signature: Path | None, method: list[str] | None, perm: int, seed: int,
-            min_present: float, min_value: float | None, min_fraction: float, collapse: str) -> StageResult:
+            workers: int, min_present: float, min_value: float | None, min_fraction: float,
+            collapse: str) -> StageResult:
     """ESTIMATE, immunophenoscore and deconvolution per patient."""
     from ..omics import run_immune
 
     rows = run_immune(call.store, dataset, signature=str(signature) if signature else None, methods=method or None,
-                      perm=perm, seed=seed, options=_expression_options(min_present, min_value, min_fraction, collapse))
+                      perm=perm, seed=seed, options=_expression_options(min_present, min_value, min_fraction, collapse),
+                      workers=workers)
     return _omics_result("immune", rows, {"patients": int(rows["patient_id"].nunique()),
                                           "scores": int(rows["score"].nunique())})
 
