@@ -44,7 +44,9 @@ def _normalise(value):
 
 def test_every_rg_command_is_a_stage_except_run_and_demo():
     commands = {path for path, _ in _cli_commands()}
-    assert commands - set(stage_names()) == {"run", "demo"}
+    missing = commands - set(stage_names()) - {"run", "demo"}
+    assert not missing, (f"rg commands without a pipeline stage: {sorted(missing)}; register each in "
+                         "radiogenomics/pipeline/stages.py (@stage) calling the same library function as the CLI")
     assert set(stage_names()) <= commands
 
 
@@ -62,7 +64,10 @@ def test_stage_options_and_defaults_match_the_command_line(path, command):
             if opt.startswith("--"):
                 cli_options[opt[2:]] = (param, opt in param.secondary_opts)
     ours = {(o.flag or key).replace("_", "-"): o for key, o in stage.options.items()}
-    assert set(ours) == set(cli_options), path
+    assert set(ours) == set(cli_options), (
+        f"`rg {path}` and its stage in radiogenomics/pipeline/stages.py differ: options only on the command line "
+        f"{sorted(set(cli_options) - set(ours))}, only in the stage {sorted(set(ours) - set(cli_options))}; "
+        "give the stage the same options and defaults")
     assert list(stage.arguments) == list(cli_args), path
     for flag, (param, secondary) in cli_options.items():
         default = ours[flag].default
