@@ -36,6 +36,7 @@ def _numbers(text: str | None, kind, option: str) -> list:
 def fit_cmd(
     endpoint: str = typer.Option("dfs", "--endpoint", help="dfs or os (clinical <endpoint>_days / <endpoint>_event)."),
     train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids (one per line, or a CSV/TSV with a patient_id column; # comments); the rest validate."),
+    validation: Optional[Path] = typer.Option(None, "--validation", help="File of internal validation patient ids; patients in neither list stay unseen (for `rg radscore apply`) [default: every non-training patient validates]."),
     split: float = typer.Option(0.7, "--split", help="Training fraction of a seeded split stratified by event (ignored with --train)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the CV folds and the random survival forest."),
     roi: str = typer.Option("tumor", "--roi", help="ROI whose features are used."),
@@ -55,14 +56,16 @@ def fit_cmd(
 
     with _state.progress() as bar:
         bar.add_task(f"Rad-score ({endpoint})", total=None)
-        res = fit_radscore(_state.settings().store, endpoint, train_file=train, split=split, seed=seed, roi=roi,
+        res = fit_radscore(_state.settings().store, endpoint, train_file=train, validation_file=validation,
+                           split=split, seed=seed, roi=roi,
                            params_hash=params_hash, stable_only=stable, top_k=top_k or None, n_folds=folds,
                            lambda_rule=lambda_rule, cutoff_method=cutoff, minprop=minprop, horizon=horizon,
                            model_id=model_id, cohort=cohort)
     console = _state.out_console()
     console.print(f"model {res['model_id']} (run {res['run_id']}): {len(res['features'])} feature(s), "
                   f"alpha {res['alpha']:.4g}, cut-off {res['cutoff']:.4g}; "
-                  f"{res['n_train']} train / {res['n_validation']} validation")
+                  f"{res['n_train']} train / {res['n_validation']} validation"
+                  + (f" / {res['n_unseen']} not seen by the model" if res.get("n_unseen") else ""))
     for f, c in zip(res["features"], res["coefficients"]):
         console.print(f"  {c:+.4f} x z({f})")
 
@@ -74,16 +77,20 @@ def apply_cmd(
     cohort: str = typer.Option("external", "--cohort", help="Cohort label of the scores (train, validation, external, ...)."),
     roi: Optional[str] = typer.Option(None, "--roi", help="ROI of the features [default: the model's]."),
     params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set [default: the model's]."),
+    relabel_seen: bool = typer.Option(False, "--relabel-seen", help="Also re-label patients the model was trained or validated on with --cohort (they then no longer count as train/validation) [default: they keep their label and are skipped]."),
 ) -> None:
-    """Apply a frozen Rad-score formula, unchanged, to (other) patients."""
+    """Apply a frozen Rad-score formula, unchanged, to patients the model has not seen."""
     from ..models.workflow import apply_radscore, model_id_or_import
 
     store = _state.settings().store
     model_id = model_id_or_import(store, model)
     ids = _patient_list(patients)
-    res = apply_radscore(store, model_id, ids, cohort=cohort, roi=roi, params_hash=params_hash)
-    _state.out_console().print(f"model {model_id}: scored {res['n_scored']} patient(s), {res['n_failed']} failed "
-                               f"(see failures for run {res['run_id']})")
+    res = apply_radscore(store, model_id, ids, cohort=cohort, roi=roi, params_hash=params_hash,
+                         relabel_seen=relabel_seen)
+    skipped = (f"; skipped {res['n_skipped']} patient(s) the model was trained or validated on (they keep "
+               "their train/validation label)" if res["n_skipped"] else "")
+    _state.out_console().print(f"model {model_id}: scored {res['n_scored']} patient(s) as {cohort!r}, "
+                               f"{res['n_failed']} failed (see failures for run {res['run_id']}){skipped}")
 
 
 @radscore_app.command("export")

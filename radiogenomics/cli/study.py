@@ -44,11 +44,17 @@ def report_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: reports/<grouping>/]."),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset [default: the one the grouping's DE used]."),
     title: Optional[str] = typer.Option(None, "--title", help="Report title."),
+    truth: Optional[Path] = typer.Option(None, "--truth", exists=True, dir_okay=False, help="truth.json of a synthetic cohort (`rg demo`): the report opens with its planted-effect checks per cohort."),
 ) -> None:
     """Write the study report (one self-contained HTML file plus tables as CSV)."""
     from ..report import run_report
 
-    stage = run_report(_state.settings().store, grouping, out, dataset_id=dataset, title=title)
+    planted = None
+    if truth is not None:
+        from ..synth.checks import read_truth
+
+        planted = read_truth(truth)
+    stage = run_report(_state.settings().store, grouping, out, dataset_id=dataset, title=title, truth=planted)
     result = stage.summary
     typer.echo(f"report: {result.html_path} ({result.figures} figures, {len(result.tables)} tables in "
                f"{result.html_path.parent / 'tables'})")
@@ -93,7 +99,7 @@ def run_cmd(
 
 
 def demo_cmd(
-    patients: int = typer.Option(60, "--patients", "-n", min=12, help="Patients in the synthetic cohort."),
+    patients: int = typer.Option(120, "--patients", "-n", min=1, help="Patients in the synthetic cohort: 30% an external site, the rest 60/40 training/validation (at least 60)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder [default: reports/demo/]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic cohort and of every analysis."),
     offline: bool = typer.Option(False, "--offline", help="Register the imaging with `rg import nbia` instead of the local NBIA server."),

@@ -152,14 +152,10 @@ def fit_on_split(features: pd.DataFrame, outcome: pd.DataFrame, train_ids: Seque
     ytr = outcome.loc[train_ids]
     est = RadScore(**radscore_params).fit(Xtr, (ytr["time"].to_numpy(), ytr["event"].to_numpy()))
     train_scores = pd.Series(est.predict(Xtr), index=Xtr.index)
-    if np.unique(train_scores).size < 2:
-        cut, stat = 0.0, float("nan")
-        warnings.warn("the Rad-score is constant on the training set: cut-off set to 0", DataQualityWarning,
-                      stacklevel=2)
-    else:
-        res = cutpoint(ytr["time"], ytr["event"], train_scores, minprop=minprop, method=cutoff_method,
-                       horizon=horizon)
-        cut, stat = res.cutpoint, res.statistic
+    _refuse_degenerate(est, train_scores, len(train_ids), int(ytr["event"].sum()), features.shape[1])
+    res = cutpoint(ytr["time"], ytr["event"], train_scores, minprop=minprop, method=cutoff_method,
+                   horizon=horizon)
+    cut, stat = res.cutpoint, res.statistic
     others = features.index.difference(Xtr.index)
     rest = features.loc[others]
     complete = est.missing_features(rest).map(len) == 0
@@ -167,15 +163,41 @@ def fit_on_split(features: pd.DataFrame, outcome: pd.DataFrame, train_ids: Seque
     return FittedRadScore(est, float(cut), cutoff_method, float(stat), scores)
 
 
+def _refuse_degenerate(est: RadScore, train_scores: pd.Series, n_train: int, n_events: int,
+                       n_candidates: int) -> None:
+    """A Rad-score without a feature, or constant on its own training patients, ranks nobody:
+    every later step (cut-off, groups, survival, omics) would be an artefact of ties."""
+    advice = (f"(fitted on {n_train} training patients with {n_events} events and {n_candidates} candidate "
+              "features). Try a smaller penalty (`--lambda min` rather than 1se), more patients or events "
+              "(a larger `--split` or training list), or more candidate features (a larger `--top-k`, "
+              "`--all-features` instead of stable ones only)")
+    if len(est.features_) == 0:
+        raise ModelError(f"the LASSO-Cox kept no feature: the Rad-score would be the same for every patient {advice}")
+    if np.unique(np.round(train_scores.to_numpy(dtype=float), 12)).size < 2:
+        raise ModelError(f"the Rad-score is constant on the training patients ({len(est.features_)} feature(s) "
+                         f"kept, all with the same value) {advice}")
+
+
 # --------------------------------------------------------------------------- stages
 
 
-def fit_radscore(store, endpoint: str = "dfs", *, train_file: Path | None = None, split: float = 0.7,
+def fit_radscore(store, endpoint: str = "dfs", *, train_file: Path | None = None,
+                 validation_file: Path | None = None, split: float = 0.7,
                  seed: int = 0, roi: str = "tumor", params_hash: str | None = None,
                  stable_only: bool | None = None, top_k: int | None = 20, n_folds: int = 10,
                  lambda_rule: str = "min", cutoff_method: str = "maxstat", minprop: float = 0.1,
                  horizon: float | None = None, model_id: str | None = None, cohort: str | None = None) -> dict:
     """``rg radscore fit``: features + endpoint -> stored Rad-score model, scores and CV evidence.
+
+    Cohort membership is fixed here: the training patients are stored with cohort ``train``
+    and the internal validation patients with ``validation``. Without ``validation_file`` every
+    other patient with features and follow-up validates; with it, only the listed ones do, and
+    the rest stay unseen by the model (for ``rg radscore apply`` as an external cohort).
+
+    Raises
+    ------
+    ModelError
+        Fewer than 10 patients, or a degenerate model (no feature kept, constant score).
 
     Returns
     -------
@@ -199,10 +221,23 @@ def fit_radscore(store, endpoint: str = "dfs", *, train_file: Path | None = None
         validation = sorted(set(common) - set(train))
     else:
         train, validation = split_patients(outcome, split, seed)
-    params = dict(endpoint=endpoint, train_file=str(train_file) if train_file else None, split=split, seed=seed,
+    if validation_file is not None:
+        requested = _read_ids(validation_file)
+        overlap = sorted(set(requested) & set(train))
+        if overlap:
+            raise InputError(f"{len(overlap)} patient(s) are in both the training and the validation list "
+                             f"(e.g. {overlap[:3]}); a patient validates a model only if it did not train it")
+        unknown = [p for p in requested if p not in common]
+        if unknown:
+            warnings.warn(f"{len(unknown)} validation patient(s) lack features or follow-up and are skipped "
+                          f"(e.g. {unknown[:3]})", DataQualityWarning, stacklevel=2)
+        validation = sorted(p for p in requested if p in common)
+    seen = sorted(set(train) | set(validation))
+    params = dict(endpoint=endpoint, train_file=str(train_file) if train_file else None,
+                  validation_file=str(validation_file) if validation_file else None, split=split, seed=seed,
                   roi=roi, params_hash=params_hash, top_k=top_k, n_folds=n_folds, lambda_rule=lambda_rule,
                   cutoff_method=cutoff_method, minprop=minprop, horizon=horizon, cohort=cohort)
-    fitted = fit_on_split(features.loc[common], outcome, train, cutoff_method=cutoff_method, minprop=minprop,
+    fitted = fit_on_split(features.loc[seen], outcome.loc[seen], train, cutoff_method=cutoff_method, minprop=minprop,
                           horizon=horizon, top_k=top_k, n_folds=n_folds, lambda_rule=lambda_rule,
                           random_state=seed)
     est = fitted.estimator
@@ -211,6 +246,7 @@ def fit_radscore(store, endpoint: str = "dfs", *, train_file: Path | None = None
         formula = {**est.to_formula(), "cutoff": fitted.cutoff, "cutoff_method": cutoff_method,
                    "cutoff_statistic": fitted.cutoff_statistic, "endpoint": endpoint, "roi": roi,
                    "params_hash": params_hash, "training_cohort": cohort or "all", "n_train_patients": len(train),
+                   "n_validation_patients": len(validation),
                    "run_id": run.run_id, "model_id": model_id}
         scores = fitted.scores.rename("score").to_frame()
         scores["cohort"] = np.where(scores.index.isin(train), "train", "validation")
@@ -222,13 +258,16 @@ def fit_radscore(store, endpoint: str = "dfs", *, train_file: Path | None = None
                 "model_id": model_id, "kind": "radscore", "endpoint": endpoint, "formula": formula,
                 "cutoff": fitted.cutoff, "training_patients": sorted(train), "params_hash": params_hash,
                 "created_at": _now()}]), run_id=run.run_id)
-            st.upsert("radscores", scores, run_id=run.run_id)
+            # a refit is a new formula: every score of the old one (applied cohorts too) is stale
+            st.replace("radscores", scores, "model_id = ?", [model_id], run_id=run.run_id)
             if len(evidence):
                 st.upsert("model_results", evidence, run_id=run.run_id)
         run_id = run.run_id
+    counts = scores["cohort"].value_counts()
     return {"model_id": model_id, "run_id": run_id, "features": est.features_,
             "coefficients": [float(c) for c in est.coef_], "alpha": est.alpha_, "cutoff": fitted.cutoff,
-            "n_train": len(train), "n_validation": len(validation)}
+            "n_train": int(counts.get("train", 0)), "n_validation": int(counts.get("validation", 0)),
+            "n_unseen": len(set(common) - set(seen))}
 
 
 def _fit_evidence(est: RadScore, model_id: str) -> pd.DataFrame:
@@ -303,30 +342,68 @@ def model_id_or_import(store, model: str) -> str:
     return model
 
 
-def apply_radscore(store, model_id: str, patients: Sequence[str] | None = None, cohort: str = "external",
-                   roi: str | None = None, params_hash: str | None = None) -> dict:
-    """``rg radscore apply``: the frozen formula, unchanged, on (other) patients.
+FIT_COHORTS = ("train", "validation")
 
-    Patients lacking a formula feature get a failure row (stage ``radscore_apply``) naming
-    the missing features; the others are scored.
+
+def apply_radscore(store, model_id: str, patients: Sequence[str] | None = None, cohort: str = "external",
+                   roi: str | None = None, params_hash: str | None = None, *, relabel_seen: bool = False) -> dict:
+    """``rg radscore apply``: the frozen formula, unchanged, on patients the model has not seen.
+
+    Cohort membership is a fact per (model, patient): ``train`` and ``validation`` are fixed by
+    ``rg radscore fit``. Patients the model was trained or validated on keep that label and are
+    reported as skipped (their score under the frozen formula is already stored); only with
+    ``relabel_seen`` are they re-labelled ``cohort``, which removes them from their fit cohort.
+    Patients lacking a formula feature get a failure row (stage ``radscore_apply``) naming the
+    missing features; the others are scored.
+
+    Parameters
+    ----------
+    cohort
+        Label of the newly scored patients (e.g. ``external``); ``train`` and ``validation``
+        are reserved for the fit.
+    relabel_seen
+        Also re-label training / validation patients with ``cohort``.
 
     Returns
     -------
     dict
-        ``run_id, n_scored, n_failed``.
+        ``run_id, n_scored, n_failed, n_skipped, skipped`` (the seen patients left as they were)
+        and ``relabelled`` (patients whose earlier non-fit cohort label changed).
     """
+    if cohort in FIT_COHORTS:
+        raise InputError(f"cohort {cohort!r} is set by `rg radscore fit` only; label applied scores with another "
+                         "name, e.g. --cohort external")
     with _open(store, True) as st:
         formula = _get_model(st, model_id)
         roi = roi or formula.get("roi", "tumor")
         params_hash = params_hash or formula.get("params_hash")
         long = st.query("SELECT patient_id, feature, value FROM features WHERE roi = ? AND params_hash = ?",
                         [roi, params_hash])
+        labels = st.query("SELECT patient_id, cohort FROM radscores WHERE model_id = ?", [model_id])
+    labels = labels.set_index("patient_id")["cohort"]
+    seen = set(labels.index[labels.isin(FIT_COHORTS)]) | set(formula.get("training_patients") or [])
     est = RadScore.from_formula(formula)
     wide = long.pivot_table(index="patient_id", columns="feature", values="value", aggfunc="first") \
         if len(long) else pd.DataFrame()
     wanted = list(patients) if patients else sorted(wide.index)
     if not wanted:
         raise InputError(f"no patient has features for ROI {roi!r} (params {params_hash}); run `rg features`")
+    skipped = [] if relabel_seen else sorted(p for p in wanted if p in seen)
+    if skipped:
+        log.info("%d patient(s) trained or validated model %s and keep their label", len(skipped), model_id)
+        wanted = [p for p in wanted if p not in seen]
+    if relabel_seen and any(p in seen for p in wanted):
+        warnings.warn(f"{sum(p in seen for p in wanted)} training/validation patient(s) of {model_id} are "
+                      f"re-labelled {cohort!r} (--relabel-seen): they no longer count as train/validation",
+                      DataQualityWarning, stacklevel=2)
+    if not wanted:
+        raise InputError(f"all {len(skipped)} requested patient(s) trained or validated model {model_id!r}, so there "
+                         "is nothing to apply it to; give the patients of another cohort with --patients "
+                         "(or --relabel-seen to re-label fit patients on purpose)")
+    relabelled = sorted(p for p in wanted if p in labels.index and labels[p] != cohort and p not in seen)
+    if relabelled:
+        warnings.warn(f"{len(relabelled)} patient(s) previously scored as cohort "
+                      f"{sorted(set(labels[relabelled]))} are now labelled {cohort!r}", DataQualityWarning, stacklevel=2)
     frame = wide.reindex(wanted)
     for f in est.features_:
         if f not in frame.columns:
@@ -336,7 +413,8 @@ def apply_radscore(store, model_id: str, patients: Sequence[str] | None = None, 
     scores = pd.DataFrame({"patient_id": frame.index[ok], "score": est.predict(frame[ok])})
     scores["model_id"] = model_id
     scores["cohort"] = cohort
-    params = dict(model_id=model_id, patients=list(patients) if patients else None, cohort=cohort, roi=roi)
+    params = dict(model_id=model_id, patients=list(patients) if patients else None, cohort=cohort, roi=roi,
+                  relabel_seen=relabel_seen)
     with _open(store, False) as st, st.run("rg radscore apply", params) as run:
         for pid, miss in missing[~ok].items():
             run.record_failure("radscore_apply", pid,
@@ -345,7 +423,8 @@ def apply_radscore(store, model_id: str, patients: Sequence[str] | None = None, 
         with st.transaction():
             st.upsert("radscores", scores, run_id=run.run_id)
         run_id = run.run_id
-    return {"run_id": run_id, "n_scored": int(ok.sum()), "n_failed": int((~ok).sum())}
+    return {"run_id": run_id, "n_scored": int(ok.sum()), "n_failed": int((~ok).sum()), "n_skipped": len(skipped),
+            "skipped": skipped, "relabelled": relabelled}
 
 
 def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence[int] | None = None,
@@ -389,6 +468,10 @@ def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence
             + (f" with a sample in dataset {dataset}" if dataset else "")
         raise InputError(f"model {model_id!r} has no scores{where}; run `rg radscore apply` first"
                          + (" or check the dataset id (`rg sql \"SELECT * FROM datasets\"`)" if dataset else ""))
+    if s.nunique() < 2:
+        raise ModelError(f"model {model_id!r} gives all {len(s)} patients the same Rad-score ({s.iloc[0]:.6g}): "
+                         "groups would be assigned by patient order, not by risk. Refit the model "
+                         "(`rg radscore fit`) with more candidate features or patients")
     if method == "cutoff":
         cut = cutoff if cutoff is not None else formula.get("cutoff")
         if cut is None:
@@ -403,6 +486,7 @@ def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence
         g = groups_by_quantiles(s, quantiles)
     else:
         raise InputError(f"unknown grouping method {method!r}; use cutoff, ranks or quantiles")
+    _refuse_one_sided(g, s, method, model_id)
     grouping = grouping or f"{model_id}:{method}"
     rows = pd.DataFrame({"grouping": grouping, "patient_id": g.index, "grp": g.to_numpy(),
                          "model_id": model_id, "score": s.loc[g.index].to_numpy(), "method": method})
@@ -413,6 +497,19 @@ def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence
         st.replace("risk_groups", rows, "grouping = ?", [grouping], run_id=run.run_id)
         run_id = run.run_id
     return {"run_id": run_id, "grouping": grouping, "counts": g.value_counts().to_dict()}
+
+
+def _refuse_one_sided(groups: pd.Series, scores: pd.Series, method: str, model_id: str) -> None:
+    """Every patient in one group (a cut-off outside the scores), or groups that differ only by how
+    tied scores were broken, compare nothing."""
+    if groups.nunique() < 2:
+        raise ModelError(f"{method} puts all {len(groups)} patients of model {model_id!r} in group "
+                         f"{groups.iloc[0]!r} (scores {scores.min():.4g} to {scores.max():.4g}); choose a cut-off "
+                         "inside that range (--cutoff), or --method ranks / quantiles")
+    ranges = scores.groupby(groups).agg(["min", "max"])
+    if len(ranges) > 1 and ranges["min"].nunique() == 1 and ranges["max"].nunique() == 1:
+        raise ModelError(f"the {method} groups of model {model_id!r} have identical score ranges: they are split "
+                         "inside tied scores, not by risk. Refit the model with more features or patients")
 
 
 # --------------------------------------------------------------------------- survival evidence

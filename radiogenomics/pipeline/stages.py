@@ -517,13 +517,15 @@ def _deep_features(call: StageCall, weights: Path | None, roi: str, arch: str, n
 # --------------------------------------------------------------------------- models
 
 
-@stage("radscore fit", {"endpoint": Opt(_text, "dfs"), "train": Opt(_path, None), "split": Opt(_float, 0.7),
+@stage("radscore fit", {"endpoint": Opt(_text, "dfs"), "train": Opt(_path, None), "validation": Opt(_path, None),
+                        "split": Opt(_float, 0.7),
                         "seed": Opt(_int, 0), "roi": Opt(_text, "tumor"), "params_hash": Opt(_text, None),
                         "stable": Opt(_flag, False), "all_features": Opt(_flag, False), "top_k": Opt(_int, 20),
                         "folds": Opt(_int, 10), "lambda": Opt(_text, "min"), "cutoff": Opt(_text, "maxstat"),
                         "minprop": Opt(_float, 0.1), "horizon": Opt(_float, None), "model_id": Opt(_text, None),
                         "cohort": Opt(_text, None)})
-def _radscore_fit(call: StageCall, endpoint: str, train: Path | None, split: float, seed: int, roi: str,
+def _radscore_fit(call: StageCall, endpoint: str, train: Path | None, validation: Path | None, split: float,
+                  seed: int, roi: str,
                   params_hash: str | None, stable: bool, all_features: bool, top_k: int, folds: int,
                   cutoff: str, minprop: float, horizon: float | None, model_id: str | None, cohort: str | None,
                   **kw: Any) -> StageResult:
@@ -532,19 +534,21 @@ def _radscore_fit(call: StageCall, endpoint: str, train: Path | None, split: flo
 
     if stable and all_features:
         raise PipelineError("`rg radscore fit`: give --stable or --all-features, not both")
-    res = fit_radscore(call.store, endpoint, train_file=train, split=split, seed=seed, roi=roi,
+    res = fit_radscore(call.store, endpoint, train_file=train, validation_file=validation, split=split, seed=seed,
+                       roi=roi,
                        params_hash=params_hash, stable_only=True if stable else (False if all_features else None),
                        top_k=top_k or None, n_folds=folds, lambda_rule=kw["lambda"], cutoff_method=cutoff,
                        minprop=minprop, horizon=horizon, model_id=model_id, cohort=cohort)
     return StageResult("radscore fit", run_ids=[res["run_id"]],
                        counts={"features": len(res["features"]), "train": res["n_train"],
-                               "validation": res["n_validation"]}, summary=res)
+                               "validation": res["n_validation"], "unseen": res["n_unseen"]}, summary=res)
 
 
 @stage("radscore apply", {"model": Opt(_text, _REQUIRED), "patients": Opt(_text, None),
-                          "cohort": Opt(_text, "external"), "roi": Opt(_text, None), "params_hash": Opt(_text, None)})
+                          "cohort": Opt(_text, "external"), "roi": Opt(_text, None), "params_hash": Opt(_text, None),
+                          "relabel_seen": Opt(_flag, False)})
 def _radscore_apply(call: StageCall, model: str, patients: str | None, cohort: str, roi: str | None,
-                    params_hash: str | None) -> StageResult:
+                    params_hash: str | None, relabel_seen: bool) -> StageResult:
     """Apply a frozen Rad-score formula."""
     from ..models.workflow import apply_radscore, model_id_or_import
     from ..patient_list import parse_patient_ids
@@ -553,9 +557,10 @@ def _radscore_apply(call: StageCall, model: str, patients: str | None, cohort: s
     with collect_runs() as runs:  # importing a JSON formula is a run of its own
         model_id = model_id_or_import(call.store, model)
     res = apply_radscore(call.store, model_id, parse_patient_ids(patients), cohort=cohort, roi=roi,
-                         params_hash=params_hash)
+                         params_hash=params_hash, relabel_seen=relabel_seen)
     return StageResult("radscore apply", run_ids=[*runs, res["run_id"]],
-                       counts={"scored": res["n_scored"], "failed": res["n_failed"]}, summary=res)
+                       counts={"scored": res["n_scored"], "failed": res["n_failed"], "skipped": res["n_skipped"]},
+                       summary=res)
 
 
 @stage("radscore export", {"model": Opt(_text, _REQUIRED), "out": Opt(_path, None)})
@@ -726,9 +731,15 @@ def _associate(call: StageCall, grouping: str, dataset: str | None, what: str, g
 
 
 @stage("report", {"grouping": Opt(_text, _REQUIRED), "out": Opt(_path, None), "dataset": Opt(_text, None),
-                  "title": Opt(_text, None)})
-def _report(call: StageCall, grouping: str, out: Path | None, dataset: str | None, title: str | None) -> StageResult:
-    """Write the study report."""
+                  "title": Opt(_text, None), "truth": Opt(_path, None)})
+def _report(call: StageCall, grouping: str, out: Path | None, dataset: str | None, title: str | None,
+            truth: Path | None) -> StageResult:
+    """Write the study report (with a synthetic cohort's planted-effect checks first when ``truth`` is given)."""
     from ..report import run_report
 
-    return run_report(call.store, grouping, out, dataset_id=dataset, title=title)
+    planted = None
+    if truth is not None:
+        from ..synth.checks import read_truth
+
+        planted = read_truth(truth)
+    return run_report(call.store, grouping, out, dataset_id=dataset, title=title, truth=planted)

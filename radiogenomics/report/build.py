@@ -294,9 +294,14 @@ def section_radscore(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> S
     section = Section("radscore", "Rad-score")
     c = _Collector(section, tables)
     formula = inputs.formula
-    if not formula or not formula.get("features"):
+    if not formula:
         section.notes.append("No Rad-score model is linked to this grouping (risk_groups.model_id); "
                              "run `rg radscore fit` and `rg groups --model`.")
+        return section
+    if not formula.get("features"):
+        section.notes.append(f"Rad-score model {inputs.model_id} has no feature (the LASSO kept none), so it "
+                             "scores every patient the same; refit it (`rg radscore fit`) before reading any "
+                             "result of this grouping.")
         return section
     coef = pd.DataFrame({"feature": formula["features"], "coefficient": formula.get("coefficients"),
                          "mean": formula.get("means"), "sd": formula.get("sds")})
@@ -674,13 +679,18 @@ def section_methods(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Se
     return section
 
 
-def section_checks(checks: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> Section:
-    """A section listing expected effects and whether the results show them (demo)."""
+def section_checks(checks: pd.DataFrame, tables: dict[str, pd.DataFrame], counts: str = "") -> Section:
+    """A section listing expected effects and whether the results show them (demo), per cohort."""
     section = Section("checks", "Planted effects: recovered?")
     c = _Collector(section, tables)
     n_ok = int(checks["recovered"].astype(bool).sum())
-    section.text = (f"<p>The demo cohort is synthetic with known planted effects. "
-                    f"<span class=\"{'ok' if n_ok == len(checks) else 'bad'}\">{n_ok} of {len(checks)} recovered.</span></p>")
+    required = checks[checks["required"].astype(bool)] if "required" in checks else checks
+    r_ok = int(required["recovered"].astype(bool).sum())
+    cohorts = f" Rad-score cohorts: {html.escape(counts)}." if counts else ""
+    section.text = (f"<p>The demo cohort is synthetic with known planted effects; the Rad-score is fitted on the "
+                    f"training patients and checked on held-out validation patients and an external site it never "
+                    f"saw.{cohorts} <span class=\"{'ok' if r_ok == len(required) else 'bad'}\">{n_ok} of "
+                    f"{len(checks)} recovered ({r_ok} of {len(required)} required).</span></p>")
     c.table("planted_effects", checks, 0)
     return section
 
@@ -703,7 +713,7 @@ class ReportResult:
 
 
 def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = None,
-                 checks: pd.DataFrame | None = None) -> ReportResult:
+                 checks: pd.DataFrame | None = None, counts: str = "") -> ReportResult:
     """Render every section of ``inputs`` into ``out_dir/report.html`` and ``out_dir/tables/*.csv``.
 
     A section that raises an unexpected error is replaced by a note naming the error, so
@@ -714,7 +724,7 @@ def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = 
     tables: dict[str, pd.DataFrame] = {}
     sections: list[Section] = []
     if checks is not None and len(checks):
-        sections.append(section_checks(checks, tables))
+        sections.append(section_checks(checks, tables, counts))
     for build in SECTIONS:
         try:
             sections.append(build(inputs, tables))
@@ -727,6 +737,10 @@ def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = 
         path = out / "tables" / f"{name}.csv"
         frame.to_csv(path, index=False)
         written[name] = path
+    # a table an earlier report wrote and this one did not is stale: it would describe other results
+    for old in (out / "tables").glob("*.csv"):
+        if old not in written.values():
+            old.unlink()
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     doc = render_html(sections, title or f"Radiogenomics report: {inputs.grouping}",
                       f"grouping {inputs.grouping} | model {inputs.model_id or 'n/a'} | dataset "
@@ -741,7 +755,8 @@ def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = 
 
 
 def build_report(store, grouping: str, out_dir: str | Path, dataset_id: str | None = None,
-                 title: str | None = None, checks: pd.DataFrame | None = None) -> ReportResult:
+                 title: str | None = None, checks: pd.DataFrame | None = None,
+                 truth: dict | None = None) -> ReportResult:
     """``rg report``: load the grouping's tables from ``store`` and write the report.
 
     Parameters
@@ -756,6 +771,16 @@ def build_report(store, grouping: str, out_dir: str | Path, dataset_id: str | No
         Expression dataset [default: the one the grouping's DE/GSEA used, else the first].
     checks
         Optional table (``effect, expected, observed, recovered``) shown first (the demo's planted effects).
+    truth
+        ``truth.json`` of a synthetic cohort: the planted-effect checks are computed from the store
+        (:func:`radiogenomics.synth.checks.planted_checks`) and shown first, as ``rg demo`` does.
     """
     inputs = load_inputs(store, grouping, dataset_id)
-    return write_report(inputs, out_dir, title=title, checks=checks)
+    counts = ""
+    if truth is not None and checks is None:
+        from ..synth.checks import cohort_counts, counts_text, planted_checks
+
+        checks = planted_checks(store, truth, grouping, inputs.model_id or "")
+        if inputs.model_id:
+            counts = counts_text(cohort_counts(store, inputs.model_id))
+    return write_report(inputs, out_dir, title=title, checks=checks, counts=counts)

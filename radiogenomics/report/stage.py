@@ -15,10 +15,11 @@ def default_report_dir(grouping: str) -> Path:
 
 
 def run_report(store: StoreLike, grouping: str, out: str | Path | None = None, *, dataset_id: str | None = None,
-               title: str | None = None) -> StageResult:
+               title: str | None = None, truth: dict | None = None) -> StageResult:
     """Write the study report of ``grouping`` (see :func:`radiogenomics.report.build_report`).
 
     The store is only read (a path is opened read-only), so the report records no run.
+    ``truth`` (a synthetic cohort's ``truth.json``) puts the planted-effect checks first.
 
     Returns
     -------
@@ -30,6 +31,6 @@ def run_report(store: StoreLike, grouping: str, out: str | Path | None = None, *
 
     folder = Path(out) if out is not None else default_report_dir(grouping)
     with reading(store) as st:
-        result = build_report(st, grouping, folder, dataset_id=dataset_id, title=title)
+        result = build_report(st, grouping, folder, dataset_id=dataset_id, title=title, truth=truth)
     return StageResult("report", counts={"figures": int(result.figures), "tables": len(result.tables)},
                        warnings=list(result.notes), summary=result)

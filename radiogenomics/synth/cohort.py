@@ -88,6 +88,40 @@ METADATA_COLUMNS = [
     "SOP Class UID", "Number of Images", "File Size", "File Location", "Download Timestamp",
 ]
 _LOCATIONS = ["RUL", "RML", "RLL", "LUL", "LLL", "L Lingula"]
+
+
+@dataclass(frozen=True)
+class ScannerProfile:
+    """How one site's CT scanner renders the same anatomy.
+
+    Attributes
+    ----------
+    site : str
+        Site label (``development`` or ``external``).
+    manufacturer, model, kernel : str
+        DICOM Manufacturer, ManufacturerModelName and ConvolutionKernel of the CT series.
+    slice_thickness : float or None
+        Slice thickness / z spacing in mm; ``None`` keeps ``make_cohort``'s ``spacing``.
+    hu_shift : float
+        Offset added to every voxel (calibration difference between scanners).
+    noise_scale : float
+        Multiplier of the white scanner noise (a sharper kernel is noisier).
+    """
+
+    site: str
+    manufacturer: str
+    model: str
+    kernel: str
+    slice_thickness: float | None = None
+    hu_shift: float = 0.0
+    noise_scale: float = 1.0
+
+
+#: the development (R01-like) site: the scanner profile every cohort before the external site had
+DEVELOPMENT_SCANNER = ScannerProfile("development", "GE MEDICAL SYSTEMS", "LightSpeed VCT", "STANDARD")
+#: the external (AMC-like) site: another vendor, a sharper kernel, thicker slices, a calibration offset
+EXTERNAL_SCANNER = ScannerProfile("external", "SIEMENS", "SOMATOM Definition AS", "B70f", slice_thickness=2.5,
+                                  hu_shift=15.0, noise_scale=1.3)
 _T_STAGES = ["Tis", "T1a", "T1b", "T2a", "T2b", "T3", "T4"]
 
 
@@ -215,8 +249,10 @@ def _smooth_noise(rng: np.random.Generator, shape, sigma) -> np.ndarray:
     return field_ / sd if sd > 0 else field_
 
 
-def _patient_volume(rng, shape, spacing, texture_sd) -> tuple[np.ndarray, np.ndarray]:
-    """One CT volume (HU) and tumour mask on a (z, y, x) grid."""
+def _patient_volume(rng, shape, spacing, texture_sd, hu_shift: float = 0.0,
+                    noise_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """One CT volume (HU) and tumour mask on a (z, y, x) grid; ``hu_shift`` and ``noise_scale``
+    render the same anatomy as another scanner would (the defaults are the development site)."""
     nz, ny, nx = shape
     sx, sy, sz = spacing
     zz, yy, xx = np.meshgrid(
@@ -234,11 +270,12 @@ def _patient_volume(rng, shape, spacing, texture_sd) -> tuple[np.ndarray, np.nda
     surface = 0.12 * _smooth_noise(rng, shape, sigma=(1.5, 3.0, 3.0))
     mask = r < 1.0 + surface
     # lung parenchyma with vessels-like smooth structure and scanner noise
-    vol = -840.0 + 35.0 * _smooth_noise(rng, shape, sigma=(1.0, 2.0, 2.0)) + 12.0 * rng.standard_normal(shape)
+    vol = -840.0 + 35.0 * _smooth_noise(rng, shape, sigma=(1.0, 2.0, 2.0)) \
+        + 12.0 * noise_scale * rng.standard_normal(shape)
     tumour_mean = rng.normal(25.0, 8.0)
     pattern = _smooth_noise(rng, shape, sigma=(0.6, 1.0, 1.0))
-    tumour = tumour_mean + texture_sd * pattern + 8.0 * rng.standard_normal(shape)
-    vol = np.where(mask, tumour, vol)
+    tumour = tumour_mean + texture_sd * pattern + 8.0 * noise_scale * rng.standard_normal(shape)
+    vol = np.where(mask, tumour, vol) + hu_shift
     return np.rint(np.clip(vol, -1024, 3000)).astype(np.int16), mask
 
 
@@ -271,6 +308,7 @@ class _ImagingJob:
     ct_date: date
     maker: str
     decoy: bool
+    scanner: ScannerProfile = DEVELOPMENT_SCANNER
 
 
 def _write_patient_imaging(job: _ImagingJob) -> dict:
@@ -278,7 +316,8 @@ def _write_patient_imaging(job: _ImagingJob) -> dict:
     seed, i, pid, shape, spacing = job.seed, job.index, job.patient_id, job.shape, job.spacing
     tcia_dir = Path(job.tcia_dir)
     prng = np.random.default_rng([seed, i])
-    volume, mask = _patient_volume(prng, shape, spacing, job.texture_sd)
+    scanner = job.scanner
+    volume, mask = _patient_volume(prng, shape, spacing, job.texture_sd, scanner.hu_shift, scanner.noise_scale)
     ct_date = job.ct_date
     study_uid = synth_uid("demo-study", seed, pid)
     ct_uid = synth_uid("demo-ct", seed, pid)
@@ -290,8 +329,9 @@ def _write_patient_imaging(job: _ImagingJob) -> dict:
     origin = (-0.5 * shape[2] * spacing[0], -0.5 * shape[1] * spacing[1], -100.0 - shape[0] * spacing[2])
     files = write_ct_series(
         volume, spacing, ct_dir, pid, origin=origin, study_uid=study_uid, series_uid=ct_uid,
-        description=study_desc, manufacturer="GE MEDICAL SYSTEMS", study_date=f"{ct_date:%Y%m%d}",
-        series_description=ct_desc, series_number=3,
+        description=study_desc, manufacturer=scanner.manufacturer, study_date=f"{ct_date:%Y%m%d}",
+        series_description=ct_desc, series_number=3, manufacturer_model=scanner.model,
+        convolution_kernel=scanner.kernel,
     )
     maker = job.maker
     seg_desc = SEG_SERIES_DESCRIPTION[maker]
@@ -302,7 +342,7 @@ def _write_patient_imaging(job: _ImagingJob) -> dict:
               "Data Description URI": "https://doi.org/10.0000/SYNTH.DEMO", "Subject ID": pid,
               "Study UID": study_uid, "Study Description": study_desc, "Study Date": f"{ct_date:%m-%d-%Y}"}
     entries = [
-        (common, ct_uid, ct_desc, "GE MEDICAL SYSTEMS", "CT", "CT Image Storage", "1.2.840.10008.5.1.4.1.1.2",
+        (common, ct_uid, ct_desc, scanner.manufacturer, "CT", "CT Image Storage", "1.2.840.10008.5.1.4.1.1.2",
          files, ct_dir),
         (common, seg_uid, seg_desc, SEG_MANUFACTURER_TAG[maker], "SEG", "Segmentation Storage",
          "1.2.840.10008.5.1.4.1.1.66.4", [seg_path], seg_dir),
@@ -581,6 +621,28 @@ def _write_expression(path: Path, values: pd.DataFrame) -> None:
 # ------------------------------------------------------------------------------------
 
 
+def _draw_site(rng: np.random.Generator, n: int, rna_fraction: float, not_collected_fraction: float,
+               decoy_fraction: float, epad_fraction: float, *, standardise: bool) -> dict:
+    """Per-patient latent values and design choices of one site, from that site's own stream."""
+    risk = rng.standard_normal(n)
+    if standardise and n > 1:
+        risk = (risk - risk.mean()) / risk.std()
+    texture_sd = TEXTURE_BASE_HU * np.exp(TEXTURE_LOG_SLOPE * risk + rng.normal(0, TEXTURE_LOG_NOISE, n))
+    immune = -IMMUNE_RISK_CORR * risk + np.sqrt(1 - IMMUNE_RISK_CORR**2) * rng.standard_normal(n)
+    survival = _simulate_survival(rng, risk)
+    has_rna = rng.random(n) < rna_fraction
+    if has_rna.sum() < min(6, n):
+        has_rna[: min(6, n)] = True
+    collected = rng.random(n) >= not_collected_fraction
+    decoy = rng.random(n) < decoy_fraction
+    makers = np.where(rng.random(n) < epad_fraction, "ePAD", "3D Slicer")
+    ct_dates = [date(1990, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 6 * 365, n)]
+    surgery_gap = rng.integers(1, 60, n)
+    return {"risk": risk, "texture_sd": texture_sd, "immune": immune, "survival": survival, "has_rna": has_rna,
+            "collected": collected, "decoy": decoy, "makers": makers, "ct_dates": ct_dates,
+            "surgery_gap": surgery_gap}
+
+
 def make_cohort(
     out_dir: str | Path,
     n_patients: int = 60,
@@ -601,6 +663,8 @@ def make_cohort(
     estimate_gmt: str | Path | None = None,
     ips_genes: str | Path | None = None,
     workers: int = 1,
+    n_external: int = 0,
+    external_scanner: ScannerProfile = EXTERNAL_SCANNER,
 ) -> CohortManifest:
     """Write a synthetic cohort in the real source formats with planted effects.
 
@@ -640,6 +704,14 @@ def make_cohort(
         Gene set files; default: the data catalog.
     workers : int
         Processes writing the DICOM files (the output does not depend on it).
+    n_external : int
+        Patients of a genuinely external site (IDs ``AMC-001`` ...), generated apart from the
+        ``n_patients`` development patients (their own random stream: risk, survival, clinical)
+        and scanned with ``external_scanner`` (another vendor, kernel, slice thickness and an
+        intensity offset), with the same planted biology. They are in every output file, like the
+        real collection's AMC patients beside the R01 ones.
+    external_scanner : ScannerProfile
+        The external site's scanner (the development site uses :data:`DEVELOPMENT_SCANNER`).
 
     Returns
     -------
@@ -656,6 +728,8 @@ def make_cohort(
     """
     if n_patients < 6:
         raise InputError(f"make_cohort: n_patients must be at least 6, got {n_patients}")
+    if n_external < 0:
+        raise InputError(f"make_cohort: n_external must be 0 or more, got {n_external}")
     if not (gse.startswith("GSE") and gse[3:].isdigit()):
         raise InputError(f"make_cohort: gse must look like GSE123456, got {gse!r}")
     if len(shape) != 3 or min(shape) < 8:
@@ -671,21 +745,28 @@ def make_cohort(
     for d in (tcia_dir, geo_series / "matrix", geo_series / "suppl", clinical_dir):
         d.mkdir(parents=True, exist_ok=True)
 
-    rng = np.random.default_rng(seed)
-    patients = [f"R01-{k + 1:03d}" for k in range(n_patients)]
-    risk = rng.standard_normal(n_patients)
-    risk = (risk - risk.mean()) / risk.std()
-    texture_sd = TEXTURE_BASE_HU * np.exp(TEXTURE_LOG_SLOPE * risk + rng.normal(0, TEXTURE_LOG_NOISE, n_patients))
-    immune = -IMMUNE_RISK_CORR * risk + np.sqrt(1 - IMMUNE_RISK_CORR**2) * rng.standard_normal(n_patients)
-    survival = _simulate_survival(rng, risk)
-    has_rna = rng.random(n_patients) < rna_fraction
-    if has_rna.sum() < 6:
-        has_rna[:6] = True
-    collected = rng.random(n_patients) >= not_collected_fraction
-    decoy = rng.random(n_patients) < decoy_fraction
-    makers = np.where(rng.random(n_patients) < epad_fraction, "ePAD", "3D Slicer")
-    ct_dates = [date(1990, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 6 * 365, n_patients)]
-    surgery_gap = rng.integers(1, 60, n_patients)
+    dev = _draw_site(np.random.default_rng(seed), n_patients, rna_fraction, not_collected_fraction,
+                     decoy_fraction, epad_fraction, standardise=True)
+    # the external site has its own random stream: nothing about it is drawn from the development one
+    ext = _draw_site(np.random.default_rng([seed, 7 * 10**6]), n_external, rna_fraction,
+                     not_collected_fraction, decoy_fraction, epad_fraction, standardise=False)
+    patients = [f"R01-{k + 1:03d}" for k in range(n_patients)] + [f"AMC-{k + 1:03d}" for k in range(n_external)]
+    site = ["development"] * n_patients + ["external"] * n_external
+    risk = np.concatenate([dev["risk"], ext["risk"]])
+    texture_sd = np.concatenate([dev["texture_sd"], ext["texture_sd"]])
+    immune = np.concatenate([dev["immune"], ext["immune"]])
+    survival = dev["survival"] + ext["survival"]
+    has_rna = np.concatenate([dev["has_rna"], ext["has_rna"]])
+    collected = np.concatenate([dev["collected"], ext["collected"]])
+    decoy = np.concatenate([dev["decoy"], ext["decoy"]])
+    makers = np.concatenate([dev["makers"], ext["makers"]])
+    ct_dates = dev["ct_dates"] + ext["ct_dates"]
+    surgery_gap = np.concatenate([dev["surgery_gap"], ext["surgery_gap"]])
+    scanners = {"development": DEVELOPMENT_SCANNER, "external": external_scanner}
+
+    def grid(i: int) -> tuple[float, float, float]:
+        thickness = scanners[site[i]].slice_thickness
+        return (float(spacing[0]), float(spacing[1]), float(thickness if thickness else spacing[2]))
 
     # --- imaging -------------------------------------------------------------------
     meta_rows: list[dict] = []
@@ -694,9 +775,9 @@ def make_cohort(
     tumour_voxels: dict[str, int] = {}
     jobs = [
         _ImagingJob(seed=seed, index=i, patient_id=pid, tcia_dir=str(tcia_dir), collection=collection,
-                    shape=tuple(shape), spacing=tuple(float(v) for v in spacing),
+                    shape=tuple(shape), spacing=grid(i),
                     texture_sd=float(texture_sd[i]), ct_date=ct_dates[i], maker=str(makers[i]),
-                    decoy=bool(decoy[i]))
+                    decoy=bool(decoy[i]), scanner=scanners[site[i]])
         for i, pid in enumerate(patients)
     ]
     results: dict[str, dict] = {}
@@ -725,6 +806,9 @@ def make_cohort(
     crng = np.random.default_rng([seed, 10**6])
     rows = [_clinical_row(crng, pid, float(risk[i]), ct_dates[i], surgery_gap[i], survival[i], bool(collected[i]))
             for i, pid in enumerate(patients)]
+    for i, row in enumerate(rows):
+        if site[i] == "external":
+            row["Patient affiliation"] = "AMC"
     clinical_csv = clinical_dir / clinical_name
     with open(clinical_csv, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=CLINICAL_COLUMNS)
@@ -771,6 +855,8 @@ def make_cohort(
     truth = {
         "seed": seed,
         "n_patients": n_patients,
+        "n_external": n_external,
+        "sites": {name: asdict(profile) | {"patients": site.count(name)} for name, profile in scanners.items()},
         "collection": collection,
         "gse": gse,
         "constants": {
@@ -816,7 +902,8 @@ def make_cohort(
         "clinical": {"associated_with_risk": ["Pathological T stage"], "direction": "higher T in high risk"},
         "patients": {
             pid: {
-                "risk": float(risk[i]), "texture_sd": float(texture_sd[i]), "immune": float(immune[i]),
+                "site": site[i], "risk": float(risk[i]), "texture_sd": float(texture_sd[i]),
+                "immune": float(immune[i]),
                 "os_days": survival[i]["os_days"], "os_event": survival[i]["os_event"],
                 "dfs_days": survival[i]["dfs_days"], "dfs_event": survival[i]["dfs_event"],
                 "recurrence": survival[i]["recurrence"], "has_rna": bool(has_rna[i]),
@@ -830,7 +917,8 @@ def make_cohort(
     }
     truth_json = root / "truth.json"
     truth_json.write_text(json.dumps(truth, indent=1), encoding="utf-8")
-    log.info("synthetic cohort: %d patients (%d with RNA) in %s", n_patients, len(rna_patients), root)
+    log.info("synthetic cohort: %d development + %d external patients (%d with RNA) in %s", n_patients, n_external,
+             len(rna_patients), root)
     return CohortManifest(
         root=root, collection=collection, tcia_dir=tcia_dir, metadata_csv=metadata_csv, geo_root=geo_root,
         gse=gse, series_matrix=series_matrix, expression_file=expression_file, clinical_csv=clinical_csv,

@@ -120,6 +120,8 @@ def write_ct_series(
     *,
     series_description: str | None = None,
     series_number: int = 2,
+    manufacturer_model: str | None = None,
+    convolution_kernel: str | None = None,
 ) -> list[Path]:
     """Write a volume as an axial CT series, one CT Image Storage file per slice.
 
@@ -150,6 +152,9 @@ def write_ct_series(
         SeriesDescription when different from the study description.
     series_number : int
         SeriesNumber.
+    manufacturer_model, convolution_kernel : str, optional
+        ManufacturerModelName and ConvolutionKernel (the scanner profile a harmonisation
+        step keys on); left out when not given.
 
     Returns
     -------
@@ -202,6 +207,10 @@ def write_ct_series(
     ds.AccessionNumber = ""
     ds.Modality = "CT"
     ds.Manufacturer = manufacturer
+    if manufacturer_model:
+        ds.ManufacturerModelName = manufacturer_model
+    if convolution_kernel:
+        ds.ConvolutionKernel = convolution_kernel
     ds.ReferringPhysicianName = ""
     ds.StudyDescription = description
     ds.SeriesDescription = series_description or description
