@@ -181,3 +181,117 @@ def test_exported_formula_applies_unchanged_in_another_store(store_file, tmp_pat
     with Store.open(other, read_only=True) as store:
         res = store.query("SELECT DISTINCT analysis FROM model_results WHERE subject = 'm2'")
     assert {"km:dfs", "cindex:dfs", "cox_uni:dfs"} <= set(res.analysis)
+
+
+# --------------------------------------------------------------------------- cohorts are facts (issue 13)
+
+
+def _ids(path, ids):
+    path.write_text("\n".join(ids) + "\n")
+    return path
+
+
+def test_apply_never_relabels_train_or_validation(store_file, tmp_path, capsys):
+    train = _ids(tmp_path / "train.txt", [f"TR{i:03d}" for i in range(80)])
+    valid = _ids(tmp_path / "valid.txt", [f"TR{i:03d}" for i in range(80, 110)])
+    assert _rg(store_file, "radscore", "fit", "--endpoint", "os", "--train", str(train), "--validation", str(valid),
+               "--top-k", "0", "--folds", "5", "--model-id", "m3") == 0
+    assert "80 train / 30 validation / 50 not seen by the model" in " ".join(capsys.readouterr().out.split())
+    with Store.open(store_file, read_only=True) as store:
+        fitted = store.query("SELECT patient_id, cohort, score FROM radscores WHERE model_id = 'm3'")
+    assert fitted.cohort.value_counts().to_dict() == {"train": 80, "validation": 30}
+
+    # exactly as the README shows: every patient with features, cohort external
+    assert _rg(store_file, "radscore", "apply", "--model", "m3", "--cohort", "external") == 0
+    printed = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "skipped 110 patient(s) the model was trained or validated on" in printed
+    with Store.open(store_file, read_only=True) as store:
+        after = store.query("SELECT patient_id, cohort, score FROM radscores WHERE model_id = 'm3'").set_index(
+            "patient_id")
+    # train / validation labels and scores untouched; the 50 unseen patients (one lacks features) are external
+    assert after.cohort.value_counts().to_dict() == {"train": 80, "validation": 30, "external": 49}
+    pd.testing.assert_series_equal(after.loc[fitted.patient_id, "score"],
+                                   fitted.set_index("patient_id")["score"], check_names=False)
+    assert set(after.index[after.cohort == "external"]) == (
+        {f"TR{i:03d}" for i in range(110, 120)} | {f"EX{i:03d}" for i in range(1, 40)})
+
+    # fit cohorts are reserved, and applying only to seen patients is an error that says why
+    assert _rg(store_file, "radscore", "apply", "--model", "m3", "--cohort", "validation") != 0
+    assert "set by `rg radscore fit` only" in capsys.readouterr().err
+    assert _rg(store_file, "radscore", "apply", "--model", "m3", "--patients", "TR000,TR001") != 0
+    assert "trained or validated model 'm3'" in capsys.readouterr().err
+
+    # re-labelling a fit patient needs the explicit flag, and warns
+    with pytest.warns(Warning, match="re-labelled 'audit'"):
+        from radiogenomics.models.workflow import apply_radscore
+
+        res = apply_radscore(store_file, "m3", ["TR000"], cohort="audit", relabel_seen=True)
+    assert res["n_scored"] == 1 and res["n_skipped"] == 0
+    with Store.open(store_file, read_only=True) as store:
+        tr0 = store.query("SELECT cohort FROM radscores WHERE model_id = 'm3' AND patient_id = 'TR000'")
+    assert tr0.cohort.tolist() == ["audit"]
+
+
+def test_validation_list_must_not_overlap_training(store_file, tmp_path, capsys):
+    train = _ids(tmp_path / "train.txt", [f"TR{i:03d}" for i in range(80)])
+    valid = _ids(tmp_path / "valid.txt", [f"TR{i:03d}" for i in range(70, 100)])
+    assert _rg(store_file, "radscore", "fit", "--endpoint", "os", "--train", str(train), "--validation", str(valid),
+               "--top-k", "0", "--folds", "5", "--model-id", "bad") != 0
+    assert "10 patient(s) are in both the training and the validation list" in capsys.readouterr().err
+
+
+@pytest.fixture
+def noise_store(tmp_path):
+    """Features that carry no information on the outcome: the LASSO keeps nothing."""
+    path = tmp_path / "noise.duckdb"
+    clin, feats = _cohort(60, 3, "NZ", p=4)
+    rng = np.random.default_rng(11)
+    feats["value"] = rng.normal(size=len(feats))
+    with Store.open(path) as store:
+        store.upsert("clinical", clin, run_id="seed")
+        store.upsert("features", feats, run_id="seed")
+    return path
+
+
+def test_degenerate_radscore_is_refused_and_nothing_is_written(noise_store, capsys):
+    assert _rg(noise_store, "radscore", "fit", "--endpoint", "os", "--top-k", "0", "--folds", "5",
+               "--lambda", "1se", "--model-id", "empty") != 0
+    err = capsys.readouterr().err
+    assert "kept no feature" in err and "--lambda min" in err and "--top-k" in err
+    with Store.open(noise_store, read_only=True) as store:
+        assert store.query("SELECT count(*) AS n FROM models").n.iloc[0] == 0
+        assert store.query("SELECT count(*) AS n FROM radscores").n.iloc[0] == 0
+
+
+def test_groups_refuse_constant_scores_and_one_sided_cutoffs(store_file, capsys):
+    with Store.open(store_file) as store:
+        store.upsert("models", pd.DataFrame([{"model_id": "flat", "kind": "radscore", "endpoint": "os",
+                                              "formula": {"features": ["f"], "coefficients": [0.0],
+                                                          "cutoff": 0.0}, "cutoff": 0.0}]), run_id="seed")
+        store.upsert("radscores", pd.DataFrame({"patient_id": [f"TR{i:03d}" for i in range(30)], "score": 0.5,
+                                                "model_id": "flat", "cohort": "train"}), run_id="seed")
+    assert _rg(store_file, "groups", "--model", "flat", "--method", "ranks") != 0
+    assert "same Rad-score" in capsys.readouterr().err
+    # a real model, but a cut-off above every score
+    assert _rg(store_file, "radscore", "fit", "--endpoint", "os", "--top-k", "0", "--folds", "5",
+               "--model-id", "m4", "--cohort", "site_a") == 0
+    assert _rg(store_file, "groups", "--model", "m4", "--cutoff", "1e6", "--grouping", "onesided") != 0
+    assert "in group 'low'" in capsys.readouterr().err
+    with Store.open(store_file, read_only=True) as store:
+        assert store.query("SELECT count(*) AS n FROM risk_groups").n.iloc[0] == 0
+
+
+def test_pipeline_stops_after_a_degenerate_fit(noise_store, tmp_path):
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text(
+        "name: degenerate\nsteps:\n"
+        "  - {name: radscore, stage: radscore fit, params: {endpoint: os, top_k: '0', folds: '5', lambda: 1se,"
+        " model_id: empty}}\n"
+        "  - {name: groups, stage: groups, params: {model: empty, method: ranks, grouping: g}}\n"
+        "  - {name: survival, stage: survival, params: {grouping: g, endpoint: os}}\n")
+    assert _rg(noise_store, "run", str(pipe)) != 0
+    with Store.open(noise_store, read_only=True) as store:
+        commands = store.query("SELECT command FROM runs").command.tolist()
+        assert store.query("SELECT count(*) AS n FROM risk_groups").n.iloc[0] == 0
+        assert store.query("SELECT count(*) AS n FROM model_results").n.iloc[0] == 0
+    assert not any("groups" in c or "survival" in c for c in commands), commands
