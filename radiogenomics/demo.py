@@ -58,8 +58,7 @@ def design(n_patients: int) -> dict[str, int]:
     train = int(round(TRAIN_SHARE * development))
     sizes = {"development": development, "train": train, "validation": development - train, "external": external}
     if train < MIN_TRAIN or sizes["validation"] < MIN_HELD_OUT or external < MIN_HELD_OUT:
-        minimum = next(n for n in range(n_patients + 1, 10_000)
-                       if _fits(n))
+        minimum = next(n for n in range(1, 10_000) if _fits(n))
         raise InputError(
             f"rg demo needs at least {minimum} patients (-n {minimum}), got {n_patients}: its design keeps "
             f"{EXTERNAL_SHARE:.0%} as an external site and splits the rest {TRAIN_SHARE:.0%}/{1 - TRAIN_SHARE:.0%} "
