@@ -222,7 +222,7 @@ def fit_radscore(store, endpoint: str = "dfs", *, train_file: Path | None = None
     else:
         train, validation = split_patients(outcome, split, seed)
     if validation_file is not None:
-        requested = _read_ids(validation_file)
+        requested = read_patient_list(validation_file, what="validation list")
         overlap = sorted(set(requested) & set(train))
         if overlap:
             raise InputError(f"{len(overlap)} patient(s) are in both the training and the validation list "
