@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pandas as pd
 import pytest
@@ -20,12 +19,11 @@ DEMO_N = 80  # 34 train / 22 validation / 24 external: the smallest size whose h
 
 def test_demo_recovers_planted_effects(tmp_path, _isolated_home, capsys):
     out = tmp_path / "report"
-    t0 = time.perf_counter()
+    # how long the demo takes is measured by tests/benchmarks/test_bench_study.py, not here: a timed
+    # unit test fails whenever the machine is busy
     code = main(["-q", "demo", "--patients", str(DEMO_N), "--out", str(out)])
-    seconds = time.perf_counter() - t0
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert seconds < 300, f"demo took {seconds:.0f}s"
     html = (out / "report.html").read_text()
     checks = pd.read_csv(out / "tables" / "planted_effects.csv")
     required = checks[checks["required"]]
