@@ -108,27 +108,86 @@ def export_cmd(
         _state.out_console().print(f"wrote {out}")
 
 
-def groups_cmd(
-    model: str = typer.Option(..., "--model", help="Model id whose Rad-scores are grouped."),
-    method: str = typer.Option("cutoff", "--method", help="cutoff (the model's training cut-off), ranks or quantiles."),
-    ranks: Optional[str] = typer.Option(None, "--ranks", help="ranks: group sizes from the top, e.g. 36,32,32 (the study's; rescaled as proportions for other cohort sizes)."),
-    quantiles: Optional[str] = typer.Option(None, "--quantiles", help="quantiles: score quantiles, e.g. 0.333,0.667 (low/middle/high)."),
-    grouping: Optional[str] = typer.Option(None, "--grouping", help="Name of the grouping [default: <model>:<method>]."),
-    cohort: Optional[str] = typer.Option(None, "--cohort", help="Only patients scored in this cohort."),
-    cutoff: Optional[float] = typer.Option(None, "--cutoff", help="cutoff: override the model's cut-off."),
-    patients: Optional[str] = typer.Option(None, "--patients", help="Only these patients: comma-separated ids or @FILE (one per line, or a CSV/TSV with a patient_id column)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Only patients with a sample in this expression dataset (the study ranked its 96 RNA-seq patients)."),
-) -> None:
-    """Assign risk groups (high/low or high/middle/low) from stored Rad-scores."""
-    from ..models.workflow import make_groups
+groups_app = typer.Typer(help="Groupings: from a Rad-score (--model), a clinical column (--clinical), a SQL "
+                         "predicate (--where) or a file (rg groups import).", invoke_without_command=True,
+                         no_args_is_help=False)
 
-    # no --ranks: make_groups uses the study's 36/32/32
-    res = make_groups(_state.settings().store, model, method, ranks=_numbers(ranks, int, "--ranks") if ranks else None,
-                      quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
-                      grouping=grouping, cohort=cohort, cutoff=cutoff, patients=_patient_list(patients),
-                      dataset=dataset)
+
+@groups_app.callback()
+def groups_cmd(
+    ctx: typer.Context,
+    model: Optional[str] = typer.Option(None, "--model", help="Model id whose Rad-scores are grouped."),
+    clinical: Optional[str] = typer.Option(None, "--clinical", help="Clinical column (or clinical.extra key) to group by."),
+    where: Optional[str] = typer.Option(None, "--where", help="SQL predicate over the patient's clinical row (other views by subquery): true vs false group."),
+    method: Optional[str] = typer.Option(None, "--method", help="--model: cutoff (the model's training cut-off, default), ranks or quantiles; --clinical: levels (default), threshold or quantiles."),
+    ranks: Optional[str] = typer.Option(None, "--ranks", help="ranks: group sizes from the top, e.g. 36,32,32 (the study's; rescaled as proportions for other cohort sizes)."),
+    quantiles: Optional[str] = typer.Option(None, "--quantiles", help="quantiles: e.g. 0.333,0.667 (low/middle/high) or 0.5."),
+    thresholds: Optional[str] = typer.Option(None, "--thresholds", help="--clinical --method threshold: cut points, e.g. 65 (high > 65 >= low) or 50,70."),
+    levels: Optional[str] = typer.Option(None, "--levels", help="--clinical --method levels: keep only these levels, e.g. Mutant,Wildtype."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Group names: --where true,false (default yes,no); threshold/quantiles from highest to lowest."),
+    grouping: Optional[str] = typer.Option(None, "--grouping", help="Name of the grouping (default <model>:<method>, clinical:<column> or sql)."),
+    cohort: Optional[str] = typer.Option(None, "--cohort", help="--model: only patients scored in this cohort."),
+    cutoff: Optional[float] = typer.Option(None, "--cutoff", help="--model cutoff: override the model's cut-off."),
+    patients: Optional[str] = typer.Option(None, "--patients", help="Only these patients: comma-separated ids or @FILE (one per line, or a CSV/TSV with a patient_id column)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="--model: only patients with a sample in this expression dataset (the study ranked its 96 RNA-seq patients)."),
+) -> None:
+    """Assign groups (high/low, high/middle/low, clinical levels, ...) into risk_groups."""
+    from ..exceptions import InputError
+
+    sources = [name for name, v in (("--model", model), ("--clinical", clinical), ("--where", where)) if v]
+    if ctx.invoked_subcommand is not None:
+        if sources:
+            raise InputError(f"{', '.join(sources)} cannot be combined with `rg groups {ctx.invoked_subcommand}`")
+        return
+    if len(sources) != 1:
+        raise InputError("rg groups needs exactly one source: --model ID, --clinical COLUMN, --where PREDICATE "
+                         "(or `rg groups import FILE --grouping NAME`)"
+                         + (f"; got {', '.join(sources)}" if sources else ""))
+    if model:
+        from ..models.workflow import make_groups
+
+        # no --ranks: make_groups uses the study's 36/32/32
+        res = make_groups(_state.settings().store, model, method or "cutoff",
+                          ranks=_numbers(ranks, int, "--ranks") if ranks else None,
+                          quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
+                          grouping=grouping, cohort=cohort, cutoff=cutoff, patients=_patient_list(patients),
+                          dataset=dataset)
+    else:
+        from ..models.groupings import groups_from_clinical, groups_from_predicate
+
+        misplaced = [n for n, v in (("--ranks", ranks), ("--cohort", cohort), ("--cutoff", cutoff),
+                                    ("--dataset", dataset)) if v is not None]
+        if misplaced:
+            raise InputError(f"{', '.join(misplaced)} apply to --model groupings only")
+        if clinical:
+            res = groups_from_clinical(_state.settings().store, clinical, method or "levels",
+                                       thresholds=_numbers(thresholds, float, "--thresholds") if thresholds else None,
+                                       quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
+                                       levels=_split(levels) or None, labels=_split(labels) or None,
+                                       grouping=grouping, patients=_patient_list(patients))
+        else:
+            unused = [n for n, v in (("--method", method), ("--quantiles", quantiles), ("--thresholds", thresholds),
+                                     ("--levels", levels), ("--patients", patients)) if v is not None]
+            if unused:
+                raise InputError(f"{', '.join(unused)} do not apply to --where (put conditions in the predicate)")
+            res = groups_from_predicate(_state.settings().store, where, labels=_split(labels) or ("yes", "no"),
+                                        grouping=grouping)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(res["counts"].items()))
     _state.out_console().print(f"grouping {res['grouping']}: {counts} (run {res['run_id']})")
+
+
+@groups_app.command("import")
+def groups_import_cmd(
+    file: Path = typer.Argument(..., help="CSV or TSV with a header `patient_id,group` (one row per patient)."),
+    grouping: str = typer.Option(..., "--grouping", help="Name of the grouping."),
+) -> None:
+    """Import a grouping (e.g. a collaborator's model) from a patient_id,group file."""
+    from ..models.groupings import import_groups
+
+    res = import_groups(_state.settings().store, file, grouping)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(res["counts"].items()))
+    extra = f"; {res['n_failed']} row(s) not imported (see failures)" if res["n_failed"] else ""
+    _state.out_console().print(f"grouping {res['grouping']}: {counts} (run {res['run_id']}){extra}")
 
 
 def survival_cmd(
@@ -152,5 +211,5 @@ def survival_cmd(
 
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the rg app."""
-    app.command("groups")(groups_cmd)
+    app.add_typer(groups_app, name="groups")
     app.command("survival")(survival_cmd)

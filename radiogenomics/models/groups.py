@@ -107,3 +107,66 @@ def _warn_ties(score: pd.Series, groups: pd.Series) -> None:
             warnings.warn(f"patients with the same score {value:.4g} fall in different groups "
                           "(ties broken by patient id)", DataQualityWarning, stacklevel=3)
             return
+
+
+def require_levels(groups: pd.Series, source: str, minimum: int = 2) -> None:
+    """Refuse a grouping with fewer than ``minimum`` non-empty levels: it compares nothing.
+
+    Parameters
+    ----------
+    groups
+        Group label per patient (missing labels are ignored).
+    source
+        What the grouping was built from, named in the error (e.g. ``clinical column egfr``).
+
+    Raises
+    ------
+    InputError
+        Fewer than ``minimum`` distinct labels have patients.
+    """
+    counts = pd.Series(groups).dropna().astype(str).value_counts()
+    if len(counts) < minimum:
+        found = ", ".join(f"{k} ({v})" for k, v in counts.items()) or "none"
+        raise InputError(f"{source} gives fewer than {minimum} non-empty groups (groups with patients: {found}); "
+                         "a grouping must split the patients: choose another column, threshold or predicate")
+
+
+def groups_by_levels(values: pd.Series, levels: Sequence[str] | None = None) -> pd.Series:
+    """Categorical grouping: each distinct (non-missing) value is a group.
+
+    Parameters
+    ----------
+    values
+        One value per patient; missing values and empty strings are left out.
+    levels
+        Keep only patients whose value is one of these (others are left out); an unknown
+        level is an error naming the levels present.
+    """
+    s = pd.Series(values).dropna()
+    s = s.map(lambda v: str(v).strip())
+    s = s[s != ""]
+    if levels is not None:
+        present = sorted(set(s))
+        unknown = [lv for lv in levels if lv not in present]
+        if unknown:
+            raise InputError(f"level(s) {unknown} do not occur (levels present: {present})")
+        s = s[s.isin(list(levels))]
+    return s.rename("grp")
+
+
+def groups_by_thresholds(values: pd.Series, thresholds: Sequence[float],
+                         labels: Sequence[str] | None = None) -> pd.Series:
+    """Numeric split at fixed thresholds; a value strictly above a threshold is in the upper group.
+
+    One threshold gives ``high`` (> t) and ``low`` (<= t), as :func:`groups_by_cutoff`;
+    k thresholds give k + 1 groups labelled as in :func:`groups_by_ranks` (highest first).
+    """
+    s = pd.Series(values, dtype=float).dropna()
+    cuts = sorted(float(t) for t in thresholds)
+    if not cuts or not np.all(np.isfinite(cuts)):
+        raise InputError(f"thresholds must be finite numbers, got {list(thresholds)}")
+    if len(set(cuts)) < len(cuts):
+        raise InputError(f"thresholds must differ, got {list(thresholds)}")
+    names = _labels(len(cuts) + 1, labels)
+    idx = np.searchsorted(cuts, s.to_numpy(), side="left")
+    return pd.Series([names[len(cuts) - i] for i in idx], index=s.index, name="grp")
