@@ -1,4 +1,4 @@
-"""CLI of the imaging arm: `rg rois`, `rg features`, `rg stability`, `rg import images`."""
+"""CLI of the imaging arm: `rg rois`, `rg features`, `rg stability`, `rg import images`, `rg import features`."""
 
 from __future__ import annotations
 
@@ -111,6 +111,25 @@ def import_images_cmd(
                         data_dir=settings.data_dir)
     typer.echo(f"imported {patient} ROI {roi} (reader {reader}): {row['voxels']} voxels, "
                f"{row['volume_mm3']:.1f} mm3 (run {row['run_id']})")
+
+
+@import_app.command("features")
+def import_features_cmd(
+    file: Path = typer.Argument(..., help="pyradiomics batch-output CSV, or a wide / long CSV, TSV or Parquet table."),
+    fmt: str = typer.Option("auto", "--format", help="auto, pyradiomics, wide (patient_id + one column per feature) or long (patient_id, feature, value[, roi])."),
+    roi: str = typer.Option("tumor", "--roi", help="ROI name of the imported features (a long table's roi column wins)."),
+    patient_column: Optional[str] = typer.Option(None, "--patient-column", help="Column holding the patient id (default patient_id)."),
+    patient_regex: Optional[str] = typer.Option(None, "--patient-regex", help="pyradiomics: regular expression with one group (or a group named patient) searched in the Image path, e.g. '(R01-\\d+)'."),
+    params: Optional[Path] = typer.Option(None, "--params", help="Plain tables: the pyradiomics parameter file that produced them (its hash becomes params_hash)."),
+) -> None:
+    """Store features computed elsewhere (an earlier pyradiomics batch run, another tool) like extracted ones."""
+    from ..imaging.feature_import import import_features
+
+    res = import_features(_state.settings().store, file, fmt, roi=roi, patient_column=patient_column,
+                          patient_regex=patient_regex, params=params)
+    extra = f"; {res['n_failed']} row(s) not imported (see failures)" if res["n_failed"] else ""
+    typer.echo(f"imported {res['format']} features: {res['n_patients']} patient(s) x {res['n_features']} feature(s), "
+               f"ROI {res['roi']}, params {res['params_hash']} (run {res['run_id']}){extra}")
 
 
 def register(app: typer.Typer) -> None:
