@@ -2,7 +2,9 @@
 
 Both read ``risk_groups`` (one grouping), compare the requested groups (high vs low by
 default; the middle group is ignored, as the reference study did) and replace the
-grouping's rows of one family in ``associations``, all with the run's ``run_id``.
+grouping's rows of one family in ``associations``, all with the run's ``run_id``.  Three or
+more groups get the omnibus test (Kruskal-Wallis, chi-square) and the pairwise contrasts
+with their own BH FDR (:func:`.compare.compare_groups`).
 
 Families written:
 
@@ -156,7 +158,8 @@ def clinical_association_table(clinical: pd.DataFrame, risk_groups: pd.DataFrame
     for var, kind in kinds.items():
         if kind == "categorical":
             data[var] = data[var].map(lambda v: None if pd.isna(v) else str(v))
-    rows = compare_groups(data, "grp", list(kinds), kinds, groups=groups, family="clinical", grouping=grouping)
+    rows = compare_groups(data, "grp", list(kinds), kinds, groups=groups, family="clinical", grouping=grouping,
+                          pairwise=True)
     extra_rows = [_not_available(grouping, "clinical", msg.split(":")[0].lower(), msg, label)
                   for msg in missing if variables is None]
     extra_rows += [_not_available(grouping, "clinical", v, f"{v}: no values in this cohort", label) for v in absent]
@@ -253,7 +256,7 @@ def associate_scores(store: Any, grouping: str, dataset_id: str, groups: Sequenc
     variables = sorted(wide.columns)
     family = f"immune:{dataset_id}"
     rows = compare_groups(data, "grp", variables, "continuous", groups=groups, ks=ks, family=family,
-                          grouping=grouping)
+                          grouping=grouping, pairwise=True)
     params = {"grouping": grouping, "dataset_id": dataset_id, "groups": list(groups), "ks": ks}
     with StoreSession(store).open() as st, _maybe_run(st, run, "associate immune", params) as r:
         _write(st, rows, grouping, "family = ?", [family], r.run_id)

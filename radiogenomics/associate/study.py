@@ -20,6 +20,10 @@ from ..store.session import StoreLike, reading
 log = logging.getLogger(__name__)
 
 ANALYSES = ("de", "gsea", "ora", "immune", "clinical")
+#: the comparison of a Rad-score grouping when --groups is not given
+DEFAULT_GROUPS = ("high", "low")
+#: analyses that compare exactly two groups (the others take 3+ groups: omnibus + pairwise)
+TWO_GROUP_ANALYSES = ("de", "gsea", "ora")
 
 
 @dataclass
@@ -28,13 +32,14 @@ class AssociateSummary:
 
     grouping: str
     dataset_id: str | None
+    groups: tuple[str, ...] = DEFAULT_GROUPS
     done: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     run_ids: list[str] = field(default_factory=list)
 
     def text(self) -> str:
-        lines = [f"associate {self.grouping} (dataset {self.dataset_id or 'none'}):"]
+        lines = [f"associate {self.grouping}, groups {','.join(self.groups)} (dataset {self.dataset_id or 'none'}):"]
         lines += [f"  {k:<9} ok       {v}" for k, v in self.done.items()]
         lines += [f"  {k:<9} skipped  {v}" for k, v in self.skipped.items()]
         lines += [f"  {k:<9} FAILED   {v}" for k, v in self.failed.items()]
@@ -50,6 +55,42 @@ def parse_what(what: str | Sequence[str] | None) -> list[str]:
     if unknown:
         raise InputError(f"--what: unknown analyses {unknown}; choose from {', '.join(ANALYSES)}")
     return [a for a in ANALYSES if a in items]
+
+
+def resolve_groups(levels: Sequence[str], groups: Sequence[str] | str | None, grouping: str) -> tuple[str, ...]:
+    """The groups compared: as given, ``all`` = every level, None = high,low when present else every level.
+
+    Parameters
+    ----------
+    levels
+        The grouping's levels (groups with patients).
+    groups
+        ``--groups`` as a sequence or comma-separated text; ``"all"``; or None.
+
+    Raises
+    ------
+    InputError
+        Fewer than two groups, a group repeated, or a group the grouping does not have.
+    """
+    present = sorted({str(v) for v in levels})
+    if isinstance(groups, str):
+        groups = [g.strip() for g in groups.split(",") if g.strip()]
+    if groups is None or len(groups) == 0:
+        chosen = DEFAULT_GROUPS if set(DEFAULT_GROUPS) <= set(present) else tuple(present)
+    elif len(groups) == 1 and groups[0].lower() == "all":
+        chosen = tuple(present)
+    else:
+        chosen = tuple(str(g) for g in groups)
+    if len(chosen) < 2:
+        raise InputError(f"grouping {grouping!r} has {len(present)} group(s) ({', '.join(present)}); "
+                         "a comparison needs two or more")
+    if len(set(chosen)) < len(chosen):
+        raise InputError(f"--groups names a group twice: {','.join(chosen)}")
+    lacking = [g for g in chosen if g not in present]
+    if lacking:
+        raise InputError(f"grouping {grouping!r} has no patients in group(s) {lacking} (groups present: "
+                         f"{', '.join(present)}); pass --groups accordingly, e.g. --groups {','.join(present[:2])}")
+    return chosen
 
 
 def default_dataset(store) -> str | None:
@@ -69,7 +110,7 @@ def default_dataset(store) -> str | None:
 
 
 def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, what: str | Sequence[str] | None = None,
-              groups: Sequence[str] = ("high", "low"), gsea_method: str = "prerank", permutations: int = 1000,
+              groups: Sequence[str] | str | None = None, gsea_method: str = "prerank", permutations: int = 1000,
               seed: int = 0, libraries: Sequence[str] = ("go_bp",), signature: str | None = None,
               lfc_threshold: float = 0.1, p_threshold: float = 0.05, n_cpus: int = 2) -> AssociateSummary:
     """Run the requested analyses of one grouping (``high`` vs ``low`` by default).
@@ -86,7 +127,10 @@ def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, wh
     what
         Subset of ``de, gsea, ora, immune, clinical`` (comma-separated or a list).
     groups
-        The two groups compared; others (the middle group) are ignored.
+        The groups compared, others (the middle group) ignored; ``None`` = high,low when the
+        grouping has both, else all its levels; ``"all"`` = all levels.  With three or more,
+        DE, GSEA and ORA (two-group contrasts) are skipped with a note, and the clinical and
+        immune tests are the omnibus ones plus pairwise contrasts with BH FDR.
     gsea_method, permutations, seed
         GSEA settings (prerank on the DE statistic by default; seeded).
     libraries
@@ -104,13 +148,13 @@ def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, wh
     analyses = parse_what(what)
     omics = [a for a in analyses if a != "clinical"]
     with reading(store) as st:
-        known = st.query("SELECT count(*) AS n FROM core.risk_groups WHERE grouping = ?", [grouping])["n"].iloc[0]
-        if not known:
+        levels = st.query("SELECT DISTINCT grp FROM core.risk_groups WHERE grouping = ?", [grouping])["grp"].tolist()
+        if not levels:
             raise NotFoundError(f"no risk grouping {grouping!r}; create it with `rg groups`")
+        groups = resolve_groups(levels, groups, grouping)
         if omics and dataset_id is None:
             dataset_id = default_dataset(st)
-    summary = AssociateSummary(grouping, dataset_id)
-    groups = tuple(groups)
+    summary = AssociateSummary(grouping, dataset_id, groups=groups)
     from ..omics import run as omics_run
     from . import stage as assoc_mod
 
@@ -128,6 +172,10 @@ def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, wh
             log.warning("associate %s failed: %s", name, exc)
 
     for name in analyses:
+        if name in TWO_GROUP_ANALYSES and len(groups) > 2:
+            summary.skipped[name] = (f"compares two groups; {len(groups)} given ({','.join(groups)}): "
+                                     "pass --groups A,B for this contrast")
+            continue
         if name != "clinical" and dataset_id is None:
             summary.skipped[name] = "no expression dataset in the store (rg fetch geo)"
             continue
@@ -175,7 +223,7 @@ def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, wh
 
 
 def run_associate(store: StoreLike, *, grouping: str, dataset_id: str | None = None,
-                  what: str | Sequence[str] | None = None, groups: Sequence[str] = ("high", "low"),
+                  what: str | Sequence[str] | None = None, groups: Sequence[str] | str | None = None,
                   gsea_method: str = "prerank", permutations: int = 1000, seed: int = 0,
                   libraries: Sequence[str] = ("go_bp",), signature: str | None = None, lfc_threshold: float = 0.1,
                   p_threshold: float = 0.05, n_cpus: int = 2) -> StageResult:
@@ -184,6 +232,8 @@ def run_associate(store: StoreLike, *, grouping: str, dataset_id: str | None = N
     The result is ``partial`` when an analysis failed (the others still ran); its
     ``failures`` name the analysis and the reason.
 
+    ``groups`` as in :func:`associate` (None: high,low when present, else every level).
+
     Raises
     ------
     InputError
@@ -191,9 +241,10 @@ def run_associate(store: StoreLike, *, grouping: str, dataset_id: str | None = N
     NotFoundError
         The grouping does not exist.
     """
-    groups = tuple(groups)
-    if len(groups) < 2:
-        raise InputError("--groups needs at least two groups, e.g. high,low")
+    if isinstance(groups, str):
+        groups = tuple(g.strip() for g in groups.split(",") if g.strip())
+    if groups is not None and len(groups) < 2 and tuple(groups) != ("all",):
+        raise InputError("--groups needs at least two groups (e.g. high,low) or 'all'")
     collected: list[str] = []
     with collect_warnings(collected):
         summary = associate(store, grouping, dataset_id, what, groups=groups, gsea_method=gsea_method,

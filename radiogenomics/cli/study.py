@@ -14,7 +14,7 @@ def associate_cmd(
     grouping: str = typer.Option(..., "--grouping", "-g", help="Grouping name in risk_groups."),
     dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset id [default: the only one in the store]."),
     what: str = typer.Option("de,gsea,ora,immune,clinical", "--what", help="Analyses to run, comma-separated: de,gsea,ora,immune,clinical."),
-    groups: str = typer.Option("high,low", "--groups", help="The two groups compared (others, e.g. middle, are ignored)."),
+    groups: Optional[str] = typer.Option(None, "--groups", help="Groups compared, e.g. high,low or Mutant,Wildtype; others (e.g. middle) are ignored; 'all' = every level. Default: high,low when the grouping has them, else all its levels. 3+ groups: omnibus tests (Kruskal-Wallis, chi-square) plus pairwise contrasts with BH FDR; DE/GSEA/ORA need two."),
     gsea_method: str = typer.Option("prerank", "--gsea-method", help="prerank (on the DE statistic) or phenotype (label permutation)."),
     permutations: int = typer.Option(1000, "--permutations", min=10, help="GSEA permutations."),
     seed: int = typer.Option(0, "--seed", help="Seed of GSEA and deconvolution permutations."),
@@ -23,12 +23,12 @@ def associate_cmd(
     lfc: float = typer.Option(0.1, "--lfc", help="DE: |log2 fold change| threshold."),
     pvalue: float = typer.Option(0.05, "--p", help="DE: p-value threshold."),
 ) -> None:
-    """Omics (DE, GSEA, ORA, immune) and clinicopathological tests of a grouping's high vs low groups."""
+    """Omics (DE, GSEA, ORA, immune) and clinicopathological tests between a grouping's groups (high vs low by default)."""
     from ..associate.study import run_associate
 
-    parts = tuple(p.strip() for p in groups.split(",") if p.strip())
-    if len(parts) < 2:
-        raise typer.BadParameter("--groups needs at least two groups, e.g. high,low")
+    parts = tuple(p.strip() for p in groups.split(",") if p.strip()) if groups else None
+    if parts is not None and len(parts) < 2 and parts != ("all",):
+        raise typer.BadParameter("--groups needs at least two groups (e.g. high,low) or 'all'")
     # the store path: each analysis reads, computes, and holds the write lock only to write
     result = run_associate(_state.settings().store, grouping=grouping, dataset_id=dataset, what=what, groups=parts,
                            gsea_method=gsea_method, permutations=permutations, seed=seed,

@@ -712,11 +712,11 @@ def _immune(call: StageCall, dataset: str, signature: Path | None, method: list[
 
 
 @stage("associate", {"grouping": Opt(_text, _REQUIRED), "dataset": Opt(_text, None),
-                     "what": Opt(_text, "de,gsea,ora,immune,clinical"), "groups": Opt(_text, "high,low"),
+                     "what": Opt(_text, "de,gsea,ora,immune,clinical"), "groups": Opt(_text, None),
                      "gsea_method": Opt(_text, "prerank"), "permutations": Opt(_int, 1000), "seed": Opt(_int, 0),
                      "library": Opt(_repeat, None), "signature": Opt(_existing_file, None), "lfc": Opt(_float, 0.1),
                      "p": Opt(_float, 0.05)})
-def _associate(call: StageCall, grouping: str, dataset: str | None, what: str, groups: str, gsea_method: str,
+def _associate(call: StageCall, grouping: str, dataset: str | None, what: str, groups: str | None, gsea_method: str,
                permutations: int, seed: int, library: list[str] | None, signature: Path | None, lfc: float,
                p: float) -> StageResult:
     """Omics and clinicopathological tests of a grouping."""
@@ -724,8 +724,8 @@ def _associate(call: StageCall, grouping: str, dataset: str | None, what: str, g
 
     if permutations < 10:
         raise PipelineError(f"`rg associate`: --permutations must be at least 10, got {permutations}")
-    return run_associate(call.store, grouping=grouping, dataset_id=dataset, what=what, groups=_split(groups),
-                         gsea_method=gsea_method, permutations=permutations, seed=seed,
+    return run_associate(call.store, grouping=grouping, dataset_id=dataset, what=what,
+                         groups=_split(groups) if groups else None, gsea_method=gsea_method, permutations=permutations, seed=seed,
                          libraries=tuple(library or ("go_bp",)), signature=str(signature) if signature else None,
                          lfc_threshold=lfc, p_threshold=p)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from radiogenomics.associate.compare import (
-    ASSOCIATION_COLUMNS, FISHER_RXC_RESAMPLES, bh_fdr, compare_groups, contingency_test, kruskal_wallis, ks_test, mann_whitney,
+    ASSOCIATION_COLUMNS, FISHER_RXC_RESAMPLES, PAIRWISE_PREFIX, bh_fdr, compare_groups, contingency_test, kruskal_wallis, ks_test, mann_whitney,
 )
 from radiogenomics.exceptions import InputError, StatisticalWarning
 
@@ -138,3 +138,41 @@ def test_kind_inference():
     res = compare_groups(df, "g", ["num", "flag", "txt"]).set_index("variable")
     assert res.loc["num", "test"] == "mann-whitney"
     assert res.loc["flag", "test"] in ("chi2", "fisher") and res.loc["txt", "test"] in ("chi2", "fisher")
+
+
+# ------------------------------------------------------------------ 3+ groups: pairwise contrasts
+def test_pairwise_matches_r(data):
+    """Pairwise contrasts of a 3-group comparison against tests/data/R/associate/pairwise.R."""
+    ref = pd.read_csv(R_DIR / "r_pairwise.csv")
+    kinds = {**{v: "continuous" for v in CONT}, **{v: "categorical" for v in CATS}}
+    res = compare_groups(data, "grp", CONT + CATS, kinds, groups=("high", "middle", "low"), pairwise=True)
+    omnibus = res[~res["test"].str.startswith(PAIRWISE_PREFIX)]
+    plain = compare_groups(data, "grp", CONT + CATS, kinds, groups=("high", "middle", "low"))
+    # the omnibus rows (and their FDR) are those of the 3-group comparison without pairwise contrasts
+    pd.testing.assert_frame_equal(omnibus.reset_index(drop=True), plain.reset_index(drop=True))
+    pairs = res[res["test"].str.startswith(PAIRWISE_PREFIX)].copy()
+    assert len(pairs) == len(ref) == 3 * len(CONT + CATS)
+    parsed = pairs["test"].str.extract(r"^pairwise (?P<kind>[\w-]+): (?P<a>\w+) vs (?P<b>\w+)$")
+    pairs = pd.concat([pairs.reset_index(drop=True), parsed.reset_index(drop=True)], axis=1)
+    assert (pairs["groups"] == pairs["a"] + "," + pairs["b"]).all()
+    merged = ref.merge(pairs, on=["variable", "a", "b"], suffixes=("_r", ""), validate="one_to_one")
+    assert (merged["kind"] == merged["test_r"]).all()
+    mc = merged["note"].str.contains("Monte Carlo")
+    np.testing.assert_allclose(merged.loc[~mc, "p"], merged.loc[~mc, "p_r"], rtol=P_RTOL, atol=P_ATOL)
+    se = np.sqrt(merged.loc[mc, "p_r"] * (1 - merged.loc[mc, "p_r"]) / FISHER_RXC_RESAMPLES)
+    assert (np.abs(merged.loc[mc, "p"] - merged.loc[mc, "p_r"]) <= 4 * se + 2e-4).all()
+    np.testing.assert_allclose(merged["fdr"], merged["fdr_r"], atol=0.03 if mc.any() else 1e-12, rtol=P_RTOL)
+    has_stat = merged["statistic_r"].notna()
+    np.testing.assert_allclose(merged.loc[has_stat, "statistic"], merged.loc[has_stat, "statistic_r"],
+                               rtol=STAT_RTOL)
+    # one variable: BH over its three pairs = R's pairwise.wilcox.test(p.adjust.method = "BH")
+    for var in CONT:
+        one = compare_groups(data, "grp", [var], "continuous", groups=("high", "middle", "low"), pairwise=True)
+        one = one[one["test"].str.startswith(PAIRWISE_PREFIX)].set_index("groups")["fdr"]
+        want = ref[ref.variable == var].assign(groups=lambda r: r.a + "," + r.b).set_index("groups")["pw_p_bh"]
+        np.testing.assert_allclose(one.loc[want.index], want, rtol=P_RTOL, atol=P_ATOL)
+
+
+def test_pairwise_only_for_three_or_more_groups(data):
+    two = compare_groups(data, "grp", ["age"], "continuous", groups=("high", "low"), pairwise=True)
+    assert list(two["test"]) == ["mann-whitney"]

@@ -86,8 +86,10 @@ def test_associate_scores(store_path):
     assert (out["p"] < 0.01).all()
     # high has lower immune scores than low: negative Cliff's delta
     assert (out.loc[out["test"] == "mann-whitney", "effect_size"] < -0.8).all()
-    assert set(three["test"]) == {"kruskal"}
-    assert len(db) == 2 and set(db["test"]) == {"kruskal"}  # the rerun replaced the family's rows
+    pairwise = {f"pairwise mann-whitney: {a} vs {b}" for a, b in
+                (("high", "middle"), ("high", "low"), ("middle", "low"))}
+    assert set(three["test"]) == {"kruskal"} | pairwise  # omnibus plus the pairwise contrasts
+    assert len(db) == 8 and set(db["test"]) == {"kruskal"} | pairwise  # the rerun replaced the family's rows
 
 
 def test_deconvolution_diagnostics_not_tested(store_path):
@@ -118,3 +120,42 @@ def test_errors(store_path):
             associate_scores(store, "g1", "missing-dataset")
         with pytest.raises(InputError, match="not columns"):
             associate_clinical(store, "g1", variables=["ki67"])
+
+
+# ------------------------------------------------------------------ any grouping, 3+ groups
+def test_three_groups_omnibus_and_pairwise(store_path):
+    from radiogenomics.associate.study import associate
+
+    with Store.open(store_path) as store:
+        _fill(store)
+        summary = associate(store, "g1", dataset_id="d1", what="de,immune,clinical", groups="all")
+        db = store.query("SELECT * FROM associations WHERE grouping = 'g1'")
+    assert summary.groups == ("high", "low", "middle")
+    assert "de" in summary.skipped and "compares two groups" in summary.skipped["de"]
+    assert "clinical" in summary.done
+    clin = db[db.family == "clinical"].set_index(["variable", "test"])
+    assert clin.loc[("age", "kruskal"), "p"] < 1e-4
+    pair = clin.loc[("age", "pairwise mann-whitney: high vs low")]
+    assert pair["groups"] == "high,low" and json.loads(pair["n_per_group"]) == {"high": 10, "low": 10}
+    pairs = db[(db.family == "clinical") & db.test.str.startswith("pairwise ")]
+    tested = pairs["p"].notna()
+    from radiogenomics.associate.compare import bh_fdr
+    np.testing.assert_allclose(pairs.loc[tested, "fdr"], bh_fdr(pairs.loc[tested, "p"].to_numpy()), rtol=1e-12)
+    # categorical: omnibus chi-square / Fisher over 3 groups plus the three 2-group tables
+    t = clin.xs("t_stage_group", level="variable")
+    assert len([x for x in t.index if x.startswith("pairwise ")]) == 3
+
+
+def test_default_groups_resolution(store_path):
+    from radiogenomics.associate.study import resolve_groups
+
+    assert resolve_groups(["high", "middle", "low"], None, "g") == ("high", "low")  # today's default
+    assert resolve_groups(["Mutant", "Wildtype"], None, "g") == ("Mutant", "Wildtype")
+    assert resolve_groups(["a", "b", "c"], "all", "g") == ("a", "b", "c")
+    assert resolve_groups(["a", "b", "c"], "c,a", "g") == ("c", "a")
+    with pytest.raises(InputError, match=r"no patients in group\(s\) \['high', 'low'\].*--groups a,b"):
+        resolve_groups(["a", "b"], ["high", "low"], "g")
+    with pytest.raises(InputError, match="names a group twice"):
+        resolve_groups(["a", "b"], "a,a", "g")
+    with pytest.raises(InputError, match="needs two or more"):
+        resolve_groups(["a"], None, "g")
