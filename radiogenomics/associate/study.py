@@ -72,7 +72,9 @@ def resolve_groups(levels: Sequence[str], groups: Sequence[str] | str | None, gr
     InputError
         Fewer than two groups, a group repeated, or a group the grouping does not have.
     """
-    present = sorted({str(v) for v in levels})
+    # Rad-score levels in risk order, then any other level by name
+    rank = {"high": 0, "middle": 1, "low": 2}
+    present = sorted({str(v) for v in levels}, key=lambda g: (rank.get(g, 3), g))
     if isinstance(groups, str):
         groups = [g.strip() for g in groups.split(",") if g.strip()]
     if groups is None or len(groups) == 0:

@@ -78,6 +78,7 @@ def stability_cmd(
     max_patients: Optional[int] = typer.Option(None, "--max-patients", help="Random subset of this many patients."),
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Parallel processes (default: $RG_WORKERS)."),
     executor: str = executor_option(),
+    params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Instead of --params: a parameter set stored in feature_params (e.g. an imported pyradiomics batch file's settings)."),
 ) -> None:
     """ICC(3,1) / ICC(2,1) per feature across readers or perturbed masks, into `feature_stability`."""
     from ..imaging.stability import run_stability
@@ -87,7 +88,8 @@ def stability_cmd(
     with _state.progress() as progress:
         summary = run_stability(settings, settings.store, params=params, roi=roi, method=method, perturbations=kinds,
                                 in_plane=in_plane, patients=patient or None, max_patients=max_patients,
-                                threshold=threshold, workers=_workers(workers), executor=executor, progress=progress)
+                                threshold=threshold, workers=_workers(workers), executor=executor, progress=progress,
+                                params_hash=params_hash)
     typer.echo(f"stability ({summary.method}): {summary.n_stable} of {summary.n_features} features with "
                f"ICC(3,1) > {summary.threshold:g} over {summary.n_patients} patients x {summary.n_raters} raters "
                f"(run {summary.run_id})")

@@ -223,11 +223,33 @@ class StabilitySummary:
     failures: list[tuple[str, str, str]] = field(default_factory=list)
 
 
+def _stored_params(store, params_hash: str):
+    """The parameter set ``params_hash`` as stored in ``feature_params`` (a valid pyradiomics file)."""
+    import yaml
+
+    from ..store.session import StoreSession
+
+    with StoreSession(store).open() as st:
+        row = st.query("SELECT params_yaml, source_path FROM core.feature_params WHERE params_hash = ?", [params_hash])
+        known = st.query("SELECT params_hash FROM core.feature_params ORDER BY 1").params_hash.tolist()
+    if row.empty:
+        raise ConfigError(f"no parameter set {params_hash!r} in feature_params (known: {', '.join(known) or 'none'})")
+    parsed = yaml.safe_load(row.params_yaml.iloc[0]) or {}
+    if "imported" in parsed:
+        raise ConfigError(f"parameter set {params_hash} is an imported feature table without extraction settings "
+                          f"({row.source_path.iloc[0]}); re-import it with --params FILE (the pyradiomics parameters "
+                          "that produced it) to compute its stability")
+    p = load_params(parsed)
+    if p.hash != params_hash:
+        raise ConfigError(f"the stored parameters of {params_hash} hash to {p.hash}; the feature_params row was edited")
+    return p
+
+
 def run_stability(settings, store, params: Any = None, roi: str = "tumor", method: str = "auto",
                   perturbations: Sequence[str] = DEFAULT_PERTURBATIONS, in_plane: bool = True,
                   patients: Sequence[str] | None = None, max_patients: int | None = None,
                   threshold: float = DEFAULT_THRESHOLD, workers: int = 1, executor: str = "local",
-                  progress: Any = None, seed: int = 0) -> StabilitySummary:
+                  progress: Any = None, seed: int = 0, params_hash: str | None = None) -> StabilitySummary:
     """Compute ICC(3,1) and ICC(2,1) of every feature of ``roi`` and store them in ``feature_stability``.
 
     Parameters
@@ -242,6 +264,10 @@ def run_stability(settings, store, params: Any = None, roi: str = "tumor", metho
         pyradiomics parameter file / dict (``None``: default 851 features).
     roi
         ROI name.
+    params_hash
+        Instead of ``params``: a parameter set stored in ``feature_params`` (e.g. the
+        settings of an imported pyradiomics batch file, ``rg import features``), so the
+        ICCs are stored under that set and select its features.
     method
         ``readers`` (patients with several readers of ``roi``), ``perturbation``, or
         ``auto`` (readers when any patient has several, else perturbation).
@@ -272,7 +298,9 @@ def run_stability(settings, store, params: Any = None, roi: str = "tumor", metho
         _parse_kind(kind)
     if not 0 < threshold <= 1:
         raise ConfigError(f"ICC threshold must be in (0, 1], got {threshold}")
-    p = load_params(params)
+    p = _stored_params(store, params_hash) if params_hash is not None and params is None else load_params(params)
+    if params_hash is not None and params is not None:
+        raise ConfigError("give --params or --params-hash, not both")
     started = time.monotonic()
     sql = ("SELECT patient_id, reader, image_path, mask_path FROM core.rois WHERE status = 'ok' AND roi = ?")
     args: list[Any] = [roi]

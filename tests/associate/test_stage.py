@@ -130,7 +130,7 @@ def test_three_groups_omnibus_and_pairwise(store_path):
         _fill(store)
         summary = associate(store, "g1", dataset_id="d1", what="de,immune,clinical", groups="all")
         db = store.query("SELECT * FROM associations WHERE grouping = 'g1'")
-    assert summary.groups == ("high", "low", "middle")
+    assert summary.groups == ("high", "middle", "low")
     assert "de" in summary.skipped and "compares two groups" in summary.skipped["de"]
     assert "clinical" in summary.done
     clin = db[db.family == "clinical"].set_index(["variable", "test"])

@@ -188,3 +188,45 @@ def test_imported_features_fit_radscore_like_extracted(tmp_path, capsys):
     formula = json.loads(model.formula.iloc[0])
     assert model.params_hash.iloc[0] == imported_hash[0]
     assert {"original_firstorder_F0", "original_firstorder_F1"} <= set(formula["features"])
+
+
+def test_stability_on_imported_pyradiomics_settings(tmp_path):
+    """Where the masks are in the store, rg stability --params-hash computes ICCs under the imported set."""
+    import SimpleITK as sitk
+
+    from radiogenomics.config import Settings
+    from radiogenomics.imaging.rois import import_images
+    from radiogenomics.imaging.stability import run_stability
+    from radiogenomics.models.workflow import load_features
+
+    ids = ["R01-000", "R01-001", "R01-002"]
+    path = _store(tmp_path / "rg.duckdb", ids)
+    res = import_features(path, BATCH, patient_column="Patient")
+    rng = np.random.default_rng(3)
+    with Store.open(path) as st:
+        for i, pid in enumerate(ids):  # the same synthetic CT/mask recipe as make_batch_output.py
+            arr = rng.normal(40 + 10 * i, 15, size=(12, 24, 24)).astype(np.int16)
+            m = np.zeros_like(arr, dtype=np.uint8)
+            m[3:9, 6:16 + i, 7:17] = 1
+            img = sitk.GetImageFromArray(arr)
+            img.SetSpacing((0.8, 0.8, 2.5))
+            msk = sitk.GetImageFromArray(m)
+            msk.CopyInformation(img)
+            sitk.WriteImage(img, str(tmp_path / f"{pid}_ct.nrrd"))
+            sitk.WriteImage(msk, str(tmp_path / f"{pid}_mask.nrrd"))
+            import_images(st, pid, tmp_path / f"{pid}_ct.nrrd", tmp_path / f"{pid}_mask.nrrd",
+                          data_dir=tmp_path / "data")
+    summary = run_stability(Settings.from_env(store=path), path, params_hash=res["params_hash"],
+                            method="perturbation", perturbations=("erode", "dilate"))
+    assert summary.params_hash == res["params_hash"] and summary.n_features == 6
+    with Store.open(path, read_only=True) as st:
+        stab = st.query("SELECT feature, params_hash, stable FROM feature_stability")
+        # the imported values stay as pyradiomics wrote them
+        imported = st.query("SELECT value FROM features WHERE patient_id = 'R01-001' AND "
+                            "feature = 'original_firstorder_Mean'").value.iloc[0]
+        wide, used = load_features(st, roi="tumor")
+    assert set(stab.params_hash) == {res["params_hash"]}
+    assert imported == pytest.approx(pd.read_csv(BATCH).original_firstorder_Mean[1])
+    assert used == res["params_hash"] and set(wide.columns) == set(stab.loc[stab.stable, "feature"])
+    with pytest.raises(Exception, match="no parameter set 'nope'"):
+        run_stability(Settings.from_env(store=path), path, params_hash="nope")
