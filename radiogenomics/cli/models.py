@@ -133,45 +133,19 @@ def groups_cmd(
 ) -> None:
     """Assign groups (high/low, high/middle/low, clinical levels, ...) into risk_groups."""
     from ..exceptions import InputError
+    from ..models.groupings import run_groups
 
-    sources = [name for name, v in (("--model", model), ("--clinical", clinical), ("--where", where)) if v]
     if ctx.invoked_subcommand is not None:
-        if sources:
-            raise InputError(f"{', '.join(sources)} cannot be combined with `rg groups {ctx.invoked_subcommand}`")
+        given = [n for n, v in (("--model", model), ("--clinical", clinical), ("--where", where)) if v]
+        if given:
+            raise InputError(f"{', '.join(given)} cannot be combined with `rg groups {ctx.invoked_subcommand}`")
         return
-    if len(sources) != 1:
-        raise InputError("rg groups needs exactly one source: --model ID, --clinical COLUMN, --where PREDICATE "
-                         "(or `rg groups import FILE --grouping NAME`)"
-                         + (f"; got {', '.join(sources)}" if sources else ""))
-    if model:
-        from ..models.workflow import make_groups
-
-        # no --ranks: make_groups uses the study's 36/32/32
-        res = make_groups(_state.settings().store, model, method or "cutoff",
-                          ranks=_numbers(ranks, int, "--ranks") if ranks else None,
-                          quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
-                          grouping=grouping, cohort=cohort, cutoff=cutoff, patients=_patient_list(patients),
-                          dataset=dataset)
-    else:
-        from ..models.groupings import groups_from_clinical, groups_from_predicate
-
-        misplaced = [n for n, v in (("--ranks", ranks), ("--cohort", cohort), ("--cutoff", cutoff),
-                                    ("--dataset", dataset)) if v is not None]
-        if misplaced:
-            raise InputError(f"{', '.join(misplaced)} apply to --model groupings only")
-        if clinical:
-            res = groups_from_clinical(_state.settings().store, clinical, method or "levels",
-                                       thresholds=_numbers(thresholds, float, "--thresholds") if thresholds else None,
-                                       quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
-                                       levels=_split(levels) or None, labels=_split(labels) or None,
-                                       grouping=grouping, patients=_patient_list(patients))
-        else:
-            unused = [n for n, v in (("--method", method), ("--quantiles", quantiles), ("--thresholds", thresholds),
-                                     ("--levels", levels), ("--patients", patients)) if v is not None]
-            if unused:
-                raise InputError(f"{', '.join(unused)} do not apply to --where (put conditions in the predicate)")
-            res = groups_from_predicate(_state.settings().store, where, labels=_split(labels) or ("yes", "no"),
-                                        grouping=grouping)
+    res = run_groups(_state.settings().store, model=model, clinical=clinical, where=where, method=method,
+                     ranks=_numbers(ranks, int, "--ranks") if ranks else None,
+                     quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
+                     thresholds=_numbers(thresholds, float, "--thresholds") if thresholds else None,
+                     levels=_split(levels) or None, labels=_split(labels) or None, grouping=grouping, cohort=cohort,
+                     cutoff=cutoff, patients=_patient_list(patients), dataset=dataset)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(res["counts"].items()))
     _state.out_console().print(f"grouping {res['grouping']}: {counts} (run {res['run_id']})")
 

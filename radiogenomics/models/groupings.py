@@ -24,7 +24,7 @@ from .groups import groups_by_levels, groups_by_quantiles, groups_by_thresholds,
 
 log = logging.getLogger(__name__)
 
-__all__ = ["groups_from_clinical", "groups_from_predicate", "import_groups", "read_group_file"]
+__all__ = ["groups_from_clinical", "groups_from_predicate", "import_groups", "read_group_file", "run_groups"]
 
 #: accepted names of the group column of an imported file (first match wins)
 GROUP_COLUMNS = ("group", "grp", "risk_group")
@@ -270,3 +270,44 @@ def import_groups(store, path: str | Path, grouping: str) -> dict:
                   n_unknown=len(failures))
     return _write(store, grouping, g, "file", params, "rg groups import",
                   inputs={Path(path).name: sha256_file(path)}, failures=failures)
+
+
+def run_groups(store, *, model: str | None = None, clinical: str | None = None, where: str | None = None,
+               method: str | None = None, ranks: Sequence[int] | None = None,
+               quantiles: Sequence[float] | None = None, thresholds: Sequence[float] | None = None,
+               levels: Sequence[str] | None = None, labels: Sequence[str] | None = None,
+               grouping: str | None = None, cohort: str | None = None, cutoff: float | None = None,
+               patients: Sequence[str] | None = None, dataset: str | None = None) -> dict:
+    """``rg groups``: a grouping from exactly one source (the entry the CLI and the pipeline call).
+
+    ``model`` -> :func:`radiogenomics.models.workflow.make_groups` (``method`` cutoff by
+    default); ``clinical`` -> :func:`groups_from_clinical` (levels by default); ``where`` ->
+    :func:`groups_from_predicate`.  Options of another source are refused rather than ignored.
+    """
+    sources = [name for name, v in (("--model", model), ("--clinical", clinical), ("--where", where)) if v]
+    if len(sources) != 1:
+        raise InputError("rg groups needs exactly one source: --model ID, --clinical COLUMN, --where PREDICATE "
+                         "(or `rg groups import FILE --grouping NAME`)"
+                         + (f"; got {', '.join(sources)}" if sources else ""))
+    if model:
+        from .workflow import make_groups
+
+        misplaced = [n for n, v in (("--thresholds", thresholds), ("--levels", levels), ("--labels", labels))
+                     if v is not None]
+        if misplaced:
+            raise InputError(f"{', '.join(misplaced)} apply to --clinical / --where groupings only")
+        # no ranks: make_groups uses the study's 36/32/32
+        return make_groups(store, model, method or "cutoff", ranks=ranks, quantiles=quantiles, grouping=grouping,
+                           cohort=cohort, cutoff=cutoff, patients=patients, dataset=dataset)
+    misplaced = [n for n, v in (("--ranks", ranks), ("--cohort", cohort), ("--cutoff", cutoff),
+                                ("--dataset", dataset)) if v is not None]
+    if misplaced:
+        raise InputError(f"{', '.join(misplaced)} apply to --model groupings only")
+    if clinical:
+        return groups_from_clinical(store, clinical, method or "levels", thresholds=thresholds, quantiles=quantiles,
+                                    levels=levels, labels=labels, grouping=grouping, patients=patients)
+    unused = [n for n, v in (("--method", method), ("--quantiles", quantiles), ("--thresholds", thresholds),
+                             ("--levels", levels), ("--patients", patients)) if v is not None]
+    if unused:
+        raise InputError(f"{', '.join(unused)} do not apply to --where (put conditions in the predicate)")
+    return groups_from_predicate(store, where, labels=labels or ("yes", "no"), grouping=grouping)

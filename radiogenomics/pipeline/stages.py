@@ -434,6 +434,21 @@ def _per_patient(name: str, summary: Any, counts: dict[str, int]) -> StageResult
                        summary=summary)
 
 
+@stage("import features", {"format": Opt(_text, "auto"), "roi": Opt(_text, "tumor"),
+                           "patient_column": Opt(_text, None), "patient_regex": Opt(_text, None),
+                           "params": Opt(_existing_file, None)}, {"file": Opt(_existing_file, _REQUIRED)})
+def _import_features(call: StageCall, format: str, roi: str, patient_column: str | None,  # noqa: A002 - the option
+                     patient_regex: str | None, params: Path | None, file: Path) -> StageResult:
+    """Features computed elsewhere (pyradiomics batch output, wide or long tables)."""
+    from ..imaging.feature_import import import_features
+
+    res = import_features(call.store, file, format, roi=roi, patient_column=patient_column,
+                          patient_regex=patient_regex, params=params)
+    return StageResult("import features", run_ids=[res["run_id"]],
+                       counts={"patients": res["n_patients"], "features": res["n_features"],
+                               "failed": res["n_failed"]}, partial=bool(res["n_failed"]), summary=res)
+
+
 @stage("import images", {"patient": Opt(_text, _REQUIRED), "image": Opt(_path, _REQUIRED),
                          "mask": Opt(_path, _REQUIRED), "roi": Opt(_text, "tumor"), "reader": Opt(_text, "default"),
                          "label": Opt(_int, None)})
@@ -479,17 +494,18 @@ def _features(call: StageCall, params: Path | None, roi: list[str] | None, patie
                      "perturbations": Opt(_text, "erode,dilate,shift+x,shift+y"), "in_plane": Opt(_flag, True),
                      "three_d": Opt(_flag, False, flag="3d"), "threshold": Opt(_float, 0.90),
                      "patient": Opt(_repeat, None), "max_patients": Opt(_int, None), "workers": Opt(_int, None),
-                     "executor": EXECUTOR})
+                     "executor": EXECUTOR, "params_hash": Opt(_text, None)})
 def _stability(call: StageCall, params: Path | None, roi: str, method: str, perturbations: str, in_plane: bool,
                three_d: bool, threshold: float, patient: list[str] | None, max_patients: int | None,
-               workers: int | None, executor: str | None) -> StageResult:
+               workers: int | None, executor: str | None, params_hash: str | None) -> StageResult:
     """ICC per feature across readers or perturbed masks."""
     from ..imaging.stability import run_stability
 
     summary = run_stability(call.settings, call.store, params=params, roi=roi, method=method,
                             perturbations=_split(perturbations), in_plane=in_plane and not three_d,
                             patients=patient or None, max_patients=max_patients, threshold=threshold,
-                            workers=_workers(call, workers), executor=_executor(call, executor))
+                            workers=_workers(call, workers), executor=_executor(call, executor),
+                            params_hash=params_hash)
     return _per_patient("stability", summary, {"patients": summary.n_patients, "features": summary.n_features,
                                                "stable": summary.n_stable})
 
@@ -572,21 +588,36 @@ def _radscore_export(call: StageCall, model: str, out: Path | None) -> StageResu
     return StageResult("radscore export", counts={"features": len(formula.get("features", []))}, summary=formula)
 
 
-@stage("groups", {"model": Opt(_text, _REQUIRED), "method": Opt(_text, "cutoff"), "ranks": Opt(_text, None),
-                  "quantiles": Opt(_text, None), "grouping": Opt(_text, None), "cohort": Opt(_text, None),
-                  "cutoff": Opt(_float, None), "patients": Opt(_text, None), "dataset": Opt(_text, None)})
-def _groups(call: StageCall, model: str, method: str, ranks: str | None, quantiles: str | None,
-            grouping: str | None, cohort: str | None, cutoff: float | None, patients: str | None,
-            dataset: str | None) -> StageResult:
-    """Assign risk groups from stored Rad-scores."""
-    from ..models.workflow import make_groups
+@stage("groups", {"model": Opt(_text, None), "clinical": Opt(_text, None), "where": Opt(_text, None),
+                  "method": Opt(_text, None), "ranks": Opt(_text, None), "quantiles": Opt(_text, None),
+                  "thresholds": Opt(_text, None), "levels": Opt(_text, None), "labels": Opt(_text, None),
+                  "grouping": Opt(_text, None), "cohort": Opt(_text, None), "cutoff": Opt(_float, None),
+                  "patients": Opt(_text, None), "dataset": Opt(_text, None)})
+def _groups(call: StageCall, model: str | None, clinical: str | None, where: str | None, method: str | None,
+            ranks: str | None, quantiles: str | None, thresholds: str | None, levels: str | None,
+            labels: str | None, grouping: str | None, cohort: str | None, cutoff: float | None,
+            patients: str | None, dataset: str | None) -> StageResult:
+    """A grouping from Rad-scores, a clinical column or a SQL predicate."""
+    from ..models.groupings import run_groups
     from ..patient_list import parse_patient_ids
 
-    # no --ranks: make_groups uses the study's 36/32/32
-    res = make_groups(call.store, model, method, ranks=_numbers(ranks, int, "ranks") if ranks else None,
-                      quantiles=_numbers(quantiles, float, "quantiles") if quantiles else None, grouping=grouping,
-                      cohort=cohort, cutoff=cutoff, patients=parse_patient_ids(patients), dataset=dataset)
+    res = run_groups(call.store, model=model, clinical=clinical, where=where, method=method,
+                     ranks=_numbers(ranks, int, "ranks") if ranks else None,
+                     quantiles=_numbers(quantiles, float, "quantiles") if quantiles else None,
+                     thresholds=_numbers(thresholds, float, "thresholds") if thresholds else None,
+                     levels=_split(levels) or None, labels=_split(labels) or None, grouping=grouping,
+                     cohort=cohort, cutoff=cutoff, patients=parse_patient_ids(patients), dataset=dataset)
     return StageResult("groups", run_ids=[res["run_id"]], counts=dict(res["counts"]), summary=res)
+
+
+@stage("groups import", {"grouping": Opt(_text, _REQUIRED)}, {"file": Opt(_existing_file, _REQUIRED)})
+def _groups_import(call: StageCall, grouping: str, file: Path) -> StageResult:
+    """A grouping from a patient_id,group CSV/TSV."""
+    from ..models.groupings import import_groups
+
+    res = import_groups(call.store, file, grouping)
+    return StageResult("groups import", run_ids=[res["run_id"]], counts=dict(res["counts"]),
+                       partial=bool(res["n_failed"]), summary=res)
 
 
 @stage("survival", {"model": Opt(_text, None), "grouping": Opt(_text, None), "endpoint": Opt(_text, "os"),

@@ -26,6 +26,8 @@ def _cli_commands():
     def walk(cmd, path):
         sub = getattr(cmd, "commands", None)
         if sub:
+            if path and getattr(cmd, "invoke_without_command", False):
+                yield " ".join(path), cmd  # a group that is also a command (rg groups --model ...)
             for name, child in sub.items():
                 yield from walk(child, path + [name])
         else:
@@ -105,8 +107,10 @@ def test_unknown_option_missing_required_and_bad_values(tmp_path):
         run_stage("sql", store)
     with pytest.raises(PipelineError, match="--limit"):
         run_stage("sql", store, ["SELECT 1"], {"limit": "many"})
-    with pytest.raises(PipelineError, match="--model is required"):
-        run_stage("groups", store)
+    groups_file = tmp_path / "groups.csv"
+    groups_file.write_text("patient_id,group\nP1,a\n")
+    with pytest.raises(PipelineError, match="--grouping is required"):
+        run_stage("groups import", store, [str(groups_file)])
     with pytest.raises(PipelineError, match="no stage"):
         run_stage("no such", store)
 
