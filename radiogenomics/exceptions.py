@@ -1,7 +1,25 @@
 """One exception hierarchy and the warning classes of radiogenomics.
 
 Every error a user can cause derives from :class:`RGError`; the CLI prints its
-message as one line and exits non-zero.  Messages name the file, field or
+message as one line and exits non-zero with the class's ``exit_code``:
+
+====  ==========================================================================
+code  meaning
+====  ==========================================================================
+1     any other radiogenomics error
+2     ConfigError: a setting, option or parameter file is invalid
+3     InputError / ParseError: user-supplied data unusable as given
+4     StoreError: the store cannot be opened, migrated or written
+5     ConnectorError: a remote service failed (incl. NotFoundError: remote 404)
+6     ImagingError
+7     ModelError
+8     OmicsError
+9     PipelineError
+10    OptionalDependencyError: an optional extra is not installed
+11    NotInStoreError: a row the command needs is not in the local store
+75    StoreBusyError: another process holds the write lock (retry later)
+====  ==========================================================================
+  Messages name the file, field or
 patient at fault and say how to fix it.
 """
 
@@ -49,6 +67,17 @@ class ReadOnlyError(StoreError):
 
 class SchemaError(StoreError):
     """The store's schema is newer than this package or a migration failed."""
+
+
+class NotInStoreError(StoreError, LookupError):
+    """A row the command needs is not in the local store (a grouping, a dataset, a model ...).
+
+    Distinct from :class:`NotFoundError` (a *remote* resource does not exist, exit 5):
+    nothing was downloaded or contacted; an earlier stage has to be run first, and the
+    message names the command.
+    """
+
+    exit_code = 11
 
 
 class ConnectorError(RGError):

@@ -27,7 +27,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..exceptions import InputError, NotFoundError
+from ..clinical.table import flatten_extra
+from ..exceptions import InputError, NotInStoreError
+from ..store import tables
 from ..store.session import StoreSession, reading
 from .compare import ASSOCIATION_COLUMNS, compare_groups
 from .indices import derived_indices
@@ -52,17 +54,7 @@ _ALWAYS_REPORTED = ("age", "t_stage", "n_stage", "grade")
 
 
 def _load_groups(store: Any, grouping: str, groups: Sequence[str]) -> pd.DataFrame:
-    rg = store.query("SELECT patient_id, grp FROM risk_groups WHERE grouping = ?", [grouping])
-    if rg.empty:
-        known = store.query("SELECT DISTINCT grouping FROM risk_groups ORDER BY 1")["grouping"].tolist()
-        raise NotFoundError(f"no risk groups named {grouping!r} in the store (known: {known}); "
-                            "create them first (rg radscore groups ...)")
-    present = set(rg["grp"])
-    lacking = [g for g in groups if g not in present]
-    if lacking:
-        raise InputError(f"grouping {grouping!r} has no patients in group(s) {lacking} "
-                         f"(groups present: {sorted(present)}); pass --groups accordingly")
-    return rg
+    return tables.risk_groups(store, grouping, groups)[["patient_id", "grp"]]
 
 
 @contextlib.contextmanager
@@ -89,19 +81,18 @@ def _not_available(grouping: str, family: str, variable: str, note: str, label: 
 
 
 def _expand_extra(clinical: pd.DataFrame) -> pd.DataFrame:
-    """Numeric values of known continuous variables kept in the ``extra`` JSON column."""
+    """Known continuous variables kept in a raw ``extra`` JSON column, as numeric columns.
+
+    Frames read through :func:`radiogenomics.store.tables.clinical` are flattened already;
+    this covers a raw frame passed to :func:`clinical_association_table`.
+    """
     if "extra" not in clinical.columns:
         return clinical
+    flat = flatten_extra(clinical)
     out = clinical.copy()
-    for i, raw in clinical["extra"].items():
-        try:
-            obj = json.loads(raw) if isinstance(raw, str) else (raw if isinstance(raw, dict) else {})
-        except ValueError:
-            continue
-        for key, value in (obj or {}).items():
-            k = str(key).strip().lower()
-            if k in CONTINUOUS_VARIABLES and k not in clinical.columns:
-                out.loc[i, k] = pd.to_numeric(value, errors="coerce")
+    for name in CONTINUOUS_VARIABLES:
+        if name in flat.columns and name not in clinical.columns:
+            out[name] = pd.to_numeric(flat[name], errors="coerce")
     return out
 
 
@@ -196,9 +187,9 @@ def associate_clinical(store: Any, grouping: str, groups: Sequence[str] = ("high
     groups = tuple(groups)
     with reading(store) as st:
         rg = _load_groups(st, grouping, groups)
-        clinical = st.query("SELECT * FROM clinical")
+        clinical = tables.clinical(st)
     if clinical.empty:
-        raise NotFoundError("the clinical table is empty; load it first (rg fetch clinical)")
+        raise NotInStoreError("the clinical table is empty; load it first (rg fetch clinical)")
     rows = clinical_association_table(clinical, rg, grouping, groups, variables)
     with StoreSession(store).open() as st, \
             _maybe_run(st, run, "associate clinical", {"grouping": grouping, "groups": list(groups)}) as r:
@@ -238,14 +229,11 @@ def associate_scores(store: Any, grouping: str, dataset_id: str, groups: Sequenc
     groups = tuple(groups)
     with reading(store) as st:
         rg = _load_groups(st, grouping, groups)
-        scores = st.query("SELECT patient_id, method, score, value FROM immune_scores WHERE dataset_id = ?",
-                          [dataset_id])
-    if methods is not None:
-        scores = scores[scores["method"].isin(list(methods))]
+        scores = tables.immune_scores(st, dataset_id, methods)
     diagnostic = (scores["method"] == "deconvolution") & scores["score"].isin(DECONVOLUTION_DIAGNOSTICS)
     scores = scores[~diagnostic].copy()
     if scores.empty:
-        raise NotFoundError(f"no immune scores for dataset {dataset_id!r}"
+        raise NotInStoreError(f"no immune scores for dataset {dataset_id!r}"
                             + (f" and methods {list(methods)}" if methods else "")
                             + "; compute them first (rg immune, or rg associate --what immune)")
     scores["variable"] = scores["method"] + ":" + scores["score"]

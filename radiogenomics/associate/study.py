@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ..exceptions import InputError, NotFoundError, RGError
+from ..exceptions import InputError, RGError
 from ..result import StageResult, collect_warnings
+from ..store import tables
 from ..store.session import StoreLike, reading
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def default_dataset(store) -> str | None:
     InputError
         Several datasets: the user must choose with ``--dataset``.
     """
-    ds = store.query("SELECT dataset_id FROM core.datasets ORDER BY dataset_id")["dataset_id"].tolist()
+    ds = tables.datasets(store)
     if not ds:
         return None
     if len(ds) > 1:
@@ -144,15 +145,13 @@ def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, wh
 
     Raises
     ------
-    NotFoundError
+    NotInStoreError
         The grouping does not exist.
     """
     analyses = parse_what(what)
     omics = [a for a in analyses if a != "clinical"]
     with reading(store) as st:
-        levels = st.query("SELECT DISTINCT grp FROM core.risk_groups WHERE grouping = ?", [grouping])["grp"].tolist()
-        if not levels:
-            raise NotFoundError(f"no risk grouping {grouping!r}; create it with `rg groups`")
+        levels = tables.risk_groups(st, grouping)["grp"].drop_duplicates().tolist()  # one check, one message
         groups = resolve_groups(levels, groups, grouping)
         if omics and dataset_id is None:
             dataset_id = default_dataset(st)
@@ -240,7 +239,7 @@ def run_associate(store: StoreLike, *, grouping: str, dataset_id: str | None = N
     ------
     InputError
         Fewer than two groups, or unknown analyses.
-    NotFoundError
+    NotInStoreError
         The grouping does not exist.
     """
     if isinstance(groups, str):

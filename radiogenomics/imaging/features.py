@@ -420,21 +420,12 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
 
 
 def feature_matrix(store, roi: str = "tumor", params_hash: str | None = None,
-                   features: Sequence[str] | None = None) -> pd.DataFrame:
-    """Wide patients x features table of one ROI and parameter set (a thin convenience view).
+                   features: Sequence[str] | None = None, *, stable_only: bool | None = None) -> pd.DataFrame:
+    """Wide patients x features table of one ROI: :func:`radiogenomics.store.tables.feature_matrix`.
 
-    ``params_hash=None`` takes the default parameter file's hash.
+    Kept here for imports; the parameter-set, diagnostics and stability policy is the
+    read layer's (documented there).
     """
-    if params_hash is None:
-        params_hash = load_params(None).hash
-    frame = store.query("SELECT patient_id, feature, value FROM features WHERE roi = ? AND params_hash = ?",
-                        [roi, params_hash])
-    if frame.empty:
-        raise ImagingError(f"no features for ROI {roi!r} with params {params_hash}; run `rg features` first")
-    wide = frame.pivot(index="patient_id", columns="feature", values="value")
-    if features is not None:
-        missing = [f for f in features if f not in wide.columns]
-        if missing:
-            raise ImagingError(f"features {missing[:5]} not in the store for ROI {roi!r} / params {params_hash}")
-        wide = wide[list(features)]
-    return wide.sort_index()
+    from ..store.tables import feature_matrix as read_matrix
+
+    return read_matrix(store, roi, params_hash, stable_only=stable_only, features=features)

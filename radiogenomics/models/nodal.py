@@ -3,20 +3,21 @@
 Each lymph node is its own named ROI (``node_1``, ``node_2``, ... or ``ln_*``) with its
 own radiomic features.  For patient-level models the nodes are aggregated per
 feature across a patient's nodes: ``max``, ``mean`` and the values of the
-``largest`` node (by volume).  Pathology-based nodal metrics (seed 000):
-``LNR = N+ / N_examined`` and ``LODDS = log((N+ + 0.5) / (N- + 0.5))``.
+``largest`` node (by volume).  Pathology-based nodal metrics (LNR, LODDS) live with the
+other derived clinical indices in :mod:`radiogenomics.clinical.indices` and are
+re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from typing import Iterable, Sequence
+from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
+from ..clinical.indices import (EXAMINED_NODE_COLUMNS, NEGATIVE_NODE_COLUMNS, POSITIVE_NODE_COLUMNS, lnr, lodds,
+                               nodal_metrics)
 from ..exceptions import InputError
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,6 @@ NODE_ROI_PATTERN = re.compile(r"^(node|ln|lymph[_ ]?node)([_\-]?\d+|[_\-][a-z0-9
 
 #: features used, in order, to pick a patient's largest node
 VOLUME_FEATURES = ("original_shape_MeshVolume", "original_shape_VoxelVolume")
-
-#: column names (clinical table or its ``extra`` JSON) holding pathology node counts
-POSITIVE_NODE_COLUMNS = ("positive_nodes", "n_positive_nodes", "nodes_positive", "lymph_nodes_positive",
-                         "positive_lymph_nodes", "pn_positive", "metastatic_nodes")
-EXAMINED_NODE_COLUMNS = ("examined_nodes", "n_examined_nodes", "nodes_examined", "lymph_nodes_examined",
-                         "examined_lymph_nodes", "total_nodes", "resected_nodes")
-NEGATIVE_NODE_COLUMNS = ("negative_nodes", "n_negative_nodes", "nodes_negative", "lymph_nodes_negative")
-
 
 def is_node_roi(roi: str) -> bool:
     """True when an ROI name denotes a lymph node (``node_1``, ``ln2``, ``lymph_node_a``)."""
@@ -125,68 +118,3 @@ def _largest_node(nodes: pd.DataFrame, volumes: pd.DataFrame | None) -> pd.DataF
         log.warning("no node volume for patient(s) %s: their largest-node features are missing", ", ".join(lost[:5]))
     vol = vol.astype({"volume": float}).sort_values(["patient_id", "volume", "roi"], ascending=[True, False, True])
     return vol.drop_duplicates("patient_id")[["patient_id", "roi"]]
-
-
-def lnr(n_positive, n_examined) -> np.ndarray:
-    """Lymph-node ratio ``N+ / N_examined`` (NaN where nothing was examined or counts are invalid)."""
-    pos = np.asarray(n_positive, dtype=float)
-    exa = np.asarray(n_examined, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = pos / exa
-    bad = (exa <= 0) | (pos < 0) | (pos > exa) | np.isnan(pos) | np.isnan(exa)
-    return np.where(bad, np.nan, out)
-
-
-def lodds(n_positive, n_examined, base: float = np.e) -> np.ndarray:
-    """Log odds of positive nodes ``log((N+ + 0.5) / (N- + 0.5))`` with ``N- = N_examined - N+``.
-
-    The 0.5 keeps the metric finite with no or all nodes positive (seed 000, eq. 2).
-    """
-    pos = np.asarray(n_positive, dtype=float)
-    exa = np.asarray(n_examined, dtype=float)
-    neg = exa - pos
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.log((pos + 0.5) / (neg + 0.5)) / np.log(base)
-    bad = (exa < 0) | (pos < 0) | (neg < 0) | np.isnan(pos) | np.isnan(exa)
-    return np.where(bad, np.nan, out)
-
-
-def _first_column(frame: pd.DataFrame, names: Iterable[str]) -> pd.Series | None:
-    lower = {c.lower(): c for c in frame.columns}
-    for name in names:
-        if name in lower:
-            return pd.to_numeric(frame[lower[name]], errors="coerce")
-    return None
-
-
-def nodal_metrics(clinical: pd.DataFrame) -> pd.DataFrame:
-    """LNR and LODDS per patient from pathology node counts, when the clinical data has them.
-
-    Looks for node-count columns (e.g. ``positive_nodes`` and ``examined_nodes`` or
-    ``negative_nodes``) in the table and in its ``extra`` JSON column.
-
-    Returns
-    -------
-    DataFrame
-        ``patient_id, lnr, lodds`` (empty when no counts are present).
-    """
-    if "patient_id" not in clinical.columns:
-        raise InputError("clinical data for nodal metrics needs a patient_id column")
-    frame = clinical.copy()
-    if "extra" in frame.columns:
-        extra = frame["extra"].map(lambda v: json.loads(v) if isinstance(v, str) and v else
-                                   (v if isinstance(v, dict) else {}))
-        extra_frame = pd.DataFrame(list(extra), index=frame.index)
-        extra_frame.columns = [str(c).lower().replace(" ", "_") for c in extra_frame.columns]
-        extra_frame = extra_frame[[c for c in extra_frame.columns if c not in frame.columns]]
-        frame = pd.concat([frame, extra_frame], axis=1)
-    pos = _first_column(frame, POSITIVE_NODE_COLUMNS)
-    exa = _first_column(frame, EXAMINED_NODE_COLUMNS)
-    if exa is None:
-        neg = _first_column(frame, NEGATIVE_NODE_COLUMNS)
-        exa = pos + neg if (pos is not None and neg is not None) else None
-    if pos is None or exa is None:
-        log.debug("no pathology node counts in the clinical data; LNR/LODDS not computed")
-        return pd.DataFrame(columns=["patient_id", "lnr", "lodds"])
-    return pd.DataFrame({"patient_id": frame["patient_id"].to_numpy(), "lnr": lnr(pos, exa),
-                         "lodds": lodds(pos, exa)})

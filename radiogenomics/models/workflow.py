@@ -18,8 +18,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..exceptions import DataQualityWarning, InputError, ModelError, NotFoundError, RGError
+from ..clinical.table import resolve_column
+from ..exceptions import DataQualityWarning, InputError, ModelError, NotInStoreError, RGError
 from ..patient_list import read_patient_list
+from ..store import tables
+from ..store.results import Analysis, Stat, hr_statistics, km_statistics, km_term
 from .cutpoint import cutpoint
 from .dca import decision_curve_survival
 from .evaluation import YEARS_1_3_5, calibration, compare_models, nomogram
@@ -30,7 +33,9 @@ from .timeroc import time_dependent_auc
 
 log = logging.getLogger(__name__)
 
-ENDPOINTS = ("os", "dfs")
+ENDPOINTS = tables.ENDPOINTS
+#: columns of cox() / hazard_ratio() tables, in the order of results.hr_statistics()
+_HR_COLUMNS = ("coef", "HR", "HR_lower", "HR_upper", "p")
 
 
 def _open(store, read_only: bool):
@@ -48,12 +53,16 @@ def load_features(store, roi: str = "tumor", params_hash: str | None = None,
                   stable_only: bool | None = None) -> tuple[pd.DataFrame, str]:
     """Wide feature matrix (patients x features) of one ROI and parameter set.
 
+    Read by :func:`radiogenomics.store.tables.feature_matrix`, whose docstring states the
+    one policy (parameter set, ``diagnostics_`` columns, stable features) that
+    ``rg radscore fit`` and ``rg classify`` share.
+
     Parameters
     ----------
     roi
         ROI name in ``features``.
     params_hash
-        Parameter set; required only when the ROI has several.
+        Parameter set; required only when the ROI has several and none is the default.
     stable_only
         Keep features with ``feature_stability.stable``; ``None`` = when stability rows exist.
 
@@ -62,51 +71,15 @@ def load_features(store, roi: str = "tumor", params_hash: str | None = None,
     (DataFrame, str)
         The matrix indexed by ``patient_id`` and the parameter hash used.
     """
-    hashes = store.query("SELECT params_hash, count(*) AS n FROM features WHERE roi = ? GROUP BY 1 ORDER BY 2 DESC",
-                         [roi])
-    if hashes.empty:
-        raise InputError(f"no features for ROI {roi!r} in the store; run `rg features` first")
-    if params_hash is None:
-        if len(hashes) > 1:
-            raise InputError(f"ROI {roi!r} has features from {len(hashes)} parameter sets "
-                             f"({', '.join(hashes.params_hash)}); choose one with --params-hash")
-        params_hash = str(hashes.params_hash.iloc[0])
-    long = store.query("SELECT patient_id, feature, value FROM features WHERE roi = ? AND params_hash = ?",
-                       [roi, params_hash])
-    if long.empty:
-        raise InputError(f"no features for ROI {roi!r} with params_hash {params_hash!r}")
-    wide = long.pivot_table(index="patient_id", columns="feature", values="value", aggfunc="first")
-    wide.columns.name = None
-    # pyradiomics diagnostics are not features
-    wide = wide[[c for c in wide.columns if not str(c).startswith("diagnostics_")]]
-    stable = store.query("SELECT DISTINCT feature FROM feature_stability WHERE roi = ? AND params_hash = ? "
-                         "AND stable", [roi, params_hash])
-    any_stab = store.query("SELECT count(*) AS n FROM feature_stability WHERE roi = ? AND params_hash = ?",
-                           [roi, params_hash]).n.iloc[0]
-    if stable_only or (stable_only is None and any_stab > 0):
-        if any_stab == 0:
-            raise InputError(f"no stability results for ROI {roi!r}; run `rg stability` or pass --all-features")
-        keep = [c for c in wide.columns if c in set(stable.feature)]
-        if not keep:
-            raise InputError(f"no stable feature for ROI {roi!r} (params {params_hash})")
-        log.info("%d of %d features are stable", len(keep), wide.shape[1])
-        wide = wide[keep]
-    return wide, params_hash
+    wide = tables.feature_matrix(store, roi, params_hash, stable_only=stable_only)
+    log.info("%d features of ROI %s (params %s)", wide.shape[1], roi, wide.attrs["params_hash"])
+    return wide, wide.attrs["params_hash"]
 
 
 def load_endpoint(store, endpoint: str, cohort: str | None = None) -> pd.DataFrame:
     """``time, event`` per patient from ``clinical`` (``<endpoint>_days``, ``<endpoint>_event``),
-    optionally only the patients of one ``clinical.cohort``."""
-    if endpoint not in ENDPOINTS:
-        raise InputError(f"endpoint must be one of {ENDPOINTS}, not {endpoint!r}")
-    sql = f"SELECT patient_id, {endpoint}_days AS time, {endpoint}_event AS event FROM clinical"
-    d = store.query(sql + (" WHERE cohort = ?" if cohort else ""), [cohort] if cohort else None)
-    d = d.dropna().set_index("patient_id")
-    if d.empty:
-        raise InputError(f"no patient{' of cohort ' + repr(cohort) if cohort else ''} has {endpoint}_days and "
-                         f"{endpoint}_event in `clinical`; import the clinical data first (`rg fetch clinical`)")
-    d["event"] = d["event"].astype(int)
-    return d
+    optionally only the patients of one ``clinical.cohort`` (:func:`radiogenomics.store.tables.endpoint`)."""
+    return tables.endpoint(store, endpoint, cohort)
 
 
 def split_patients(outcome: pd.DataFrame, fraction: float = 0.7, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -295,19 +268,13 @@ def _now():
 
 
 def get_model(store, model_id: str) -> dict:
-    """The stored formula of a model (dict), or NotFoundError."""
+    """The stored formula of a model (dict), or NotInStoreError."""
     with _open(store, True) as st:
         return _get_model(st, model_id)
 
 
 def _get_model(store, model_id: str) -> dict:
-    row = store.query("SELECT formula FROM models WHERE model_id = ?", [model_id])
-    if row.empty:
-        known = store.query("SELECT model_id FROM models ORDER BY created_at DESC LIMIT 5").model_id.tolist()
-        raise NotFoundError(f"no model {model_id!r} in the store (recent: {known or 'none'}); "
-                            "fit one with `rg radscore fit`")
-    f = row.formula.iloc[0]
-    return json.loads(f) if isinstance(f, str) else dict(f)
+    return tables.model_formula(store, model_id)
 
 
 def export_model(store, model_id: str, path: Path | None = None) -> dict:
@@ -377,14 +344,16 @@ def apply_radscore(store, model_id: str, patients: Sequence[str] | None = None, 
         formula = _get_model(st, model_id)
         roi = roi or formula.get("roi", "tumor")
         params_hash = params_hash or formula.get("params_hash")
-        long = st.query("SELECT patient_id, feature, value FROM features WHERE roi = ? AND params_hash = ?",
-                        [roi, params_hash])
-        labels = st.query("SELECT patient_id, cohort FROM radscores WHERE model_id = ?", [model_id])
+        try:
+            # the frozen formula names its features: no stability filter, the model's parameter set
+            wide = tables.feature_matrix(st, roi, params_hash, stable_only=False,
+                                         patients=list(patients) if patients else None)
+        except NotInStoreError:
+            wide = pd.DataFrame()
+        labels = tables.result_rows(st, "radscores", model_id=model_id)
     labels = labels.set_index("patient_id")["cohort"]
     seen = set(labels.index[labels.isin(FIT_COHORTS)]) | set(formula.get("training_patients") or [])
     est = RadScore.from_formula(formula)
-    wide = long.pivot_table(index="patient_id", columns="feature", values="value", aggfunc="first") \
-        if len(long) else pd.DataFrame()
     wanted = list(patients) if patients else sorted(wide.index)
     if not wanted:
         raise InputError(f"no patient has features for ROI {roi!r} (params {params_hash}); run `rg features`")
@@ -449,20 +418,9 @@ def make_groups(store, model_id: str, method: str = "cutoff", *, ranks: Sequence
         Only patients with a sample in this expression dataset: the reference study
         ranked the 96 external patients that had RNA-seq, not every scored patient.
     """
-    sql = "SELECT patient_id, score FROM radscores WHERE model_id = ? AND score IS NOT NULL"
-    args: list[Any] = [model_id]
-    if cohort:
-        sql += " AND cohort = ?"
-        args.append(cohort)
-    if patients is not None:
-        sql += " AND patient_id IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(list(patients))
-    if dataset:
-        sql += " AND patient_id IN (SELECT patient_id FROM samples WHERE dataset = ? AND patient_id IS NOT NULL)"
-        args.append(dataset)
     with _open(store, True) as st:
         formula = _get_model(st, model_id)
-        s = st.query(sql, args).set_index("patient_id")["score"]
+        s = tables.radscores(st, model_id, cohort=cohort, patients=patients, dataset=dataset)
     if s.empty:
         where = (f" in cohort {cohort}" if cohort else "") + (" among the given patients" if patients is not None else "") \
             + (f" with a sample in dataset {dataset}" if dataset else "")
@@ -548,30 +506,30 @@ def survival_tables(data: pd.DataFrame, subject: str, *, group_col: str | None =
             groups += [(g, (data[group_col] == g).to_numpy()) for g in sorted(data[group_col].dropna().unique())]
         for g, m in groups:
             curve = kaplan_meier(t[m], e[m])
-            add("km", g, "n", int(m.sum()))
-            add("km", g, "events", float(e[m].sum()))
-            add("km", g, "median", median_survival(curve))
+            add(Analysis.KM, g, Stat.N, int(m.sum()))
+            add(Analysis.KM, g, Stat.EVENTS, float(e[m].sum()))
+            add(Analysis.KM, g, Stat.MEDIAN, median_survival(curve))
             for r in km_at(curve, times).itertuples():
-                for stat in ("survival", "lower", "upper"):
-                    add("km", f"{g}@{r.time:g}", stat, getattr(r, stat))
+                for stat, value in zip(km_statistics(), (r.survival, r.lower, r.upper)):
+                    add(Analysis.KM, km_term(g, r.time), stat, value)
     guarded("Kaplan-Meier", km)
 
     if has_group:
         def lr():
             res = logrank_test(t, e, data[group_col])
-            add("logrank", "", "chisq", res.statistic)
-            add("logrank", "", "df", res.df)
-            add("logrank", "", "p", res.pvalue)
+            add(Analysis.LOGRANK, "", Stat.CHISQ, res.statistic)
+            add(Analysis.LOGRANK, "", Stat.DF, res.df)
+            add(Analysis.LOGRANK, "", Stat.P, res.pvalue)
             for g, o, x in zip(res.groups, res.observed, res.expected):
-                add("logrank", g, "observed", o)
-                add("logrank", g, "expected", x)
+                add(Analysis.LOGRANK, g, Stat.OBSERVED, o)
+                add(Analysis.LOGRANK, g, Stat.EXPECTED, x)
         guarded("log-rank", lr)
 
         def hr():
             ref = reference_group if reference_group in set(data[group_col]) else None
             for r in hazard_ratio(t, e, data[group_col], reference=ref).itertuples():
-                for stat in ("coef", "HR", "HR_lower", "HR_upper", "p"):
-                    add("hr", r.term, stat, getattr(r, stat))
+                for stat, value in zip(hr_statistics(), (r.coef, r.HR, r.HR_lower, r.HR_upper, r.p)):
+                    add(Analysis.HR, r.term, stat, value)
         guarded("hazard ratio", hr)
 
     frame = data.rename(columns={score_col: "radscore"}) if has_score else data
@@ -580,15 +538,15 @@ def survival_tables(data: pd.DataFrame, subject: str, *, group_col: str | None =
         def uni(cov=cov):
             res = cox(frame, "time", "event", [cov])
             for term, r in res.table.iterrows():
-                for stat in ("coef", "HR", "HR_lower", "HR_upper", "p"):
-                    add("cox_uni", term, stat, r[stat])
+                for stat, col in zip(hr_statistics(), _HR_COLUMNS):
+                    add(Analysis.COX_UNI, term, stat, r[col])
         guarded(f"univariable Cox {cov}", uni)
     if len(candidates) > 1:
         def multi():
             res = cox(frame, "time", "event", candidates)
             for term, r in res.table.iterrows():
-                for stat in ("coef", "HR", "HR_lower", "HR_upper", "p"):
-                    add("cox_multi", term, stat, r[stat])
+                for stat, col in zip(hr_statistics(), _HR_COLUMNS):
+                    add(Analysis.COX_MULTI, term, stat, r[col])
             add("cox_multi", "", "cindex", res.concordance)
             add("cox_multi", "", "lr_chisq", res.lr_statistic)
             add("cox_multi", "", "lr_p", res.lr_pvalue)
@@ -651,28 +609,23 @@ def survival_evidence(store, *, model_id: str | None = None, grouping: str | Non
         outcome = load_endpoint(st, endpoint)
         data = outcome.copy()
         if grouping:
-            g = st.query("SELECT patient_id, grp, model_id FROM risk_groups WHERE grouping = ?", [grouping])
-            if g.empty:
-                raise NotFoundError(f"no risk grouping {grouping!r}; create it with `rg groups`")
+            g = tables.risk_groups(st, grouping)
             model_id = model_id or (g.model_id.dropna().iloc[0] if g.model_id.notna().any() else None)
             data = data.join(g.set_index("patient_id")["grp"], how="inner")
         if model_id:
-            sql = "SELECT patient_id, score FROM radscores WHERE model_id = ?"
-            args: list[Any] = [model_id]
-            if cohort:
-                sql += " AND cohort = ?"
-                args.append(cohort)
-            s = st.query(sql, args).set_index("patient_id")["score"]
+            s = tables.radscores(st, model_id, cohort=cohort)
             if s.empty:
-                raise NotFoundError(f"model {model_id!r} has no Rad-scores{' in ' + cohort if cohort else ''}")
+                raise NotInStoreError(f"model {model_id!r} has no Rad-scores{' in ' + cohort if cohort else ''}; "
+                                      "score patients with `rg radscore apply --model MODEL_ID`")
             data = data.join(s, how="inner")
         if covariates:
-            cols = ", ".join(f'"{c}"' for c in covariates)
-            try:
-                clin = st.query(f"SELECT patient_id, {cols} FROM clinical").set_index("patient_id")
-            except RGError as exc:
-                raise InputError(f"covariate(s) {list(covariates)} not all columns of `clinical`: {exc}") from exc
-            data = data.join(clin, how="left")
+            clin = tables.clinical(st).set_index("patient_id")
+            lacking = [c for c in covariates if resolve_column(clin, c) is None]
+            if lacking:
+                raise InputError(f"covariate(s) {lacking} are not all columns of `clinical` (nor keys of its "
+                                 f"extra JSON); available: {', '.join(clin.columns)}")
+            covs = pd.DataFrame({c: clin[resolve_column(clin, c)] for c in covariates}, index=clin.index)
+            data = data.join(covs, how="left")
     if len(data) < 5:
         raise ModelError(f"only {len(data)} patients with {endpoint} follow-up and scores/groups")
     subject = grouping or model_id

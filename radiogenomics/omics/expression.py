@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import DataQualityWarning, InputError, NotFoundError
+from ..exceptions import DataQualityWarning, InputError
+from ..store import tables
 
 log = logging.getLogger(__name__)
 
@@ -117,29 +118,19 @@ def prepare_expression(expr: pd.DataFrame, scale: str, options: ExpressionOption
 
 
 def load_expression(store, dataset_id: str) -> tuple[pd.DataFrame, str]:
-    """Genes x patients matrix of one dataset from the store, and the dataset's scale."""
-    meta = store.query("SELECT scale FROM core.datasets WHERE dataset_id = ?", [dataset_id])
-    if meta.empty:
-        known = store.query("SELECT dataset_id FROM core.datasets ORDER BY 1")["dataset_id"].tolist()
-        raise NotFoundError(f"dataset {dataset_id!r} is not in the store (known: {', '.join(known) or 'none'}); "
-                            "import it first (rg fetch geo / rg import expression)")
-    scale = str(meta["scale"].iloc[0] or "other").lower()
+    """Genes x patients matrix of one dataset from the store, and the dataset's scale.
+
+    Read by :func:`radiogenomics.store.tables.expression`.
+    """
+    meta = tables.dataset_info(store, dataset_id)
+    scale = str(meta.get("scale") or "other").lower()
     if scale not in SCALES:
         warnings.warn(f"dataset {dataset_id!r} has unknown scale {scale!r}; treated as 'other' (used as given)",
                       DataQualityWarning, stacklevel=2)
         scale = "other"
-    values, genes, patients = store.expression_matrix(dataset_id)
-    if not genes:
-        raise NotFoundError(f"dataset {dataset_id!r} has no expression values in the store")
-    wide = pd.DataFrame(values, index=pd.Index(genes, name="gene"), columns=pd.Index(patients))
-    return wide, scale
+    return tables.expression(store, dataset_id), scale
 
 
 def load_groups(store, grouping: str) -> pd.Series:
-    """patient_id -> group label of one grouping in ``risk_groups``."""
-    df = store.query("SELECT patient_id, grp FROM core.risk_groups WHERE grouping = ?", [grouping])
-    if df.empty:
-        known = store.query("SELECT DISTINCT grouping FROM core.risk_groups ORDER BY 1")["grouping"].tolist()
-        raise NotFoundError(f"grouping {grouping!r} is not in risk_groups (known: {', '.join(known) or 'none'}); "
-                            "create it with rg radscore / rg groups first")
-    return df.set_index("patient_id")["grp"].astype(str)
+    """patient_id -> group label of one grouping (:func:`radiogenomics.store.tables.risk_groups`)."""
+    return tables.risk_groups(store, grouping).set_index("patient_id")["grp"]

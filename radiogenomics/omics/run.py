@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from ..exceptions import InputError, NotFoundError
+from ..exceptions import InputError, NotInStoreError
+from ..store import tables
 from ..store.session import StoreLike, StoreSession, reading
 from .deconvolution import deconvolve, read_signature
 from .deseq import deseq2_de
@@ -41,12 +42,11 @@ def _covariates(store, names: Sequence[str] | None, patients: Sequence[str]) -> 
     """Clinical covariates (columns of core.clinical) for the given patients."""
     if not names:
         return None
-    cols = set(store.table_columns("clinical"))
-    bad = [n for n in names if n not in cols or n in ("patient_id", "extra", "run_id")]
+    df = tables.clinical(store, [n for n in names if n not in ("patient_id", "extra", "run_id")],
+                         patients=list(patients)).set_index("patient_id")
+    bad = [n for n in names if n in ("patient_id", "extra", "run_id")]
     if bad:
         raise InputError(f"unknown clinical covariate(s) {', '.join(bad)}; choose from the columns of the clinical view")
-    sel = ", ".join(f'"{n}"' for n in names)
-    df = store.query(f"SELECT patient_id, {sel} FROM core.clinical").set_index("patient_id")
     df = df.reindex(list(patients))
     missing = df.index[df.isna().any(axis=1)].tolist()
     if missing:
@@ -142,8 +142,7 @@ def run_de(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[st
 
 
 def _stored_ranking(store, grouping: str, dataset_id: str, label: str) -> pd.Series | None:
-    df = store.query("SELECT method, gene, t, stat FROM core.de_results WHERE grouping = ? AND dataset_id = ? "
-                     "AND contrast = ?", [grouping, dataset_id, label])
+    df = tables.de_results(store, grouping, dataset_id, ["method", "gene", "t", "stat"], contrast=label)
     if df.empty:
         return None
     method = "limma" if (df["method"] == "limma").any() else df["method"].iloc[0]
@@ -210,15 +209,15 @@ def run_ora(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[s
     """
     label = _contrast_label(tuple(groups))
     with reading(store) as st:
-        de = st.query("SELECT method, gene, direction FROM core.de_results WHERE grouping = ? AND dataset_id = ? "
-                      "AND contrast = ?", [grouping, dataset_id, label])
+        de = tables.de_results(st, grouping, dataset_id, ["method", "gene", "direction"], contrast=label)
     if de.empty:
-        raise NotFoundError(f"no DE results for grouping {grouping!r}, dataset {dataset_id!r}, contrast {label}; "
-                            "run rg de first")
+        raise NotInStoreError(f"no DE results for grouping {grouping!r}, dataset {dataset_id!r}, contrast {label}; "
+                              f"run rg de first (`rg de --grouping {grouping} --dataset {dataset_id}`)")
     method = de_method or ("limma" if (de["method"] == "limma").any() else de["method"].iloc[0])
     de = de[de["method"] == method]
     if de.empty:
-        raise NotFoundError(f"no {method} DE results for grouping {grouping!r}, dataset {dataset_id!r}")
+        raise NotInStoreError(f"no {method} DE results for grouping {grouping!r}, dataset {dataset_id!r}; "
+                              f"run `rg de --grouping {grouping} --dataset {dataset_id} --method {method}`")
     universe = de["gene"].tolist()
     frames = []
     for lib in libraries:

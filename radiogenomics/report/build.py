@@ -20,7 +20,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InputError, NotFoundError, RGError
+from ..exceptions import InputError, RGError
+from ..store import tables as store_tables
 from . import compute, figures
 from .html import Section, figure_to_data_uri, render_html
 
@@ -73,14 +74,10 @@ def load_inputs(store, grouping: str, dataset_id: str | None = None) -> ReportIn
 
     Raises
     ------
-    NotFoundError
+    NotInStoreError
         The grouping does not exist in ``risk_groups``.
     """
-    groups = _safe_query(store, "SELECT * FROM risk_groups WHERE grouping = ?", [grouping])
-    if groups.empty:
-        known = _safe_query(store, "SELECT DISTINCT grouping FROM risk_groups")
-        names = ", ".join(known["grouping"].astype(str)) if len(known) else "none"
-        raise NotFoundError(f"no risk grouping {grouping!r} in the store (known: {names}); create it with `rg groups`")
+    groups = store_tables.risk_groups(store, grouping).assign(grouping=grouping)
     inputs = ReportInputs(grouping=grouping)
     inputs.frames["groups"] = groups
     for name, sql in _QUERIES.items():

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from radiogenomics.associate import associate_clinical, associate_scores
-from radiogenomics.exceptions import InputError, NotFoundError
+from radiogenomics.exceptions import InputError, NotInStoreError
 from radiogenomics.store import Store
 
 
@@ -103,7 +103,7 @@ def test_deconvolution_diagnostics_not_tested(store_path):
                 for pid in pids for score in ("T_cells", "P-value", "Correlation", "RMSE", "nu")]
         store.upsert("immune_scores", pd.DataFrame(rows), run_id="seed")
         out = associate_scores(store, "g1", "d1")
-        with pytest.raises(NotFoundError, match="rg immune"):
+        with pytest.raises(NotInStoreError, match="rg immune"):
             associate_scores(store, "g1", "missing-dataset")
     decon = {v for v in out["variable"] if v.startswith("deconvolution:")}
     assert decon == {"deconvolution:T_cells"}
@@ -112,11 +112,11 @@ def test_deconvolution_diagnostics_not_tested(store_path):
 def test_errors(store_path):
     with Store.open(store_path) as store:
         _fill(store)
-        with pytest.raises(NotFoundError, match="no risk groups named 'nope'"):
+        with pytest.raises(NotInStoreError, match="no risk groups named 'nope'"):
             associate_clinical(store, "nope")
         with pytest.raises(InputError, match="no patients in group"):
             associate_clinical(store, "g1", groups=("high", "very-low"))
-        with pytest.raises(NotFoundError, match="no immune scores"):
+        with pytest.raises(NotInStoreError, match="no immune scores"):
             associate_scores(store, "g1", "missing-dataset")
         with pytest.raises(InputError, match="not columns"):
             associate_clinical(store, "g1", variables=["ki67"])

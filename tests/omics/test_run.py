@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from radiogenomics.cli import main
-from radiogenomics.exceptions import InputError, NotFoundError
+from radiogenomics.exceptions import InputError, NotInStoreError
 from radiogenomics.omics import run_de, run_gsea, run_immune, run_ora
 from radiogenomics.store import Store
 
@@ -64,11 +64,11 @@ def test_run_functions_write_results(filled_store, tmp_path):
 
 def test_run_errors_are_clear(filled_store):
     with Store.open(filled_store) as store:
-        with pytest.raises(NotFoundError, match="grouping 'nope'"):
+        with pytest.raises(NotInStoreError, match="grouping 'nope'"):
             run_de(store, "nope", "D1")
-        with pytest.raises(NotFoundError, match="dataset 'D9'"):
+        with pytest.raises(NotInStoreError, match="dataset 'D9'"):
             run_de(store, "G", "D9")
-        with pytest.raises(NotFoundError, match="run rg de first"):
+        with pytest.raises(NotInStoreError, match="run rg de first"):
             run_ora(store, "G", "D1")
         with pytest.raises(InputError, match="DESeq2 needs raw counts"):
             run_de(store, "G", "D1", method="deseq2")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from radiogenomics.exceptions import NotFoundError
+from radiogenomics.exceptions import NotInStoreError
 from radiogenomics.report import build_report
 from radiogenomics.store import Store
 
@@ -44,7 +44,7 @@ def test_absent_inputs_become_notes(tmp_path):
 
 
 def test_unknown_grouping(filled_store, tmp_path):
-    with Store.open(filled_store, read_only=True) as store, pytest.raises(NotFoundError, match="known: g"):
+    with Store.open(filled_store, read_only=True) as store, pytest.raises(NotInStoreError, match="known: g"):
         build_report(store, "nope", tmp_path)
 
 
@@ -58,14 +58,14 @@ def test_rg_report_command(filled_store, tmp_path, monkeypatch, capsys):
 
 
 def test_associate_reports_what_cannot_run(tmp_path):
-    from radiogenomics.exceptions import InputError, NotFoundError
+    from radiogenomics.exceptions import InputError, NotInStoreError
     from radiogenomics.associate.study import associate, parse_what
 
     assert parse_what("clinical,de") == ["de", "clinical"]
     with pytest.raises(InputError, match="unknown analyses"):
         parse_what("de,foo")
     with Store.open(tmp_path / "rg.duckdb") as store:
-        with pytest.raises(NotFoundError):
+        with pytest.raises(NotInStoreError):
             associate(store, "none")
         store.upsert("risk_groups", pd.DataFrame({"grouping": "g", "patient_id": ["A", "B"], "grp": ["high", "low"]}))
         summary = associate(store, "g", what="de,clinical")
