@@ -16,8 +16,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..clinical.indices import (EXAMINED_NODE_COLUMNS, NEGATIVE_NODE_COLUMNS, POSITIVE_NODE_COLUMNS, lnr, lodds,
-                               nodal_metrics)
+from ..clinical.indices import (EXAMINED_NODE_COLUMNS, NEGATIVE_NODE_COLUMNS,  # noqa: F401 - re-exported
+                               POSITIVE_NODE_COLUMNS, lnr, lodds, nodal_metrics)
 from ..exceptions import InputError
 
 log = logging.getLogger(__name__)

@@ -53,7 +53,7 @@ __all__ = [
     "DIAGNOSTICS_PREFIX", "ENDPOINTS", "clinical", "clinical_indices", "dataset_info", "datasets", "de_results",
     "default_params_hash", "endpoint", "expression", "feature_inventory", "feature_matrix", "feature_table",
     "groupings", "immune_scores", "model_formula", "radscores", "resolve_params_hash", "risk_groups",
-    "stable_features",
+    "roi_volumes", "stable_features", "wide_by_patient",
 ]
 
 #: feature-name prefix of pyradiomics diagnostics (never modelled)
@@ -198,8 +198,11 @@ def feature_table(store, rois: str | Sequence[str] = "tumor", params_hash: str |
     return long
 
 
-def _pivot(long: pd.DataFrame, columns: pd.Series) -> pd.DataFrame:
-    """patients x columns without per-row Python (first value wins on a repeated key)."""
+def wide_by_patient(long: pd.DataFrame, columns: pd.Series) -> pd.DataFrame:
+    """Long ``patient_id, value`` rows as patients x ``columns`` (first value wins on a repeated key).
+
+    Placed by integer codes, without per-row Python; index and columns sorted.
+    """
     rows, row_labels = pd.factorize(long["patient_id"].astype(str), sort=True)
     cols, col_labels = pd.factorize(columns.astype(str), sort=True)
     out = np.full((len(row_labels), len(col_labels)), np.nan)
@@ -234,7 +237,7 @@ def feature_matrix(store, roi: str = "tumor", params_hash: str | None = None, *,
     """
     long = feature_table(store, roi, params_hash, stable_only=stable_only, patients=patients)
     used = str(long["params_hash"].iloc[0])
-    wide = _pivot(long, long["feature"])
+    wide = wide_by_patient(long, long["feature"])
     wide.columns.name = None
     if features is not None:
         missing = [f for f in features if f not in wide.columns]
@@ -244,6 +247,16 @@ def feature_matrix(store, roi: str = "tumor", params_hash: str | None = None, *,
         wide = wide[list(features)]
     wide.attrs["params_hash"] = used
     return wide
+
+
+def roi_volumes(store, rois: Sequence[str] | None = None) -> pd.DataFrame:
+    """``patient_id, roi, volume_mm3`` of the usable ROIs (status ok, default reader)."""
+    sql = "SELECT patient_id, roi, volume_mm3 FROM rois WHERE status = 'ok' AND reader = 'default'"
+    args: list[Any] = []
+    if rois is not None:
+        sql += " AND roi IN (SELECT unnest(?::VARCHAR[]))"
+        args.append(_ids(rois))
+    return store.query(sql + " ORDER BY patient_id, roi", args)
 
 
 # ============================================================================ clinical
