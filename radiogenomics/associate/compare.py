@@ -44,6 +44,8 @@ import pandas as pd
 from scipy import stats
 
 from ..exceptions import InputError, StatisticalWarning
+from ..multitest import bh_adjust
+from ..store.results import ASSOCIATIONS
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +55,8 @@ FISHER_RXC_RESAMPLES = 20000
 #: test-name prefix of the pairwise contrasts of a 3+ group comparison
 PAIRWISE_PREFIX = "pairwise "
 
-ASSOCIATION_COLUMNS = [
-    "grouping", "family", "variable", "test", "statistic", "p", "fdr", "n_per_group",
-    "effect_size", "effect_name", "groups", "note",
-]
+#: columns of an ``associations`` row as the writers build it (the declared table minus run_id)
+ASSOCIATION_COLUMNS = [c for c in ASSOCIATIONS.columns if c != "run_id"]
 
 
 @dataclass(frozen=True)
@@ -238,18 +238,8 @@ def fisher_rxc_monte_carlo(table: np.ndarray, n_resamples: int = FISHER_RXC_RESA
 
 
 def bh_fdr(p) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (R's ``p.adjust(p, "BH")``); NaN stays NaN."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    if ok.size == 0:
-        return out
-    order = ok[np.argsort(p[ok])[::-1]]
-    m = ok.size
-    ranks = np.arange(m, 0, -1)
-    adj = np.minimum.accumulate(p[order] * m / ranks)
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    """Benjamini-Hochberg adjusted p-values (R's ``p.adjust(p, "BH")``): :func:`radiogenomics.multitest.bh_adjust`."""
+    return bh_adjust(p)
 
 
 def _infer_kind(values: pd.Series) -> str:

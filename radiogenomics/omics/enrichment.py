@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..exceptions import InputError, StatisticalWarning
 from .genesets import restrict_sets
-from .limma import bh_adjust
+from ..multitest import bh_adjust
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from scipy import special  # the t distribution through special.stdtr: scipy.sta
 
 from .._threads import one_blas_thread
 from ..exceptions import InputError, StatisticalWarning
+from ..multitest import bh_adjust
 
 log = logging.getLogger(__name__)
 
@@ -262,24 +263,6 @@ def ebayes(coef: np.ndarray, stdev_unscaled: np.ndarray, sigma: np.ndarray, df_r
     lods = np.log(proportion / (1 - proportion)) - np.log(r) / 2 + kernel
     return {"t": t, "p_value": p, "lods": lods, "s2_prior": s20, "df_prior": d0, "df_total": df_total,
             "s2_post": s2post}
-
-
-def bh_adjust(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values over the non-missing entries (R ``p.adjust``)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    pv = p[ok]
-    n = pv.size
-    if n == 0:
-        return out
-    order = np.argsort(pv)[::-1]
-    ranked = pv[order] * n / np.arange(n, 0, -1)
-    adj = np.minimum.accumulate(ranked)
-    res = np.empty(n)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
-    return out
 
 
 def design_matrix(groups: pd.Series, contrast: Sequence[str],
