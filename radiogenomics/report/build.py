@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..exceptions import InputError, RGError
 from ..store import tables as store_tables
+from ..store.results import Analysis, Stat, hr_statistics, km_statistics, require_statistics
 from . import compute, figures
 from .html import Section, figure_to_data_uri, render_html
 
@@ -31,21 +32,6 @@ ENDPOINTS = {"dfs": "disease-free survival", "os": "overall survival"}
 CONTINUOUS_CLINICAL = ("age", "pack_years", "weight_lbs", "days_ct_to_surgery")
 CATEGORICAL_CLINICAL = ("gender", "smoking_status", "histology", "t_stage_group", "t_stage", "n_stage", "grade",
                         "egfr", "kras", "alk", "lymphovascular_invasion", "pleural_invasion")
-
-_QUERIES = {
-    "patients": "SELECT * FROM patients",
-    "clinical": "SELECT * FROM clinical",
-    "series": "SELECT series_uid, patient_id, modality, status, error FROM series",
-    "rois": "SELECT patient_id, roi, reader, status, reason, voxels, volume_mm3, run_id FROM rois",
-    "features_n": "SELECT patient_id, roi, params_hash, count(*) AS n_features FROM features GROUP BY ALL",
-    "failures": "SELECT * FROM failures",
-    "stability": "SELECT * FROM feature_stability",
-    "feature_params": "SELECT * FROM core.feature_params",
-    "runs": "SELECT * FROM runs ORDER BY started_at",
-    "datasets": "SELECT * FROM datasets",
-    "expr_patients": "SELECT dataset AS dataset_id, patient_id, count(value) AS n_values FROM expression GROUP BY ALL",
-}
-
 
 @dataclass
 class ReportInputs:
@@ -61,14 +47,6 @@ class ReportInputs:
         return self.frames.get(name, pd.DataFrame())
 
 
-def _safe_query(store, sql: str, params: list | None = None) -> pd.DataFrame:
-    try:
-        return store.query(sql, params or [])
-    except RGError as exc:  # a table another area has not filled (or older store) -> absent
-        log.debug("report query failed (%s): %s", sql, exc)
-        return pd.DataFrame()
-
-
 def load_inputs(store, grouping: str, dataset_id: str | None = None) -> ReportInputs:
     """Read everything the report of ``grouping`` draws from the store.
 
@@ -80,22 +58,21 @@ def load_inputs(store, grouping: str, dataset_id: str | None = None) -> ReportIn
     groups = store_tables.risk_groups(store, grouping).assign(grouping=grouping)
     inputs = ReportInputs(grouping=grouping)
     inputs.frames["groups"] = groups
-    for name, sql in _QUERIES.items():
-        inputs.frames[name] = _safe_query(store, sql)
+    # every frame through the store's read layer; result tables checked against store/results.py
+    inputs.frames.update(store_tables.overview(store))
     model_id = groups["model_id"].dropna().iloc[0] if groups["model_id"].notna().any() else None
     inputs.model_id = model_id
     if model_id:
-        model = _safe_query(store, "SELECT * FROM models WHERE model_id = ?", [model_id])
+        model = store_tables.result_rows(store, "models", model_id=model_id)
         inputs.frames["model"] = model
         if len(model) and model["formula"].iloc[0]:
             raw = model["formula"].iloc[0]
             inputs.formula = json.loads(raw) if isinstance(raw, str) else dict(raw)
-        inputs.frames["radscores"] = _safe_query(store, "SELECT * FROM radscores WHERE model_id = ?", [model_id])
+        inputs.frames["radscores"] = store_tables.result_rows(store, "radscores", model_id=model_id)
     subjects = [grouping] + ([model_id] if model_id else [])
-    inputs.frames["model_results"] = _safe_query(
-        store, f"SELECT * FROM model_results WHERE subject IN ({', '.join('?' * len(subjects))})", subjects)
+    inputs.frames["model_results"] = store_tables.result_rows(store, "model_results", subject=subjects)
     for table in ("de_results", "gsea_results", "ora_results", "associations"):
-        inputs.frames[table] = _safe_query(store, f"SELECT * FROM {table} WHERE grouping = ?", [grouping])
+        inputs.frames[table] = store_tables.result_rows(store, table, grouping=grouping)
     if dataset_id is None:
         for table in ("de_results", "gsea_results"):
             frame = inputs.get(table)
@@ -110,15 +87,18 @@ def load_inputs(store, grouping: str, dataset_id: str | None = None) -> ReportIn
             frame = inputs.get(table)
             if len(frame) and "dataset_id" in frame:
                 inputs.frames[table] = frame[frame["dataset_id"] == dataset_id]
-        inputs.frames["immune"] = _safe_query(store, "SELECT * FROM immune_scores WHERE dataset_id = ?", [dataset_id])
+        inputs.frames["immune"] = store_tables.result_rows(store, "immune_scores", dataset_id=dataset_id)
         de = inputs.get("de_results")
         if len(de):
             genes = _heatmap_genes(de)
             if genes:
-                marks = ", ".join("?" * len(genes))
-                inputs.frames["heatmap_expr"] = _safe_query(
-                    store, f"SELECT patient_id, gene, value FROM expression WHERE dataset = ? AND gene IN ({marks})",
-                    [dataset_id, *genes])
+                try:
+                    wide = store_tables.expression(store, dataset_id, genes=genes)
+                except RGError as exc:  # dataset without values: the heatmap says it is absent
+                    log.debug("heatmap expression not readable: %s", exc)
+                else:
+                    inputs.frames["heatmap_expr"] = (wide.stack().rename("value").rename_axis(["gene", "patient_id"])
+                                                     .reset_index())
     return inputs
 
 
@@ -322,6 +302,33 @@ def section_radscore(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> S
     return section
 
 
+def _stored_logrank_p(logrank: pd.DataFrame, endpoint: str, cohort: str) -> float | None:
+    """The stored log-rank p of one endpoint and cohort (``all`` = the rows with cohort ``''``)."""
+    if logrank.empty:
+        return None
+    rows = logrank[(logrank["analysis"] == f"{Analysis.LOGRANK}:{endpoint}") & (logrank["statistic"] == Stat.P)
+                   & (logrank["cohort"].fillna("").replace("", "all") == cohort)]
+    return float(rows["value"].iloc[0]) if len(rows) else None
+
+
+def _stored_km(km: pd.DataFrame, endpoint: str, cohort: str) -> pd.DataFrame:
+    """Stored Kaplan-Meier points (``km:<endpoint>`` terms ``<group>@<time>``) as ``group, time, survival, lower, upper``."""
+    if km.empty:
+        return pd.DataFrame()
+    rows = km[(km["analysis"] == f"{Analysis.KM}:{endpoint}") & km["term"].astype(str).str.contains("@")
+              & (km["cohort"].fillna("").replace("", "all") == cohort)]
+    if rows.empty:
+        return pd.DataFrame()
+    require_statistics(rows, km_statistics(), f"km:{endpoint}")
+    split = rows["term"].astype(str).str.rsplit("@", n=1)
+    rows = rows.assign(group=split.str[0], time=split.str[1].astype(float))
+    wide = rows.pivot_table(index=["group", "time"], columns="statistic", values="value", aggfunc="first")
+    wide = wide.reindex(columns=list(km_statistics())).reset_index()
+    wide.columns = ["group", "time", "survival", "lower", "upper"]
+    return wide.assign(endpoint=endpoint, cohort=cohort)[["endpoint", "cohort", "group", "time", "survival",
+                                                          "lower", "upper"]]
+
+
 def _survival_data(inputs: ReportInputs, endpoint: str) -> pd.DataFrame:
     clinical = inputs.get("clinical")
     if clinical.empty or f"{endpoint}_days" not in clinical:
@@ -339,9 +346,10 @@ def _survival_data(inputs: ReportInputs, endpoint: str) -> pd.DataFrame:
 def section_survival(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
     section = Section("survival", "Survival: Kaplan-Meier, Cox models, discrimination")
     c = _Collector(section, tables)
-    logrank = _mr(inputs, "logrank:")
+    logrank = _mr(inputs, f"{Analysis.LOGRANK}:")
+    km_points = _mr(inputs, f"{Analysis.KM}:")
     any_curve = False
-    km_rows = []
+    km_rows, km_stored = [], []
     for endpoint, label in ENDPOINTS.items():
         data = _survival_data(inputs, endpoint)
         if data.empty:
@@ -353,9 +361,16 @@ def section_survival(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> S
         for cohort, sub in cohorts:
             if len(sub) < 3:
                 continue
-            stored = logrank[(logrank["analysis"] == f"logrank:{endpoint}") & (logrank["statistic"] == "p")
-                             & (logrank["cohort"].fillna("").replace("", "all") == cohort)] if len(logrank) else logrank
-            p = float(stored["value"].iloc[0]) if len(stored) else compute.logrank_p(sub["time"], sub["event"], sub["grp"])
+            # statistics are read from model_results (written by `rg survival`), never recomputed here
+            p = _stored_logrank_p(logrank, endpoint, cohort)
+            if p is None:
+                cohort_opt = f" --cohort {cohort}" if cohort != "all" else ""
+                section.notes.append(f"No stored log-rank test for {label}, {cohort} patients; run "
+                                     f"`rg survival --grouping {inputs.grouping} --endpoint {endpoint}{cohort_opt}`.")
+            points = _stored_km(km_points, endpoint, cohort)
+            if len(points):
+                km_stored.append(points)
+            # the curve between the stored time points: the same Kaplan-Meier (R survfit, log CI)
             curves = compute.km_curves(sub["time"], sub["event"], sub["grp"])
             step = max(365.25, float(np.ceil(sub["time"].max() / 5 / 365.25) * 365.25))
             at = np.arange(0, sub["time"].max() + 1, step)
@@ -363,24 +378,27 @@ def section_survival(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> S
             any_curve |= c.figure(f"Kaplan-Meier, {label}, {cohort} patients (n={len(sub)}, events={int(sub['event'].sum())})",
                                   figures.km_figure, curves, risk, title=f"{label} - {cohort}", pvalue=p)
             km_rows.append({"endpoint": endpoint, "cohort": cohort, "n": len(sub), "events": int(sub["event"].sum()),
-                            "logrank_p": p})
+                            "logrank_p": np.nan if p is None else p})
     c.table("km_logrank", pd.DataFrame(km_rows), 20)
+    if km_stored:
+        c.table("km_survival", pd.concat(km_stored, ignore_index=True), 30)
     hr_rows = []
-    for kind, label in (("hr", "risk group"), ("cox_uni", "univariable"), ("cox_multi", "multivariable")):
+    for kind, label in ((Analysis.HR, "risk group"), (Analysis.COX_UNI, "univariable"),
+                        (Analysis.COX_MULTI, "multivariable")):
         frame = _mr(inputs, f"{kind}:")
         if frame.empty:
             continue
-        wide = frame.pivot_table(index=["analysis", "term", "cohort"], columns="statistic", values="value",
+        terms = frame[frame["term"] != ""]
+        require_statistics(terms, hr_statistics(), f"{kind} ({label})")
+        wide = terms.pivot_table(index=["analysis", "term", "cohort"], columns="statistic", values="value",
                                  aggfunc="first").reset_index()
-        if "HR" not in wide:
-            continue
-        wide = wide[wide["term"] != ""]
         wide["model"] = label + " " + wide["analysis"].str.split(":").str[-1] + wide["cohort"].map(
             lambda x: f" ({x})" if x else "")
         hr_rows.append(wide)
     if hr_rows:
-        cox = pd.concat(hr_rows, ignore_index=True).rename(columns={"term": "label", "HR_lower": "lower",
-                                                                    "HR_upper": "upper"})
+        cox = pd.concat(hr_rows, ignore_index=True).rename(columns={"term": "label", Stat.HR: "HR",
+                                                                    Stat.HR_LOWER: "lower", Stat.HR_UPPER: "upper",
+                                                                    Stat.P: "p"})
         c.figure("Forest plot: hazard ratios with 95% CI (risk group vs reference, univariable and multivariable Cox)",
                  figures.forest_figure, cox[["model", "label", "HR", "lower", "upper"] + (["p"] if "p" in cox else [])])
         c.table("cox_models", cox.drop(columns=["analysis"]), 30)

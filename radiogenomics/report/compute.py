@@ -1,5 +1,7 @@
 """Small derived quantities the report draws (KM curves, numbers at risk, running ES).
 
+Statistics the report *shows* are read from stored results; these only draw.
+
 Pure functions on arrays / tidy DataFrames; nothing here reads the store.
 """
 
@@ -11,7 +13,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InputError
+from ..exceptions import InputError, RGError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,11 @@ def order_groups(groups: Iterable[str]) -> list[str]:
 
 
 def km_curves(time: Sequence[float], event: Sequence[int], group: Sequence[str]) -> pd.DataFrame:
-    """Kaplan-Meier estimates per group with log-log 95% CIs.
+    """Kaplan-Meier estimates per group from :func:`radiogenomics.models.survival.kaplan_meier`.
+
+    The package's one Kaplan-Meier (checked against R ``survfit``: Greenwood variance,
+    log-type 95% limits), so the drawn intervals equal the ``km`` rows ``rg survival``
+    stores at the same time points.
 
     Parameters
     ----------
@@ -44,7 +50,7 @@ def km_curves(time: Sequence[float], event: Sequence[int], group: Sequence[str])
     InputError
         No patient with a usable time and event.
     """
-    from sksurv.nonparametric import kaplan_meier_estimator
+    from ..models.survival import kaplan_meier
 
     frame = pd.DataFrame({"time": pd.to_numeric(pd.Series(time), errors="coerce").to_numpy(),
                           "event": pd.to_numeric(pd.Series(event), errors="coerce").to_numpy(),
@@ -54,20 +60,11 @@ def km_curves(time: Sequence[float], event: Sequence[int], group: Sequence[str])
     parts = []
     for grp in order_groups(frame["group"]):
         sub = frame[frame["group"] == grp]
-        ev = sub["event"].to_numpy().astype(bool)
-        tt = sub["time"].to_numpy().astype(float)
-        if ev.any():
-            t, s, ci = kaplan_meier_estimator(ev, tt, conf_type="log-log")
-            lower, upper = ci
-        else:  # no events: flat at 1, sksurv would still work but CIs are undefined
-            t = np.unique(tt)
-            s = np.ones_like(t)
-            lower = upper = np.ones_like(t)
-        part = pd.DataFrame({"group": grp, "time": np.concatenate([[0.0], t]),
-                             "surv": np.concatenate([[1.0], s]),
-                             "lower": np.concatenate([[1.0], lower]),
-                             "upper": np.concatenate([[1.0], upper])})
-        parts.append(part)
+        curve = kaplan_meier(sub["time"].to_numpy(float), sub["event"].to_numpy(float))
+        parts.append(pd.DataFrame({"group": grp, "time": np.concatenate([[0.0], curve["time"]]),
+                                   "surv": np.concatenate([[1.0], curve["survival"]]),
+                                   "lower": np.concatenate([[1.0], curve["lower"]]),
+                                   "upper": np.concatenate([[1.0], curve["upper"]])}))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -90,22 +87,23 @@ def numbers_at_risk(time: Sequence[float], group: Sequence[str], at: Sequence[fl
 
 
 def logrank_p(time: Sequence[float], event: Sequence[int], group: Sequence[str]) -> float:
-    """Log-rank p-value across the groups (NaN when fewer than 2 groups or no events)."""
-    from sksurv.compare import compare_survival
+    """Log-rank p-value across the groups (NaN when fewer than 2 groups or no events).
+
+    :func:`radiogenomics.models.survival.logrank_test`, the one log-rank (R ``survdiff``);
+    the report itself shows the stored p-values of ``rg survival``.
+    """
+    from ..models.survival import logrank_test
 
     frame = pd.DataFrame({"time": pd.to_numeric(pd.Series(time), errors="coerce").to_numpy(),
                           "event": pd.to_numeric(pd.Series(event), errors="coerce").to_numpy(),
                           "group": pd.Series(group).astype(str).to_numpy()}).dropna()
     if frame["group"].nunique() < 2 or frame["event"].sum() == 0:
         return float("nan")
-    y = np.array(list(zip(frame["event"].astype(bool), frame["time"].astype(float))),
-                 dtype=[("event", bool), ("time", float)])
     try:
-        _, pvalue = compare_survival(y, frame["group"].to_numpy())
-    except ValueError as exc:  # degenerate input (e.g. a group with one patient and no events)
+        return float(logrank_test(frame["time"], frame["event"], frame["group"]).pvalue)
+    except RGError as exc:  # degenerate input (e.g. a group with one patient and no events)
         log.debug("log-rank test not computable: %s", exc)
         return float("nan")
-    return float(pvalue)
 
 
 def running_enrichment(ranking: pd.Series, gene_set: Iterable[str], weight: float = 1.0) -> pd.DataFrame:

@@ -30,12 +30,8 @@ class ResultTable:
     name: str
     key: tuple[str, ...]
     columns: tuple[str, ...]
-    #: columns a reader may rely on being present (default: all)
+    #: columns a reader may rely on being present (empty: all of ``columns``)
     required: tuple[str, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        if not self.required:
-            self.required = self.columns
 
 
 MODELS = ResultTable("models", ("model_id",),
@@ -141,7 +137,7 @@ def require_columns(frame: pd.DataFrame, table: str | ResultTable) -> pd.DataFra
     decl = result_table(table) if isinstance(table, str) else table
     if frame.empty and len(frame.columns) == 0:
         return frame
-    missing = [c for c in decl.required if c not in frame.columns]
+    missing = [c for c in (decl.required or decl.columns) if c not in frame.columns]
     if missing:
         raise StoreError(f"stored {decl.name} lacks declared column(s) {missing} (has {list(frame.columns)}); "
                          "the store was written by another radiogenomics version: rerun the stage that writes "

@@ -45,12 +45,13 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InputError, NotInStoreError
+from ..exceptions import InputError, NotInStoreError, RGError
+from . import results as _results
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DIAGNOSTICS_PREFIX", "ENDPOINTS", "clinical", "clinical_indices", "dataset_info", "datasets", "de_results",
+    "DIAGNOSTICS_PREFIX", "ENDPOINTS", "OVERVIEW_QUERIES", "overview", "result_rows", "clinical", "clinical_indices", "dataset_info", "datasets", "de_results",
     "default_params_hash", "endpoint", "expression", "feature_inventory", "feature_matrix", "feature_table",
     "groupings", "immune_scores", "model_formula", "radscores", "resolve_params_hash", "risk_groups",
     "roi_volumes", "stable_features", "wide_by_patient",
@@ -475,3 +476,60 @@ def de_results(store, grouping: str, dataset_id: str, columns: Sequence[str] | N
         sql += " AND contrast = ?"
         args.append(contrast)
     return store.query(sql, args)
+
+
+def result_rows(store, table: str, **where: Any) -> pd.DataFrame:
+    """Rows of a declared result table (:mod:`.results`), checked against its declared columns.
+
+    Parameters
+    ----------
+    table
+        A name of :data:`radiogenomics.store.results.RESULT_TABLES`.
+    **where
+        ``column=value`` filters; a list or tuple value means ``column IN (...)``.
+
+    Raises
+    ------
+    StoreError
+        The stored table lacks a declared column (written by another version).
+    """
+    decl = _results.result_table(table)
+    sql = f'SELECT * FROM "{decl.name}" WHERE TRUE'
+    args: list[Any] = []
+    for column, value in where.items():
+        if column not in decl.columns:
+            raise InputError(f"{decl.name} has no column {column!r} (declared: {', '.join(decl.columns)})")
+        if isinstance(value, (list, tuple)):
+            sql += f' AND "{column}" IN (SELECT unnest(?::VARCHAR[]))'
+            args.append([str(v) for v in value])
+        else:
+            sql += f' AND "{column}" = ?'
+            args.append(value)
+    return _results.require_columns(store.query(sql, args), decl)
+
+
+#: what the report shows about the store as a whole (inventory tables, not results)
+OVERVIEW_QUERIES: dict[str, str] = {
+    "patients": "SELECT * FROM patients",
+    "series": "SELECT series_uid, patient_id, modality, status, error FROM series",
+    "rois": "SELECT patient_id, roi, reader, status, reason, voxels, volume_mm3, run_id FROM rois",
+    "features_n": "SELECT patient_id, roi, params_hash, count(*) AS n_features FROM features GROUP BY ALL",
+    "failures": "SELECT * FROM failures",
+    "stability": "SELECT * FROM feature_stability",
+    "feature_params": "SELECT * FROM feature_params",
+    "runs": "SELECT * FROM runs ORDER BY started_at",
+    "datasets": "SELECT * FROM datasets",
+    "expr_patients": "SELECT dataset AS dataset_id, patient_id, count(value) AS n_values FROM expression GROUP BY ALL",
+}
+
+
+def overview(store, names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Inventory frames (:data:`OVERVIEW_QUERIES`) plus the flattened ``clinical``; empty where unreadable."""
+    out: dict[str, pd.DataFrame] = {}
+    for name in names or [*OVERVIEW_QUERIES, "clinical"]:
+        try:
+            out[name] = clinical(store) if name == "clinical" else store.query(OVERVIEW_QUERIES[name])
+        except RGError as exc:  # a table of an older store: shown as absent
+            log.debug("overview %s not readable: %s", name, exc)
+            out[name] = pd.DataFrame()
+    return out
