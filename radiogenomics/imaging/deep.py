@@ -389,9 +389,10 @@ def compute_deep_features(store, weights: str | os.PathLike[str] | None = None, 
         weights = None
     params = DeepParams(**{**asdict(params), "weights_sha256": sha})
     phash = params.hash()
-    rois = store.query("SELECT patient_id, image_path, mask_path, image_sha1, mask_sha1 FROM rois "
-                       "WHERE roi = ? AND coalesce(status, 'ok') = 'ok' "
-                       "ORDER BY patient_id, (reader = 'default') DESC, reader", [roi])
+    from ..store.tables import usable_rois
+
+    rois = usable_rois(store, [roi], readers=None)[["patient_id", "image_path", "mask_path", "image_sha1",
+                                                    "mask_sha1"]]
     if rois.empty:
         raise InputError(f"no patient has an ROI named {roi!r} with status ok; run rg rois / rg import images first")
     rows, failed = [], []

@@ -283,19 +283,10 @@ class _Progress:
 
 def _select_rois(store, rois: Sequence[str] | None, patients: Sequence[str] | None,
                  readers: Sequence[str] | None = ("default",)) -> pd.DataFrame:
-    sql = ("SELECT patient_id, roi, reader, image_path, mask_path, image_sha1, mask_sha1 FROM core.rois "
-           "WHERE status = 'ok'")
-    params: list[Any] = []
-    if readers:
-        sql += f" AND reader IN ({', '.join('?' * len(readers))})"
-        params += list(readers)
-    if rois:
-        sql += f" AND roi IN ({', '.join('?' * len(rois))})"
-        params += list(rois)
-    if patients:
-        sql += f" AND patient_id IN ({', '.join('?' * len(patients))})"
-        params += list(patients)
-    frame = store.query(sql + " ORDER BY patient_id, roi, reader", params)
+    from ..store.tables import usable_rois
+
+    frame = usable_rois(store, rois, patients, readers)[["patient_id", "roi", "reader", "image_path", "mask_path",
+                                                          "image_sha1", "mask_sha1"]]
     if frame.empty:
         what = []
         if rois:

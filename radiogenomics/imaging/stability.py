@@ -19,6 +19,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from ..exceptions import ConfigError, ImagingError
+from ..store.tables import usable_rois
 from .features import _execute, _extractor, _Progress, load_params
 from .rois import mask_problem
 from .volumes import read_image
@@ -302,15 +303,11 @@ def run_stability(settings, store, params: Any = None, roi: str = "tumor", metho
     if params_hash is not None and params is not None:
         raise ConfigError("give --params or --params-hash, not both")
     started = time.monotonic()
-    sql = ("SELECT patient_id, reader, image_path, mask_path FROM core.rois WHERE status = 'ok' AND roi = ?")
-    args: list[Any] = [roi]
-    if patients:
-        sql += f" AND patient_id IN ({', '.join('?' * len(patients))})"
-        args += list(patients)
     # a store path is opened only to read and to write, so `rg sql` can read during the computation
     session = StoreSession(store)
     with session.open() as st:
-        rows = st.query(sql + " ORDER BY patient_id, reader", args)
+        rows = usable_rois(st, [roi], patients, readers=None)[["patient_id", "reader", "image_path", "mask_path"]]
+    rows = rows.sort_values(["patient_id", "reader"], ignore_index=True)
     if rows.empty:
         raise ImagingError(f"no usable ROI {roi!r} in the store; run `rg rois` or `rg import images` first")
     n_readers = rows.groupby("patient_id").reader.nunique()

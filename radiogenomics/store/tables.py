@@ -54,7 +54,7 @@ __all__ = [
     "DIAGNOSTICS_PREFIX", "ENDPOINTS", "OVERVIEW_QUERIES", "overview", "result_rows", "clinical", "clinical_indices", "dataset_info", "datasets", "de_results",
     "default_params_hash", "endpoint", "expression", "feature_inventory", "feature_matrix", "feature_table",
     "groupings", "immune_scores", "model_formula", "radscores", "resolve_params_hash", "risk_groups",
-    "roi_volumes", "stable_features", "wide_by_patient",
+    "roi_volumes", "stable_features", "usable_rois", "wide_by_patient",
 ]
 
 #: feature-name prefix of pyradiomics diagnostics (never modelled)
@@ -248,6 +248,28 @@ def feature_matrix(store, roi: str = "tumor", params_hash: str | None = None, *,
         wide = wide[list(features)]
     wide.attrs["params_hash"] = used
     return wide
+
+
+def usable_rois(store, rois: Sequence[str] | None = None, patients: Sequence[str] | None = None,
+                readers: Sequence[str] | None = ("default",)) -> pd.DataFrame:
+    """ROIs with status ok: ``patient_id, roi, reader, image_path, mask_path, image_sha1, mask_sha1, source,
+    ct_series_uid``, sorted by patient, ROI and reader (``default`` first).
+
+    Parameters
+    ----------
+    rois, patients
+        Only these (default: all).
+    readers
+        Only these segmentations (None: every reader).
+    """
+    sql = ("SELECT patient_id, roi, reader, image_path, mask_path, image_sha1, mask_sha1, source, ct_series_uid "
+           "FROM rois WHERE coalesce(status, 'ok') = 'ok'")
+    args: list[Any] = []
+    for column, values in (("reader", readers), ("roi", rois), ("patient_id", patients)):
+        if values:
+            sql += f" AND {column} IN (SELECT unnest(?::VARCHAR[]))"
+            args.append(_ids(values))
+    return store.query(sql + " ORDER BY patient_id, roi, (reader = 'default') DESC, reader", args)
 
 
 def roi_volumes(store, rois: Sequence[str] | None = None) -> pd.DataFrame:
