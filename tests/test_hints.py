@@ -115,6 +115,10 @@ def test_the_checker_rejects_wrong_hints():
 def test_not_in_store_has_its_own_exit_code(tmp_path, capsys):
     assert NotInStoreError.exit_code not in (NotFoundError.exit_code, 0, 1)
     assert not issubclass(NotInStoreError, NotFoundError)
+    from radiogenomics.store import Store
+
+    with Store.open(tmp_path / "rg.duckdb"):
+        pass  # an existing store that lacks the grouping
     code = main(["--store", str(tmp_path / "rg.duckdb"), "associate", "-g", "nope"])
     err = capsys.readouterr().err
     assert code == NotInStoreError.exit_code == 11

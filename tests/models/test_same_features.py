@@ -62,7 +62,8 @@ def test_radscore_fit_and_classify_use_the_same_feature_columns(store_path, monk
         seen["classify_hash"] = data.params_hash
         raise _Captured
 
-    clf = importlib.import_module("radiogenomics.models.classify")
+    # run_classify (what `rg classify` calls) looks compute_classify up in its own module
+    clf = importlib.import_module("radiogenomics.models.classify.stage")
     monkeypatch.setattr(RadScore, "fit", spy_fit)
     monkeypatch.setattr(clf, "compute_classify", spy_compute)
     store = ["--store", str(store_path)]
