@@ -639,18 +639,22 @@ def _survival(call: StageCall, model: str | None, grouping: str | None, endpoint
                     "split": Opt(_float, 0.3), "seed": Opt(_int, 0), "train": Opt(_path, None),
                     "reader_scores": Opt(_text, None), "params_hash": Opt(_text, None),
                     "clinical_columns": Opt(_text, None), "rois": Opt(_text, None), "inner_folds": Opt(_int, 5),
-                    "outer_folds": Opt(_int, 5)})
+                    "outer_folds": Opt(_int, 5), "stable": Opt(_flag, False), "all_features": Opt(_flag, False)})
 def _classify(call: StageCall, endpoint: str, positive: str | None, features: str, models: str, split: float,
               seed: int, train: Path | None, reader_scores: str | None, params_hash: str | None,
-              clinical_columns: str | None, rois: str | None, inner_folds: int, outer_folds: int) -> StageResult:
+              clinical_columns: str | None, rois: str | None, inner_folds: int, outer_folds: int,
+              stable: bool, all_features: bool) -> StageResult:
     """Predict a binary endpoint with the classifier panel."""
+    if stable and all_features:
+        raise PipelineError("`rg classify`: give --stable or --all-features, not both")
     from ..models.classify import run_classify
     from ..patient_list import read_patient_list
 
     train_ids = read_patient_list(train, what="training-patient file") if train else None
     outcome = run_classify(call.store, endpoint, positive, _split(features), _split(models), split, seed, train_ids,
                            reader_scores, params_hash, inner_folds, outer_folds,
-                           clinical_columns=_split(clinical_columns) or None, rois=_split(rois) or None)
+                           clinical_columns=_split(clinical_columns) or None, rois=_split(rois) or None,
+                           stable_only=True if stable else (False if all_features else None))
     return StageResult("classify", run_ids=[outcome.run_id] if outcome.run_id else [], counts=dict(outcome.counts),
                        summary=outcome)
 
