@@ -58,6 +58,14 @@ def _option_names(command) -> set[str]:
     return names
 
 
+def _takes_value(command, option: str) -> bool:
+    """False for flags and counters of ``command`` (and for options it does not have)."""
+    for param in command.params:
+        if option in (*getattr(param, "opts", ()), *getattr(param, "secondary_opts", ())):
+            return not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+    return True
+
+
 def check_hint(hint: str, root) -> str | None:
     """None when ``hint`` names real commands and options, else what is wrong."""
     try:
@@ -70,9 +78,11 @@ def check_hint(hint: str, root) -> str | None:
     while tokens and hasattr(command, "commands"):
         token = tokens[0]
         if token.startswith("-"):
-            if token.split("=")[0] not in global_opts:
+            # options of the group itself (rg groups --model ...) or the global ones
+            if token.split("=")[0] not in _option_names(command) | global_opts:
                 return f"{' '.join(path)} has no option {token}"
-            tokens = tokens[1:]
+            takes_value = "=" not in token and _takes_value(command, token) and _takes_value(root, token)
+            tokens = tokens[2:] if takes_value else tokens[1:]
             continue
         if _placeholder(token):
             return None
@@ -107,6 +117,8 @@ def test_the_checker_rejects_wrong_hints():
     assert check_hint("rg radscore groups", root) == "rg radscore has no command 'groups'"
     assert check_hint("rg import expression", root) == "rg import has no command 'expression'"
     assert check_hint("rg groups --modle X", root) == "rg groups has no option --modle"
+    assert check_hint("rg groups import --model X", root) == "rg groups import has no option --model"
+    assert check_hint("rg groups --clinical egfr --method levels", root) is None
     assert check_hint("rg groups --model MODEL_ID --grouping {grouping}", root) is None
     assert check_hint("rg store features-*", root) is None
     assert check_hint("rg radscore fit|apply|export", root) is None
