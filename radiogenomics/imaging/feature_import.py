@@ -381,11 +381,11 @@ def import_features(store, path: str | Path, fmt: str = "auto", *, roi: str = "t
 
     parsed = read_feature_file(path, fmt, roi=roi, patient_column=patient_column, patient_regex=patient_regex)
     phash, yaml_text, source = _params_for(parsed, params)
-    from ..store.session import StoreSession
+    from ..store.session import StoreSession, reading
 
     session = StoreSession(store)
     all_ids = list(dict.fromkeys(list(parsed.values["source_id"].unique()) + list(parsed.empty_rows)))
-    with session.open() as st:
+    with reading(store) as st:
         res = resolve_patient_ids(st, all_ids)
     failures: list[tuple[str, str, str]] = []
     for sid, line in parsed.empty_rows.items():

@@ -32,27 +32,22 @@ _FORBIDDEN_SQL = re.compile(r";|--|/\*")
 
 
 def _open(store, read_only: bool):
-    from .workflow import _open as open_store
+    """Read from an open store or a path opened read-only; write holding the lock only for the write."""
+    from ..store.session import StoreSession, reading
 
-    return open_store(store, read_only)
+    return reading(store) if read_only else StoreSession(store).open()
 
 
 # --------------------------------------------------------------------------- reading
-def _clinical_column(store, column: str) -> pd.Series:
-    """One clinical column (typed, or a key of ``clinical.extra``) per patient."""
-    # FIXME(read layer): switch to store.tables.clinical(store, columns=[column]) when it lands
-    typed = [c for c in store.query("SELECT * FROM clinical LIMIT 0").columns if c not in ("extra", "run_id")]
-    if column in typed:
-        frame = store.query(f'SELECT patient_id, "{column}" AS value FROM clinical ORDER BY patient_id')
-    else:
-        frame = store.query("SELECT patient_id, json_extract_string(extra, ?) AS value FROM clinical "
-                            "ORDER BY patient_id", [f'$."{column}"'])
-        if frame["value"].isna().all():
-            raise InputError(f"clinical column {column!r} is neither a column of `clinical` nor a key of "
-                             f"clinical.extra (columns: {', '.join(c for c in typed if c != 'patient_id')})")
+def _clinical_column(store, column: str, patients: Sequence[str] | None = None) -> pd.Series:
+    """One clinical column (typed, or a key of ``clinical.extra``) per patient, from the read layer."""
+    from ..store import tables
+
+    frame = tables.clinical(store, columns=[column], patients=patients)
     if frame.empty:
-        raise InputError("the clinical table is empty; load it first (`rg fetch clinical`)")
-    return frame.set_index("patient_id")["value"]
+        raise InputError("the clinical table has no patient" + (" among the given ones" if patients is not None else "")
+                         + "; load it first (`rg fetch clinical`)")
+    return frame.set_index("patient_id").iloc[:, 0]
 
 
 def read_group_file(path: str | Path) -> pd.DataFrame:
@@ -155,9 +150,7 @@ def groups_from_clinical(store, column: str, method: str = "levels", *, threshol
         ``run_id, grouping, counts``.
     """
     with _open(store, True) as st:
-        values = _clinical_column(st, column)
-    if patients is not None:
-        values = values[values.index.isin([str(p) for p in patients])]
+        values = _clinical_column(st, column, patients)
     score = None
     if method == "levels":
         if thresholds or quantiles:

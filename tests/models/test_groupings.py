@@ -92,7 +92,7 @@ def test_clinical_levels_threshold_quantiles_extra(store_file):
 
 
 def test_clinical_bad_input(store_file):
-    with pytest.raises(InputError, match="neither a column of `clinical` nor a key"):
+    with pytest.raises(InputError, match=r"clinical column\(s\) \[.no_such_column.\] are neither columns of `clinical` nor keys.*ki67"):
         groups_from_clinical(store_file, "no_such_column")
     with pytest.raises(InputError, match="not numeric for 12 patient"):
         groups_from_clinical(store_file, "histology", "threshold", thresholds=[1])
