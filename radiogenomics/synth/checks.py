@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InputError
+from ..exceptions import InputError, NotInStoreError
+from ..store import tables
+from ..store.results import Analysis, Stat
 
 #: the cohorts of a Rad-score, in the order a paper reports them
 COHORTS = ("train", "validation", "external")
@@ -36,17 +38,16 @@ def read_truth(path: str | Path) -> dict:
 
 
 def _formula(store, model_id: str) -> dict | None:
-    row = store.query("SELECT formula FROM models WHERE model_id = ?", [model_id])
-    if row.empty:
+    try:
+        return tables.model_formula(store, model_id)
+    except NotInStoreError:
         return None
-    f = row["formula"].iloc[0]
-    return json.loads(f) if isinstance(f, str) else dict(f)
 
 
 def cohort_counts(store, model_id: str) -> dict[str, int]:
     """Patients with a stored Rad-score per cohort label (train / validation / external / ...)."""
-    counts = store.query("SELECT cohort, count(*) AS n FROM radscores WHERE model_id = ? AND score IS NOT NULL "
-                         "GROUP BY cohort", [model_id])
+    rows = tables.result_rows(store, "radscores", model_id=model_id).dropna(subset=["score"])
+    counts = rows.groupby("cohort", sort=True).size().rename("n").reset_index()
     out = {c: int(counts.loc[counts.cohort == c, "n"].sum()) for c in COHORTS}
     for c, n in zip(counts.cohort, counts.n):
         out.setdefault(str(c), int(n))
@@ -60,16 +61,17 @@ def counts_text(counts: dict[str, int]) -> str:
 
 def _survival_row(store, grouping: str, cohort: str) -> tuple[float, float, float, int]:
     """HR (high vs low), its p and the log-rank p of ``rg survival`` for one cohort ('' = all)."""
-    res = store.query("SELECT analysis, term, statistic, value FROM model_results WHERE subject = ? AND cohort = ? "
-                      "AND ((analysis = 'hr:dfs' AND term LIKE 'high%' AND statistic IN ('HR', 'p')) "
-                      "OR (analysis = 'logrank:dfs' AND statistic = 'p' AND term = '') "
-                      "OR (analysis = 'km:dfs' AND term = 'all' AND statistic = 'n'))", [grouping, cohort])
+    res = tables.result_rows(store, "model_results", subject=grouping, cohort=cohort)
+    term = res["term"].astype(str)
+    hr, lr, km = f"{Analysis.HR}:dfs", f"{Analysis.LOGRANK}:dfs", f"{Analysis.KM}:dfs"
+    res = res[((res.analysis == hr) & term.str.startswith("high")) | ((res.analysis == lr) & (term == ""))
+              | ((res.analysis == km) & (term == "all"))]
 
     def pick(analysis: str, statistic: str) -> float:
         v = res.loc[(res.analysis == analysis) & (res.statistic == statistic), "value"]
         return float(v.iloc[0]) if len(v) else float("nan")
 
-    return pick("hr:dfs", "HR"), pick("hr:dfs", "p"), pick("logrank:dfs", "p"), int(np.nan_to_num(pick("km:dfs", "n")))
+    return pick(hr, Stat.HR), pick(hr, Stat.P), pick(lr, Stat.P), int(np.nan_to_num(pick(km, Stat.N)))
 
 
 def planted_checks(store, truth: dict, grouping: str, model_id: str) -> pd.DataFrame:
@@ -111,8 +113,8 @@ def planted_checks(store, truth: dict, grouping: str, model_id: str) -> pd.DataF
             if coef.abs().sum() > 0 else 0.0
         add("train", "Rad-score built on texture / intensity features", "non-shape features carry most weight",
             f"{len(coef)} features, {share:.0%} of |coef| on non-shape features", share > 0.5)
-    scores = store.query("SELECT patient_id, score, cohort FROM radscores WHERE model_id = ? AND score IS NOT NULL",
-                         [model_id]).set_index("patient_id")
+    scores = tables.result_rows(store, "radscores", model_id=model_id).dropna(subset=["score"])
+    scores = scores[["patient_id", "score", "cohort"]].set_index("patient_id")
     scores = scores.join(risk, how="inner")
     held_out = [c for c in COHORTS if c != "train"]
     for cohort in ("all", *COHORTS):
@@ -138,7 +140,7 @@ def planted_checks(store, truth: dict, grouping: str, model_id: str) -> pd.DataF
         add(cohort, effect, expected, f"HR {hr:.2f}, p = {p_hr:.2g}; log-rank p = {p_lr:.2g} (n = {n})",
             hr > 1 and p_lr < 0.05, required)
 
-    gsea = store.query("SELECT term, \"NES\", fdr FROM gsea_results WHERE grouping = ?", [grouping])
+    gsea = tables.result_rows(store, "gsea_results", grouping=grouping)
     for term in truth.get("expression", {}).get("up_sets", []):
         row = gsea[gsea["term"] == term]
         if row.empty:
@@ -147,10 +149,15 @@ def planted_checks(store, truth: dict, grouping: str, model_id: str) -> pd.DataF
             nes, fdr = float(row["NES"].iloc[0]), float(row["fdr"].iloc[0])
             add("all", f"{term} up in high risk", "NES > 0, FDR < 0.25", f"NES {nes:.2f}, FDR {fdr:.3g}",
                 nes > 0 and fdr < 0.25)
-    assoc = store.query("SELECT variable, test, p FROM associations WHERE grouping = ? "
-                        "AND family LIKE 'immune:%' AND test IN ('mann-whitney', 'wilcoxon')", [grouping])
-    imm = store.query("SELECT i.score, i.value, g.grp FROM immune_scores i JOIN risk_groups g USING (patient_id) "
-                      "WHERE g.grouping = ? AND g.grp IN ('high', 'low')", [grouping])
+    associations = tables.result_rows(store, "associations", grouping=grouping)
+    assoc = associations[associations["family"].astype(str).str.startswith("immune:")
+                         & associations["test"].isin(["mann-whitney", "wilcoxon"])]
+    try:
+        groups = tables.risk_groups(store, grouping)[["patient_id", "grp"]]
+    except NotInStoreError:
+        groups = pd.DataFrame(columns=["patient_id", "grp"])
+    groups = groups[groups["grp"].isin(["high", "low"])]
+    imm = tables.result_rows(store, "immune_scores").merge(groups, on="patient_id")
     for score in ("ImmuneScore", "IPS"):
         sub = imm[imm["score"] == score]
         if sub.empty:
@@ -164,9 +171,7 @@ def planted_checks(store, truth: dict, grouping: str, model_id: str) -> pd.DataF
             f"median high {med.get('high', np.nan):.3g} vs low {med.get('low', np.nan):.3g}, p = {p:.2g}",
             bool(lower and p < 0.05), required=score == "ImmuneScore")
     for cell in truth.get("expression", {}).get("signature", {}).get("lower_in_high_risk", []):
-        sub = store.query("SELECT i.value, g.grp FROM immune_scores i JOIN risk_groups g USING (patient_id) "
-                          "WHERE g.grouping = ? AND g.grp IN ('high', 'low') AND i.method = 'deconvolution' "
-                          "AND i.score = ?", [grouping, cell])
+        sub = imm[(imm["method"] == "deconvolution") & (imm["score"] == cell)]
         effect = f"{cell} fraction lower in high risk (deconvolution)"
         if sub.empty:
             add("all", effect, "median high < low", "no deconvolution", False, required=False)
@@ -175,7 +180,7 @@ def planted_checks(store, truth: dict, grouping: str, model_id: str) -> pd.DataF
         add("all", effect, "median high < low",
             f"median high {med.get('high', np.nan):.2f} vs low {med.get('low', np.nan):.2f}",
             bool(med.get("high", np.nan) < med.get("low", np.nan)), required=False)
-    de = store.query("SELECT gene, direction FROM de_results WHERE grouping = ?", [grouping])
+    de = tables.result_rows(store, "de_results", grouping=grouping)
     up_genes = set(truth.get("expression", {}).get("up_genes", []))
     if len(de) and up_genes:
         tested = de[de["gene"].isin(up_genes)]
@@ -184,8 +189,8 @@ def planted_checks(store, truth: dict, grouping: str, model_id: str) -> pd.DataF
         add("all", "Planted genes up-regulated in high risk", "share called up well above the background",
             f"{share_up:.0%} of {len(tested)} planted genes up vs {base:.0%} of all genes",
             share_up > 2 * base and share_up > 0.1)
-    clin = store.query("SELECT variable, test, p FROM associations WHERE grouping = ? AND family = 'clinical' "
-                       "AND variable IN ('t_stage_group', 't_stage')", [grouping])
+    clin = associations[(associations["family"] == "clinical")
+                        & associations["variable"].isin(["t_stage_group", "t_stage"])]
     if len(clin):
         p = float(clin["p"].min())
         add("all", "T stage higher in high risk (weak effect)", "p < 0.05 (not required: weak by design)",
