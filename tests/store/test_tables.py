@@ -74,10 +74,15 @@ def test_parameter_set_policy(store, monkeypatch):
 
 
 def test_parquet_backed_features_read_the_same(store, tmp_path):
+    store.upsert("feature_stability", pd.DataFrame({"roi": "tumor", "feature": ["f1", "f2", "f3"], "params_hash": "h1",
+                                                    "method": "readers", "stable": [True, False, True]}))
     before = tables.feature_matrix(store, "tumor")
+    before_long = tables.feature_table(store, ["tumor", "node_1"], patients=["P1", "P3"])
     enable_features_parquet(store, tmp_path / "fp")
     after = tables.feature_matrix(store, "tumor")
+    assert list(after.columns) == ["f1", "f3"]
     pd.testing.assert_frame_equal(before, after)
+    pd.testing.assert_frame_equal(before_long, tables.feature_table(store, ["tumor", "node_1"], patients=["P1", "P3"]))
     assert store.query("SELECT count(*) AS n FROM core.features").n.iloc[0] == 0
 
 
