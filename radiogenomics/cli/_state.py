@@ -52,11 +52,11 @@ def out_console():
 
 
 @contextmanager
-def open_store(read_only: bool = False, wait: float = 10.0) -> Iterator["object"]:
-    """Open the configured store for one command."""
+def open_store(read_only: bool = False, wait: float = 10.0, sandbox: bool = False) -> Iterator["object"]:
+    """Open the configured store for one command (``sandbox``: see ``Store.open``)."""
     from ..store import Store
 
-    with Store.open(settings().store, read_only=read_only, wait=wait) as store:
+    with Store.open(settings().store, read_only=read_only, wait=wait, sandbox=sandbox) as store:
         yield store
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 from enum import Enum
+from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -15,6 +17,7 @@ class OutputFormat(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
+    parquet = "parquet"
 
 
 store_app = typer.Typer(help="Inspect the DuckDB store.", no_args_is_help=True)
@@ -22,38 +25,62 @@ store_app = typer.Typer(help="Inspect the DuckDB store.", no_args_is_help=True)
 
 def sql(
     query: str = typer.Argument(..., help="SQL to run against the store's views (see docs/sql.md)."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format."),
-    write: bool = typer.Option(False, "--write", help="Open the store read-write (needed for INSERT/UPDATE/DELETE/CREATE)."),
-    limit: int = typer.Option(0, "--limit", help="Show at most this many rows in table format (0: all)."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", "-f", help="Output format (parquet needs --out)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result to this file instead of printing it.", show_default=False),
+    write: bool = typer.Option(False, "--write", help="Open the store read-write with DuckDB's full power (INSERT/UPDATE/DELETE/CREATE, files, extensions)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most this many rows (0: all). Default: 50 in table format, all otherwise.", show_default=False),
     wait: float = typer.Option(10.0, "--wait", help="Seconds to wait while another rg process is writing the store."),
 ) -> None:
     """Run SQL on the store (read-only unless --write)."""
-    with _state.open_store(read_only=not write, wait=wait) as store:
-        if fmt is OutputFormat.json:
-            frame = store.query(query)
-        else:  # rows as Python values: no pandas import for a quick query
-            columns, rows = store.fetch(query)
-    if fmt is OutputFormat.json:
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso", default_handler=str))
-        sys.stdout.write("\n")
-    elif fmt is OutputFormat.csv:
-        import csv
+    from ..exceptions import InputError
+    from ..store.sql import run_sql, write_parquet
+    from . import _sqlout
 
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(rows)
-    else:
-        from rich.table import Table
+    if limit is not None and limit < 0:
+        raise InputError(f"--limit must be 0 (all rows) or positive, not {limit}")
+    if fmt is OutputFormat.parquet and out is None:
+        raise InputError("--format parquet writes a file: add --out FILE.parquet")
+    if fmt is OutputFormat.table and out is not None:
+        raise InputError("--out writes csv, json or parquet: add --format csv|json|parquet")
+    if out is not None and out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a file name")
+    with _state.open_store(read_only=not write, wait=wait, sandbox=not write) as store:
+        result = run_sql(store, query, write=write)
+        if fmt is OutputFormat.parquet:
+            rows = write_parquet(result, out)
+            typer.echo(f"{rows:,d} rows written to {out}", err=True)
+            return
+        if fmt is OutputFormat.table:
+            _sqlout.print_table(result, _state.out_console(), limit)
+            return
+        writer = _sqlout.write_csv if fmt is OutputFormat.csv else _sqlout.write_json
+        if out is None:
+            written, rest = writer(result, sys.stdout, limit)
+        else:
+            written, rest = _write_file(out, lambda handle: writer(result, handle, limit))
+            typer.echo(f"{written:,d} rows written to {out}", err=True)
+        if rest:
+            typer.echo(f"{rest:,d} more rows left out by --limit {limit}", err=True)
 
-        shown = rows[:limit] if limit > 0 else rows
-        table = Table(show_lines=False)
-        for col in columns:
-            table.add_column(str(col))
-        for row in shown:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        _state.out_console().print(table)
-        if limit > 0 and len(rows) > limit:
-            typer.echo(f"({len(rows)} rows, {limit} shown)", err=True)
+
+def _write_file(path: Path, write):
+    """Write through a temporary file renamed into place, so a failure leaves no half file."""
+    import os
+
+    from ..exceptions import StoreError
+
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            counts = write(handle)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return counts
 
 
 @store_app.command("info")

@@ -73,6 +73,25 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in text and ("conflicting" in text or "could not set" in text)
 
 
+def _check_header(path: Path) -> None:
+    """Refuse a file that is not a DuckDB database before DuckDB tries to open it.
+
+    DuckDB would otherwise try to install an extension for e.g. an SQLite file.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read store {path}: {exc.strerror}") from exc
+    if not head or head[8:12] == b"DUCK":
+        return
+    what = "an SQLite database" if head.startswith(b"SQLite format 3") else "not a DuckDB database"
+    raise StoreError(f"{path} is {what}; --store/RG_STORE must name an rg DuckDB store "
+                     "(or a new file to create one)")
+
+
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
@@ -88,10 +107,12 @@ class Store:
         self.path = path
         self.read_only = read_only
         self._txn_depth = 0
+        self._created: list[Path] = []
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    def open(cls, path: str | os.PathLike[str], read_only: bool = False, wait: float = 10.0) -> "Store":
+    def open(cls, path: str | os.PathLike[str], read_only: bool = False, wait: float = 10.0,
+             sandbox: bool = False) -> "Store":
         """Open (and create/migrate unless read-only) the store at ``path``.
 
         Parameters
@@ -102,6 +123,14 @@ class Store:
             Open read-only: writes fail with :class:`ReadOnlyError`.
         wait
             Seconds to keep retrying while another process holds the write lock.
+        sandbox
+            With ``read_only``: lock the connection down so that it reaches nothing but
+            the store (no other files, URLs, ATTACH, extensions or settings; see
+            :func:`radiogenomics.store.sql.lock_down`).  ``rg sql`` without ``--write``.
+
+        A store file (and folder) created by this open is removed again on
+        :meth:`close` if nothing was written to it, so a failed command leaves no
+        empty store behind.
 
         Raises
         ------
@@ -117,16 +146,23 @@ class Store:
             raise StoreError(f"store path {path} is a folder; give a file such as {path / 'rg.duckdb'}")
         if read_only and not path.exists():
             raise StoreError(f"no store at {path}; run a stage first (e.g. `rg demo` or `rg fetch`) or pass --store/RG_STORE")
+        _check_header(path)
+        created: list[Path] = []
         if not read_only:
+            missing = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create the store's folder {path.parent}: {exc.strerror}; pass another --store") from exc
+            if not path.exists():
+                created = [path, *missing]
+        # a locked-down store must not fetch extensions (e.g. for a file it does not recognise)
+        config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False} if sandbox else {}
         deadline = time.monotonic() + max(0.0, wait)
         delay = 0.1
         while True:
             try:
-                con = duckdb.connect(str(path), read_only=read_only)
+                con = duckdb.connect(str(path), read_only=read_only, config=config)
                 break
             except duckdb.IOException as exc:
                 if _is_lock_error(exc):
@@ -143,20 +179,46 @@ class Store:
             except duckdb.Error as exc:
                 raise StoreError(f"cannot open store {path}: {exc}; is it a DuckDB file written by rg?") from exc
         store = cls(con, path, read_only)
+        store._created = created
         try:
             store._migrate()
             from .parquet import tune_connection  # Parquet-backed features: planner setting
 
             tune_connection(store)
-        except Exception:
-            con.close()
+            if sandbox and read_only:
+                from .sql import lock_down
+
+                lock_down(store)
+        except BaseException:
+            store.close()
             raise
         return store
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent); remove a store this open created if it stayed empty."""
+        empty = False
+        if self._created:
+            with contextlib.suppress(Exception):
+                empty = self._is_empty()
         with contextlib.suppress(Exception):
             self.con.close()
+        if empty:
+            for created in self._created:  # the file, then the folders made for it (innermost first)
+                with contextlib.suppress(OSError):
+                    if created == self.path:
+                        for extra in (created, created.with_name(created.name + ".wal")):
+                            extra.unlink(missing_ok=True)
+                    else:
+                        created.rmdir()  # only if still empty
+        self._created = []
+
+    def _is_empty(self) -> bool:
+        """True when no base table (beyond the schema's own bookkeeping) holds a row."""
+        tables = [r[0] for r in self.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='core' "
+            "AND table_type='BASE TABLE'").fetchall()]
+        return not any(self.con.execute(f'SELECT 1 FROM core."{t}" LIMIT 1').fetchall()
+                       for t in tables if t != "schema_version")
 
     def __enter__(self) -> "Store":
         return self

@@ -439,3 +439,33 @@ VIEWS: dict[str, str] = {
 }
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
+
+#: the command(s) whose runs write each view's rows (named when a user tries to write a view);
+#: every view reads ``core.<same name>``
+VIEW_OWNERS: dict[str, str] = {
+    "runs": "every rg command (one row per run)",
+    "patients": "`rg fetch` / `rg import`",
+    "id_crosswalk": "`rg fetch` / `rg import`",
+    "series": "`rg fetch tcia` / `rg import nbia`",
+    "instances": "`rg fetch tcia` / `rg import nbia`",
+    "clinical": "`rg fetch clinical`",
+    "datasets": "`rg fetch geo`",
+    "samples": "`rg fetch geo`",
+    "expression": "`rg fetch geo`",
+    "rois": "`rg rois` / `rg import images`",
+    "features": "`rg features` / `rg deep-features`",
+    "feature_diagnostics": "`rg features`",
+    "feature_params": "`rg features`",
+    "feature_stability": "`rg stability`",
+    "failures": "every stage (per-patient failures of its run)",
+    "models": "`rg radscore fit` / `rg classify`",
+    "radscores": "`rg radscore fit` / `rg radscore apply`",
+    "risk_groups": "`rg groups` (one grouping per --grouping name)",
+    "model_results": "`rg survival` / `rg classify`",
+    "de_results": "`rg de` / `rg associate`",
+    "gsea_results": "`rg gsea` / `rg associate`",
+    "ora_results": "`rg ora` / `rg associate`",
+    "immune_scores": "`rg immune` / `rg associate`",
+    "associations": "`rg associate`",
+    "pipeline_steps": "`rg run`",
+}
