@@ -55,7 +55,9 @@ def _global(
 ) -> None:
     """Global options apply to every sub-command."""
     settings = Settings.from_env(store=store, data_dir=data_dir)
-    _state.set_state(_state.AppState(settings=settings, verbose=verbose, quiet=quiet))
+    app_state = _state.AppState(settings=settings, verbose=verbose, quiet=quiet)
+    app_state.note_new_paths()
+    _state.set_state(app_state)
     _configure_logging(verbose, quiet)
 
 
@@ -98,6 +100,14 @@ _register()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rg`` script; returns the process exit code."""
+    _state.set_state(None)
+    code = _main(argv)
+    if code != 0:
+        _state.discard_new_store()  # a failed command leaves no empty store or folders behind
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         # with standalone_mode=False click *returns* the code of a typer.Exit raised in a command

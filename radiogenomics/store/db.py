@@ -78,18 +78,53 @@ def _check_header(path: Path) -> None:
 
     DuckDB would otherwise try to install an extension for e.g. an SQLite file.
     """
+    if not path.is_file():
+        return
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)
-    except FileNotFoundError:
-        return
     except OSError as exc:
         raise StoreError(f"cannot read store {path}: {exc.strerror}") from exc
     if not head or head[8:12] == b"DUCK":
         return
     what = "an SQLite database" if head.startswith(b"SQLite format 3") else "not a DuckDB database"
-    raise StoreError(f"{path} is {what}; --store/RG_STORE must name an rg DuckDB store "
-                     "(or a new file to create one)")
+    raise StoreError(f"cannot open store {path}: the file is {what}; --store/RG_STORE must name an "
+                     "rg DuckDB store (or a new file to create one)")
+
+
+def discard_if_empty(path: str | os.PathLike[str], folders: Sequence[str | os.PathLike[str]] = ()) -> bool:
+    """Remove the store at ``path`` (and then each empty folder of ``folders``) if no table
+    holds a row beyond the schema's bookkeeping; True if it was removed.
+
+    For a store that a failed command created: nothing is left unless a stage wrote.
+    """
+    path = Path(path)
+    removed = False
+    if path.is_file():
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error:
+            return False  # busy or not ours: leave it alone
+        try:
+            tables = [r[0] for r in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema='core' "
+                "AND table_type='BASE TABLE'").fetchall()]
+            empty = not any(con.execute(f'SELECT 1 FROM core."{t}" LIMIT 1').fetchall()
+                            for t in tables if t != "schema_version")
+        except duckdb.Error:
+            empty = False
+        finally:
+            con.close()
+        if empty:
+            for extra in (path, path.with_name(path.name + ".wal")):
+                with contextlib.suppress(OSError):
+                    extra.unlink(missing_ok=True)
+            removed = True
+    if removed or not path.exists():
+        for folder in sorted({Path(f) for f in folders}, key=lambda f: len(f.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only succeeds while empty
+    return removed
 
 
 def _utcnow() -> _dt.datetime:
@@ -128,9 +163,9 @@ class Store:
             the store (no other files, URLs, ATTACH, extensions or settings; see
             :func:`radiogenomics.store.sql.lock_down`).  ``rg sql`` without ``--write``.
 
-        A store file (and folder) created by this open is removed again on
-        :meth:`close` if nothing was written to it, so a failed command leaves no
-        empty store behind.
+        A store file (and folder) created by this open is removed again when the
+        ``with`` block fails before anything was written to it, so a failed command
+        leaves no empty store behind.
 
         Raises
         ------
@@ -190,41 +225,27 @@ class Store:
 
                 lock_down(store)
         except BaseException:
-            store.close()
+            store.close(failed=True)
             raise
         return store
 
-    def close(self) -> None:
-        """Close the connection (idempotent); remove a store this open created if it stayed empty."""
-        empty = False
-        if self._created:
-            with contextlib.suppress(Exception):
-                empty = self._is_empty()
+    def close(self, failed: bool = False) -> None:
+        """Close the connection (idempotent).
+
+        ``failed`` (the ``with`` block raised): a store file this open created is removed
+        again, with the folders made for it, if nothing was written to it.
+        """
         with contextlib.suppress(Exception):
             self.con.close()
-        if empty:
-            for created in self._created:  # the file, then the folders made for it (innermost first)
-                with contextlib.suppress(OSError):
-                    if created == self.path:
-                        for extra in (created, created.with_name(created.name + ".wal")):
-                            extra.unlink(missing_ok=True)
-                    else:
-                        created.rmdir()  # only if still empty
+        if self._created and failed:
+            discard_if_empty(self.path, self._created[1:])
         self._created = []
-
-    def _is_empty(self) -> bool:
-        """True when no base table (beyond the schema's own bookkeeping) holds a row."""
-        tables = [r[0] for r in self.con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema='core' "
-            "AND table_type='BASE TABLE'").fetchall()]
-        return not any(self.con.execute(f'SELECT 1 FROM core."{t}" LIMIT 1').fetchall()
-                       for t in tables if t != "schema_version")
 
     def __enter__(self) -> "Store":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(failed=exc_type is not None)
 
     # ------------------------------------------------------------------ schema
     def schema_version(self) -> int:
