@@ -38,6 +38,31 @@ app = typer.Typer(
 )
 
 
+def _untag_flags() -> None:
+    """Rich help shows no value type for on/off flags and counters.
+
+    typer's rich help prints a type column for every option (``--quiet <bool>``) as if a
+    flag took a value; its plain help never does.  Wrapping the one method that makes
+    the tag keeps the rich layout and drops the misleading part.
+    """
+    from typer.core import TyperOption
+
+    original = getattr(TyperOption, "display_type_rich", None)
+    if original is None or getattr(original, "_rg_untagged", False):
+        return
+
+    def display_type_rich(self, ctx):  # noqa: ANN001 - typer's signature
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        return original(self, ctx)
+
+    display_type_rich._rg_untagged = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_untag_flags()
+
+
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(f"rg (radiogenomics) {_package.__version__}")
@@ -47,9 +72,9 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _global(
     ctx: typer.Context,
-    store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store file [default: $RG_STORE, else $RG_HOME/rg.duckdb]", show_default=False),
-    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder for downloaded and derived data [default: $RG_HOME/data]", show_default=False),
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More logging (-vv for debug); show tracebacks on error."),
+    store: Optional[Path] = typer.Option(None, "--store", help="DuckDB store file (default: $RG_STORE, else $RG_HOME/rg.duckdb)", show_default=False),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder for downloaded and derived data (default: $RG_HOME/data)", show_default=False),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, show_default=False, help="More logging (-vv for debug); show tracebacks on error."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Only warnings and errors; no progress bars."),
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
 ) -> None:

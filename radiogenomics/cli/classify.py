@@ -29,7 +29,7 @@ def classify_cmd(
     rois: Optional[str] = typer.Option(None, "--rois", help="Radiomic ROIs to use, comma-separated (e.g. tumor,peritumoral_3mm,node; default: all but deep)."),
     inner_folds: int = typer.Option(5, "--inner-folds", help="Folds of the hyperparameter search (inner CV)."),
     outer_folds: int = typer.Option(5, "--outer-folds", help="Folds of the performance estimate (outer CV)."),
-    stable: Optional[bool] = typer.Option(None, "--stable/--all-features", help="Only radiomic features marked stable in feature_stability [default: when stability results exist for the ROI]; the same policy as rg radscore fit."),
+    stable: Optional[bool] = typer.Option(None, "--stable/--all-features", help="Only radiomic features marked stable in feature_stability (default: when stability results exist for the ROI); the same policy as rg radscore fit."),
 ) -> None:
     """Predict a binary endpoint: LASSO signature + classifier panel, nested CV, DeLong, DCA."""
     from ..models.classify import run_classify

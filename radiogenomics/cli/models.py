@@ -36,19 +36,19 @@ def _numbers(text: str | None, kind, option: str) -> list:
 def fit_cmd(
     endpoint: str = typer.Option("dfs", "--endpoint", help="dfs or os (clinical <endpoint>_days / <endpoint>_event)."),
     train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids (one per line, or a CSV/TSV with a patient_id column; # comments); the rest validate."),
-    validation: Optional[Path] = typer.Option(None, "--validation", help="File of internal validation patient ids; patients in neither list stay unseen (for `rg radscore apply`) [default: every non-training patient validates]."),
+    validation: Optional[Path] = typer.Option(None, "--validation", help="File of internal validation patient ids; patients in neither list stay unseen (for `rg radscore apply`) (default: every non-training patient validates)."),
     split: float = typer.Option(0.7, "--split", help="Training fraction of a seeded split stratified by event (ignored with --train)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, the CV folds and the random survival forest."),
     roi: str = typer.Option("tumor", "--roi", help="ROI whose features are used."),
     params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set when several were extracted."),
-    stable: Optional[bool] = typer.Option(None, "--stable/--all-features", help="Only features marked stable in feature_stability [default: when stability results exist]."),
+    stable: Optional[bool] = typer.Option(None, "--stable/--all-features", help="Only features marked stable in feature_stability (default: when stability results exist)."),
     top_k: int = typer.Option(20, "--top-k", help="Keep the union of the top k by mRMR and by RSF importance before the LASSO (0 = no ranking)."),
     folds: int = typer.Option(10, "--folds", help="Cross-validation folds for lambda."),
     lambda_rule: str = typer.Option("min", "--lambda", help="min (lambda.min) or 1se (lambda.1se)."),
     cutoff: str = typer.Option("maxstat", "--cutoff", help="Cut-off on the training scores: maxstat (surv_cutpoint) or youden (time-dependent ROC)."),
     minprop: float = typer.Option(0.1, "--minprop", help="maxstat: smallest group proportion."),
     horizon: Optional[float] = typer.Option(None, "--horizon", help="youden: time point of the ROC in days (e.g. 1095.75 = 3 years)."),
-    model_id: Optional[str] = typer.Option(None, "--model-id", help="Name of the model [default: radscore-<endpoint>-<run_id>]."),
+    model_id: Optional[str] = typer.Option(None, "--model-id", help="Name of the model (default: radscore-<endpoint>-<run_id>)."),
     cohort: Optional[str] = typer.Option(None, "--cohort", help="Only patients of this clinical.cohort (train + validation come from it)."),
 ) -> None:
     """Fit the LASSO-Cox Rad-score and its cut-off on the training patients; score all."""
@@ -73,11 +73,11 @@ def fit_cmd(
 @radscore_app.command("apply")
 def apply_cmd(
     model: str = typer.Option(..., "--model", help="Model id in the store, or a JSON file from `rg radscore export`."),
-    patients: Optional[str] = typer.Option(None, "--patients", help="Comma-separated patient ids or @FILE (one per line, or a CSV/TSV with a patient_id column) [default: all with features]."),
+    patients: Optional[str] = typer.Option(None, "--patients", help="Comma-separated patient ids or @FILE (one per line, or a CSV/TSV with a patient_id column) (default: all with features)."),
     cohort: str = typer.Option("external", "--cohort", help="Cohort label of the scores (train, validation, external, ...)."),
-    roi: Optional[str] = typer.Option(None, "--roi", help="ROI of the features [default: the model's]."),
-    params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set [default: the model's]."),
-    relabel_seen: bool = typer.Option(False, "--relabel-seen", help="Also re-label patients the model was trained or validated on with --cohort (they then no longer count as train/validation) [default: they keep their label and are skipped]."),
+    roi: Optional[str] = typer.Option(None, "--roi", help="ROI of the features (default: the model's)."),
+    params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set (default: the model's)."),
+    relabel_seen: bool = typer.Option(False, "--relabel-seen", help="Also re-label patients the model was trained or validated on with --cohort (they then no longer count as train/validation) (default: they keep their label and are skipped)."),
 ) -> None:
     """Apply a frozen Rad-score formula, unchanged, to patients the model has not seen."""
     from ..models.workflow import apply_radscore, model_id_or_import
@@ -96,7 +96,7 @@ def apply_cmd(
 @radscore_app.command("export")
 def export_cmd(
     model: str = typer.Option(..., "--model", help="Model id."),
-    out: Optional[Path] = typer.Option(None, "--out", help="JSON file to write [default: print]."),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON file to write (default: print)."),
 ) -> None:
     """Export the frozen formula (features, coefficients, means, sds, cut-off, run) as JSON."""
     from ..models.workflow import export_model

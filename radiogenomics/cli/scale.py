@@ -47,7 +47,7 @@ def _print(details: dict[str, Any], as_json: bool) -> None:
 
 
 def features_to_parquet(
-    location: Optional[Path] = typer.Option(None, "--location", help="Folder of the Parquet layout [default: <data-dir>/features_parquet].", show_default=False),
+    location: Optional[Path] = typer.Option(None, "--location", help="Folder of the Parquet layout (default: <data-dir>/features_parquet).", show_default=False),
     buckets: int = typer.Option(64, "--buckets", min=1, help="Patient buckets per params_hash partition (fixed once files exist)."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:

@@ -12,13 +12,13 @@ from . import _state
 
 def associate_cmd(
     grouping: str = typer.Option(..., "--grouping", "-g", help="Grouping name in risk_groups."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset id [default: the only one in the store]."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset id (default: the only one in the store)."),
     what: str = typer.Option("de,gsea,ora,immune,clinical", "--what", help="Analyses to run, comma-separated: de,gsea,ora,immune,clinical."),
     groups: Optional[str] = typer.Option(None, "--groups", help="Groups compared, e.g. high,low or Mutant,Wildtype; others (e.g. middle) are ignored; 'all' = every level. Default: high,low when the grouping has them, else all its levels. 3+ groups: omnibus tests (Kruskal-Wallis, chi-square) plus pairwise contrasts with BH FDR; DE/GSEA/ORA need two."),
     gsea_method: str = typer.Option("prerank", "--gsea-method", help="prerank (on the DE statistic) or phenotype (label permutation)."),
     permutations: int = typer.Option(1000, "--permutations", min=10, help="GSEA permutations."),
     seed: int = typer.Option(0, "--seed", help="Seed of GSEA and deconvolution permutations."),
-    library: Optional[List[str]] = typer.Option(None, "--library", help="ORA library: go_bp, go_mf, go_cc or a GMT path (repeatable) [default: go_bp]."),
+    library: Optional[List[str]] = typer.Option(None, "--library", help="ORA library: go_bp, go_mf, go_cc or a GMT path (repeatable) (default: go_bp)."),
     signature: Optional[Path] = typer.Option(None, "--signature", exists=True, dir_okay=False, help="Deconvolution signature matrix (LM22 layout; not shipped)."),
     lfc: float = typer.Option(0.1, "--lfc", help="DE: |log2 fold change| threshold."),
     pvalue: float = typer.Option(0.05, "--p", help="DE: p-value threshold."),
@@ -41,8 +41,8 @@ def associate_cmd(
 
 def report_cmd(
     grouping: str = typer.Option(..., "--grouping", "-g", help="Grouping name in risk_groups."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: reports/<grouping>/]."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset [default: the one the grouping's DE used]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: reports/<grouping>/)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset (default: the one the grouping's DE used)."),
     title: Optional[str] = typer.Option(None, "--title", help="Report title."),
     truth: Optional[Path] = typer.Option(None, "--truth", exists=True, dir_okay=False, help="truth.json of a synthetic cohort (`rg demo`): the report opens with its planted-effect checks per cohort."),
 ) -> None:
@@ -100,7 +100,7 @@ def run_cmd(
 
 def demo_cmd(
     patients: int = typer.Option(120, "--patients", "-n", min=1, help="Patients in the synthetic cohort: 30% an external site, the rest 60/40 training/validation (at least 60)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder [default: reports/demo/]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: reports/demo/)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic cohort and of every analysis."),
     offline: bool = typer.Option(False, "--offline", help="Register the imaging with `rg import nbia` instead of the local NBIA server."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Worker processes for per-patient stages."),
