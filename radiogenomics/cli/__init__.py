@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -109,7 +110,30 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     if verbose >= 2:
         root.setLevel(logging.DEBUG)
     logging.getLogger("radiomics").setLevel(logging.ERROR if verbose < 2 else logging.INFO)
-    logging.captureWarnings(True)
+    logging.captureWarnings(False)
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """Each warning as one human line on stderr; category and source only with -v.
+
+    Python's default shows the file path and the source line of the ``warnings.warn``
+    call, which says nothing to a user.
+    """
+    text = " ".join(str(message).split())
+    from ..exceptions import RGWarning
+
+    if not issubclass(category, RGWarning):
+        text = f"{category.__name__}: {text}"  # third-party: say what kind of warning it is
+    if _state.verbose():
+        text += f" ({category.__name__} at {filename}:{lineno})"
+    _state.err_console().print(f"[yellow]warning:[/yellow] {_escape(text)}", soft_wrap=True, highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def _register() -> None:

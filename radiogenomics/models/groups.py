@@ -71,7 +71,7 @@ def groups_by_ranks(score: pd.Series, ranks: Sequence[int] = STUDY_RANKS,
         counts = np.floor(raw).astype(int)
         for i in np.argsort(-(raw - counts), kind="mergesort")[: n - counts.sum()]:
             counts[i] += 1
-        log.info("ranks %s rescaled to %s for %d patients", sizes, list(counts), n)
+        log.info("ranks %s rescaled to %s for %d patients", sizes, [int(c) for c in counts], n)
         sizes = list(counts)
     names = _labels(len(sizes), labels)
     order = s.sort_index(kind="mergesort").sort_values(ascending=False, kind="mergesort").index
