@@ -93,6 +93,7 @@ class DemoResult:
     seconds: float = 0.0
     missing: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    store: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -116,6 +117,9 @@ class DemoResult:
         for m in self.missing:
             lines.append(f"  missing: {m}")
         lines.append(f"report: {self.report}" if self.report else "report: not written")
+        if self.store is not None:
+            lines.append(f"store:  {self.store}  (query it: rg sql \"SELECT * FROM risk_groups\"; "
+                         "README: After the demo)")
         return "\n".join(lines)
 
 
@@ -227,4 +231,4 @@ def run_demo(settings, n_patients: int = DEFAULT_PATIENTS, out_dir: str | Path |
         counts = cohort_counts(store, MODEL)
     report = out / "report.html"
     return DemoResult(report=report, checks=checks, steps=steps, seconds=time.perf_counter() - t0, missing=missing,
-                      counts=counts)
+                      counts=counts, store=Path(settings.store).resolve())

@@ -55,6 +55,11 @@ def test_demo_recovers_planted_effects(tmp_path, _isolated_home, capsys):
     assert {"rg run demo:imaging", "rg run demo:associate", "rg run demo:report"} <= set(runs.command)
     assert (runs.loc[runs.command.str.startswith("rg run demo:"), "status"] == "ok").all()
     assert set(series.modality) >= {"CT", "SEG"}
+    # the demo names its store, and every README example query returns rows on it
+    assert f"store:  {(_isolated_home / 'rg.duckdb').resolve()}" in printed
+    from test_readme_queries import check_queries_return_rows, readme_queries
+
+    check_queries_return_rows(_isolated_home / "rg.duckdb", readme_queries(), capsys)
 
     # console, store and report agree on every count; the external site is the AMC patients, never
     # development patients relabelled
