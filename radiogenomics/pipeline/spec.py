@@ -101,6 +101,18 @@ def _substitute(value: Any, variables: Mapping[str, str], where: str) -> Any:
     return value
 
 
+def _check_requires(path: Path, requires: Any, variables: Mapping[str, str]) -> None:
+    """Stop before any step when a variable named under ``requires:`` is empty or unset."""
+    if requires is None:
+        return
+    if not isinstance(requires, dict):
+        raise PipelineError(f"{path}: `requires:` must be a mapping of variable: message")
+    for var, message in requires.items():
+        if not str(variables.get(str(var), "")).strip():
+            text = _substitute(str(message), dict(variables), f"{path}: requires.{var}")
+            raise PipelineError(f"{path.name} needs `{var}` set: {' '.join(text.split())}")
+
+
 def load_pipeline(path: str | os.PathLike[str], overrides: Mapping[str, str] | None = None,
                   builtins: Mapping[str, str] | None = None) -> Pipeline:
     """Read and validate a pipeline YAML file, substituting ``${variables}``.
@@ -136,6 +148,7 @@ def load_pipeline(path: str | os.PathLike[str], overrides: Mapping[str, str] | N
     merged = {**{k: str(v) for k, v in file_vars.items()}, **{k: str(v) for k, v in (overrides or {}).items()}}
     variables.update(merged)
     variables = {k: _substitute(v, variables, f"{path}: vars.{k}") for k, v in variables.items()}
+    _check_requires(path, raw.get("requires"), variables)
     steps: list[Step] = []
     seen: set[str] = set()
     for i, item in enumerate(raw["steps"], 1):

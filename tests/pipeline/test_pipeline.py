@@ -172,7 +172,9 @@ def test_shipped_pipelines_parse_and_name_real_commands():
     root = Path(__file__).resolve().parents[2] / "pipelines"
     command = typer.main.get_command(app)
     for name in ("demo.yaml", "nsclc_radiogenomics.yaml"):
-        pipe = load_pipeline(root / name, builtins={"home": "/h", "store": "/h/rg.duckdb", "data_dir": "/h/data"})
+        urls = {"tcia_url": "http://127.0.0.1:9/nbia", "geo_url": "http://127.0.0.1:9"} if name == "demo.yaml" else {}
+        pipe = load_pipeline(root / name, overrides=urls,
+                             builtins={"home": "/h", "store": "/h/rg.duckdb", "data_dir": "/h/data"})
         assert len(pipe.steps) >= 10
         for step in pipe.steps:
             cmd = command
