@@ -258,16 +258,31 @@ EXECUTOR = Opt(_text, None)
 # --------------------------------------------------------------------------- store
 
 
-@stage("sql", {"format": Opt(_text, "table"), "write": Opt(_flag, False), "limit": Opt(_int, 0),
-               "wait": Opt(_float, 10.0)}, {"query": Opt(_text, _REQUIRED)})
-def _sql(call: StageCall, query: str, format: str, write: bool, limit: int, wait: float) -> StageResult:
-    """Run SQL on the store (read-only unless --write); the result's counts give the rows."""
-    from ..store import Store, collect_runs
+@stage("sql", {"format": Opt(_text, "table"), "out": Opt(_path, None), "write": Opt(_flag, False),
+               "limit": Opt(_int, None), "wait": Opt(_float, 10.0)}, {"query": Opt(_text, _REQUIRED)})
+def _sql(call: StageCall, query: str, format: str, out: Path | None, write: bool, limit: int | None,
+         wait: float) -> StageResult:
+    """Run SQL on the store (read-only and locked down unless --write); the counts give the rows.
 
-    if format not in ("table", "csv", "json"):
-        raise PipelineError(f"`rg sql`: --format must be table, csv or json, not {format!r}")
-    with collect_runs() as runs, Store.open(call.store, read_only=not write, wait=wait) as store:
-        frame = store.query(query)
+    ``--format parquet --out FILE`` writes the result; otherwise the summary holds the rows
+    as exact Python values (see :mod:`radiogenomics.store.sql`).
+    """
+    import pandas as pd
+
+    from ..store import Store, collect_runs
+    from ..store.sql import run_sql, unique_names, write_parquet
+
+    if format not in ("table", "csv", "json", "parquet"):
+        raise PipelineError(f"`rg sql`: --format must be table, csv, json or parquet, not {format!r}")
+    if format == "parquet" and out is None:
+        raise PipelineError("`rg sql`: --format parquet writes a file: add out: FILE.parquet")
+    with collect_runs() as runs, Store.open(call.store, read_only=not write, wait=wait, sandbox=not write) as store:
+        result = run_sql(store, query, write=write)
+        if format == "parquet":
+            n = write_parquet(result, out)
+            return StageResult("sql", run_ids=list(runs), counts={"rows": n}, summary=out)
+        rows = result.fetch(limit) if limit else list(result.rows())
+        frame = pd.DataFrame.from_records(rows, columns=unique_names([c.name for c in result.columns]))
     return StageResult("sql", run_ids=list(runs), counts={"rows": len(frame)}, summary=frame)
 
 
