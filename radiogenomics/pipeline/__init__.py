@@ -6,8 +6,8 @@ A pipeline file::
     description: what it does
     vars:                      # ${name} substitutions (overridable with rg run --set name=value)
       cohort: ${home}/demo/cohort
-    requires:                  # variables that must be non-empty before any step runs, and the
-      tcia_url: run `rg demo`  # one line to print when one is not (how to run this pipeline)
+    requires:                  # variables the steps using them need non-empty; when one is not,
+      tcia_url: run `rg demo`  # the run stops before any step with this line (how to run it)
     steps:
       - name: features         # unique step name
         stage: features        # an rg command path, e.g. "radscore fit", "import nbia"

@@ -226,6 +226,9 @@ def run_pipeline(pipeline: Pipeline, store_path: str | os.PathLike[str], *, data
     last = pipeline.index(until_step) if until_step else len(pipeline.steps) - 1
     if first > last:
         raise PipelineError(f"--from {from_step} comes after --until {until_step} in pipeline {pipeline.name}")
+    for step in pipeline.steps[first:last + 1]:  # `requires:` stops the run before any step
+        if step.enabled and step.missing:
+            raise PipelineError(next(iter(step.missing.values())))
     previous = _previous(store_path, pipeline.name).set_index("step") if store_path.exists() else pd.DataFrame()
     # run_id each step is known by (its last finished run) -> feeds downstream hashes
     known: dict[str, str | None] = {}

@@ -34,6 +34,8 @@ class Step:
     optional: bool = False
     description: str = ""
     when: str | None = None
+    #: ``requires:`` variables this step uses that are not set -> the line saying how to run it
+    missing: dict[str, str] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
@@ -101,16 +103,18 @@ def _substitute(value: Any, variables: Mapping[str, str], where: str) -> Any:
     return value
 
 
-def _check_requires(path: Path, requires: Any, variables: Mapping[str, str]) -> None:
-    """Stop before any step when a variable named under ``requires:`` is empty or unset."""
+def _requires(path: Path, requires: Any, variables: Mapping[str, str]) -> dict[str, str]:
+    """``requires:`` variables that are empty or unset -> the one line saying how to run the pipeline."""
     if requires is None:
-        return
+        return {}
     if not isinstance(requires, dict):
         raise PipelineError(f"{path}: `requires:` must be a mapping of variable: message")
+    out = {}
     for var, message in requires.items():
         if not str(variables.get(str(var), "")).strip():
             text = _substitute(str(message), dict(variables), f"{path}: requires.{var}")
-            raise PipelineError(f"{path.name} needs `{var}` set: {' '.join(text.split())}")
+            out[str(var)] = f"{path.name} needs `{var}` set: {' '.join(text.split())}"
+    return out
 
 
 def load_pipeline(path: str | os.PathLike[str], overrides: Mapping[str, str] | None = None,
@@ -148,7 +152,7 @@ def load_pipeline(path: str | os.PathLike[str], overrides: Mapping[str, str] | N
     merged = {**{k: str(v) for k, v in file_vars.items()}, **{k: str(v) for k, v in (overrides or {}).items()}}
     variables.update(merged)
     variables = {k: _substitute(v, variables, f"{path}: vars.{k}") for k, v in variables.items()}
-    _check_requires(path, raw.get("requires"), variables)
+    requires = _requires(path, raw.get("requires"), variables)
     steps: list[Step] = []
     seen: set[str] = set()
     for i, item in enumerate(raw["steps"], 1):
@@ -178,7 +182,8 @@ def load_pipeline(path: str | os.PathLike[str], overrides: Mapping[str, str] | N
         if not isinstance(args, list):
             args = [args]
         where = f"{path}: step {step_name}"
-        steps.append(Step(name=step_name, stage=str(item["stage"]).strip(),
+        used = set(_VAR.findall(yaml.safe_dump(item)))
+        steps.append(Step(missing={v: m for v, m in requires.items() if v in used},name=step_name, stage=str(item["stage"]).strip(),
                           args=[str(a) for a in _substitute(args, variables, where)],
                           params=_substitute(params, variables, where),
                           env={str(k): str(v) for k, v in _substitute(item.get("env") or {}, variables, where).items()},

@@ -28,9 +28,15 @@ def test_requires_passes_when_set_and_is_validated(tmp_path):
     pipe = load_pipeline(DEMO, overrides={"tcia_url": "http://127.0.0.1:9/x", "geo_url": "http://127.0.0.1:9"},
                          builtins={"home": "/h", "store": "/h/rg.duckdb", "data_dir": "/h/data"})
     assert pipe.steps[0].env["RG_TCIA_URL"] == "http://127.0.0.1:9/x"
-    with pytest.raises(PipelineError, match="geo_url"):
-        load_pipeline(DEMO, overrides={"tcia_url": "http://127.0.0.1:9/x"},
-                      builtins={"home": "/h", "store": "/h/rg.duckdb", "data_dir": "/h/data"})
+    half = load_pipeline(DEMO, overrides={"tcia_url": "http://127.0.0.1:9/x"},
+                         builtins={"home": "/h", "store": "/h/rg.duckdb", "data_dir": "/h/data"})
+    needs = {s.name: s.missing for s in half.steps if s.missing}
+    assert list(needs) == ["expression"] and "geo_url" in needs["expression"]  # only the step that uses it
+    from radiogenomics.pipeline import run_pipeline
+
+    with pytest.raises(PipelineError, match="rg demo"):  # stops before any step
+        run_pipeline(half, tmp_path / "rg.duckdb", until_step="expression")
+    assert not (tmp_path / "rg.duckdb").exists()
     bad = tmp_path / "p.yaml"
     bad.write_text("requires: [x]\nsteps:\n  - {name: one, stage: store info}\n")
     with pytest.raises(PipelineError, match="requires"):
