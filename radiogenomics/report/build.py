@@ -20,11 +20,13 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from ..associate.stage import DECONVOLUTION_DIAGNOSTICS
 from ..exceptions import InputError, RGError
 from ..store import tables as store_tables
 from ..store.results import Analysis, Stat, hr_statistics, km_statistics, require_statistics
 from . import compute, figures
-from .html import Section, figure_to_data_uri, render_html
+from .html import (Section, tight_bbox, clear_figure_files, figure_stem, figure_to_data_uri, render_html,
+                   save_figure_files)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,13 @@ ENDPOINTS = {"dfs": "disease-free survival", "os": "overall survival"}
 CONTINUOUS_CLINICAL = ("age", "pack_years", "weight_lbs", "days_ct_to_surgery")
 CATEGORICAL_CLINICAL = ("gender", "smoking_status", "histology", "t_stage_group", "t_stage", "n_stage", "grade",
                         "egfr", "kras", "alk", "lymphovascular_invasion", "pleural_invasion")
+# y-axis labels (with units) of the figures' continuous variables and scores
+CLINICAL_UNITS = {"age": "age (years)", "pack_years": "smoking (pack-years)", "weight_lbs": "weight (lb)",
+                  "days_ct_to_surgery": "CT to surgery (days)"}
+SCORE_UNITS = {"estimate": {"TumorPurity": "tumour purity (fraction, 0-1)"},
+               "ips": {"IPS": "immunophenoscore (0-10)"}}
+SCORE_DEFAULT_UNIT = {"estimate": "ESTIMATE score (a.u.)", "ips": "IPS component (z-score, a.u.)",
+                      "deconvolution": "estimated cell fraction (0-1)"}
 
 @dataclass
 class ReportInputs:
@@ -112,14 +121,16 @@ class _Collector:
         self.section = section
         self.tables = tables
 
-    def figure(self, caption: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    def figure(self, caption: str, fn: Callable[..., Any], *args: Any, slug: str | None = None, **kwargs: Any) -> bool:
+        """Draw ``fn(*args, **kwargs)``; ``slug`` names its files (``figNN_<slug>``) [default: from ``fn``]."""
         try:
             fig = fn(*args, **kwargs)
         except (InputError, ValueError, KeyError, TypeError, IndexError) as exc:
             self.section.notes.append(f"{caption}: not drawn ({exc}).")
             log.info("report figure %r not drawn: %s", caption, exc)
             return False
-        self.section.figures.append((caption, figure_to_data_uri(fig)))
+        # kept as a Figure: write_report numbers the figures in report order and writes their files
+        self.section.figures.append((caption, fig, slug or fn.__name__.removesuffix("_figure")))
         return True
 
     def table(self, name: str, frame: pd.DataFrame, shown: int = 15, csv: bool = True) -> None:
@@ -152,6 +163,30 @@ def _pvalues(assoc: pd.DataFrame, family: str) -> dict[str, float]:
         return {}
     sub = assoc[assoc["family"] == family]
     return {str(v): float(p) for v, p in zip(sub["variable"], sub["p"]) if pd.notna(p)}
+
+
+def _no_p_reasons(assoc: pd.DataFrame, family: str) -> dict[str, str]:
+    """Why a stored association has no p-value (its note), per variable; absent rows say they were not tested."""
+    if assoc.empty or "family" not in assoc:
+        return {}
+    sub = assoc[(assoc["family"] == family) & assoc["p"].isna()]
+    notes = sub["note"] if "note" in sub else pd.Series([None] * len(sub), index=sub.index)
+    return {str(v): (str(n) if pd.notna(n) and str(n) else f"test {t} gave no p-value")
+            for v, t, n in zip(sub["variable"], sub.get("test", [""] * len(sub)), notes)}
+
+
+def _compared_groups(assoc: pd.DataFrame, family: str) -> str:
+    """The groups the stored tests compared (from ``n_per_group``), e.g. ``high vs low``."""
+    if assoc.empty or "n_per_group" not in assoc:
+        return "groups as stored"
+    for raw in assoc.loc[assoc["family"] == family, "n_per_group"].dropna():
+        try:
+            groups = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        except (ValueError, TypeError):
+            continue
+        if groups:
+            return " vs ".join(compute.order_groups(groups))
+    return "groups as stored"
 
 
 def _heatmap_genes(de: pd.DataFrame, per_direction: int = 25) -> list[str]:
@@ -376,7 +411,8 @@ def section_survival(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> S
             at = np.arange(0, sub["time"].max() + 1, step)
             risk = compute.numbers_at_risk(sub["time"], sub["grp"], at)
             any_curve |= c.figure(f"Kaplan-Meier, {label}, {cohort} patients (n={len(sub)}, events={int(sub['event'].sum())})",
-                                  figures.km_figure, curves, risk, title=f"{label} - {cohort}", pvalue=p)
+                                  figures.km_figure, curves, risk, title=f"{label} - {cohort}", pvalue=p,
+                                  slug=f"km_{endpoint}_{cohort}")
             km_rows.append({"endpoint": endpoint, "cohort": cohort, "n": len(sub), "events": int(sub["event"].sum()),
                             "logrank_p": np.nan if p is None else p})
     c.table("km_logrank", pd.DataFrame(km_rows), 20)
@@ -461,8 +497,10 @@ def section_calibration(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -
             if "treat_all" in wide:
                 long.append(pd.DataFrame({"model": "treat all", "threshold": wide["threshold"], "net_benefit": wide["treat_all"]}))
             long.append(pd.DataFrame({"model": "treat none", "threshold": wide["threshold"], "net_benefit": 0.0}))
-            c.figure(f"Decision curve, {ENDPOINTS.get(endpoint, endpoint)} at t = {t:g} days",
-                     figures.dca_figure, pd.concat(long, ignore_index=True))
+            c.figure(f"Decision curve, {ENDPOINTS.get(endpoint, endpoint)} at t = {t:g} days "
+                     f"({t / 365.25:.3g} years): model vs treat all vs treat none",
+                     figures.dca_figure, pd.concat(long, ignore_index=True),
+                     horizon=f"{t:g} days ({t / 365.25:.3g} y)", slug=f"dca_{endpoint}_{t:.0f}d")
         c.table("decision_curves", dca[["endpoint", "time", "threshold", "statistic", "value", "cohort"]]
                 .sort_values(["endpoint", "time", "statistic", "threshold"]), 12)
     else:
@@ -480,7 +518,8 @@ def section_calibration(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -
                 totals = pd.DataFrame({"total_points": surv["term"].astype(float),
                                        "time": surv["statistic"].str.extract(r"S\(([^)]+)\)")[0].astype(float),
                                        "survival": surv["value"].to_numpy()})
-            c.figure(f"Nomogram ({ENDPOINTS.get(endpoint, endpoint)})", figures.nomogram_figure, points, totals)
+            c.figure(f"Nomogram ({ENDPOINTS.get(endpoint, endpoint)})", figures.nomogram_figure, points, totals,
+                     slug=f"nomogram_{endpoint}")
             c.table(f"nomogram_points_{endpoint}", points.sort_values(["variable", "points"]), 30)
     else:
         section.notes.append("No nomogram in model_results.")
@@ -566,7 +605,7 @@ def section_gsea(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Secti
                             curve = compute.running_enrichment(ranking, sets[row.term])
                             curve.insert(0, "term", row.term)
                             curves.append(curve)
-                            notes[row.term] = f"NES {row.NES:.2f}, FDR {row.fdr:.3g}"
+                            notes[row.term] = f"NES {row.NES:.2f}, FDR {figures.format_small(row.fdr)}"
                     if curves:
                         c.figure(f"Running enrichment score of the top {len(curves)} sets ({method})",
                                  figures.enrichment_curves_figure, pd.concat(curves, ignore_index=True), notes)
@@ -605,11 +644,25 @@ def section_immune(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Sec
             key = str(r.variable).split(":")[-1]
             if pd.notna(r.p) and (key not in pv or str(r.test).lower() == "ks"):
                 pv[key] = float(r.p)
-    for method, sub in merged.groupby("method"):
-        c.figure(f"{method}: scores by risk group", figures.score_box_figure, sub[["score", "grp", "value"]], pv,
-                 title=str(method))
-    summary = merged.groupby(["method", "score", "grp"])["value"].median().unstack("grp").reset_index()
+    fit = merged[(merged["method"] == "deconvolution") & merged["score"].isin(DECONVOLUTION_DIAGNOSTICS)]
+    scores = merged.drop(index=fit.index)
+    for method, sub in scores.groupby("method"):
+        what = "estimated cell-type fractions" if method == "deconvolution" else "scores"
+        units = {s: SCORE_UNITS.get(str(method), {}).get(s, SCORE_DEFAULT_UNIT.get(str(method), "score (a.u.)"))
+                 for s in sub["score"].unique()}
+        c.figure(f"{method}: {what} by risk group", figures.score_box_figure, sub[["score", "grp", "value"]], pv,
+                 title=str(method), units=units, slug=f"immune_{method}")
+    summary = scores.groupby(["method", "score", "grp"])["value"].median().unstack("grp").reset_index()
     c.table("immune_medians", summary, 30)
+    if len(fit):
+        # goodness of fit of each sample's deconvolution: how far to trust the fractions, not a cell type
+        stats = fit.groupby(["score", "grp"])["value"].describe(percentiles=[0.25, 0.5, 0.75])
+        diag = stats.rename(columns={"count": "n", "25%": "q25", "50%": "median", "75%": "q75"})[
+            ["n", "median", "q25", "q75", "min", "max"]].reset_index().rename(columns={"score": "diagnostic"})
+        rank = {d: i for i, d in enumerate(DECONVOLUTION_DIAGNOSTICS)}
+        rank.update({g: i for i, g in enumerate(compute.order_groups(diag["grp"]))})
+        diag = diag.sort_values(["diagnostic", "grp"], key=lambda col: col.map(rank)).astype({"n": int})
+        c.table("deconvolution_fit", diag.reset_index(drop=True), 0)
     return section
 
 
@@ -623,16 +676,20 @@ def section_clinical(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> S
     else:
         data = inputs.get("groups")[["patient_id", "grp"]].merge(clinical, on="patient_id")
         pv = _pvalues(assoc, "clinical")
+        reasons = _no_p_reasons(assoc, "clinical")
+        compared = _compared_groups(assoc, "clinical")
         cont = [v for v in CONTINUOUS_CLINICAL if v in data and pd.to_numeric(data[v], errors="coerce").notna().sum() > 2]
         if cont:
             long = data.melt(id_vars=["grp"], value_vars=cont, var_name="variable", value_name="value")
-            c.figure("Continuous clinical variables by risk group", figures.clinical_violin_figure, long, pv)
+            c.figure(f"Continuous clinical variables by risk group (p: stored test, {compared})",
+                     figures.clinical_violin_figure, long, pv, units=CLINICAL_UNITS, reasons=reasons)
         cat = [v for v in CATEGORICAL_CLINICAL if v in data and data[v].notna().sum() > 2]
         if "t_stage_group" in cat and "t_stage" in cat:
             cat.remove("t_stage")
         if cat:
             long = data.melt(id_vars=["grp"], value_vars=cat, var_name="variable", value_name="level").dropna()
-            c.figure("Categorical clinical variables by risk group (proportions)", figures.clinical_bar_figure, long, pv)
+            c.figure(f"Categorical clinical variables by risk group, proportions (p: stored test, {compared})",
+                     figures.clinical_bar_figure, long, pv, reasons=reasons)
         missing = [v for v in ("WBC", "neutrophils", "lymphocytes", "platelets", "albumin", "Ki67", "positive nodes")
                    if v.lower() not in {col.lower() for col in clinical.columns}]
         if missing:
@@ -725,6 +782,8 @@ class ReportResult:
     sections: list[str]
     figures: int
     notes: list[str]
+    #: figure file stem (``fig03_volcano``) -> extension -> path, in report order
+    figure_files: dict[str, dict[str, Path]] = field(default_factory=dict)
 
 
 def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = None,
@@ -747,6 +806,25 @@ def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = 
             log.warning("report section %s failed: %s", build.__name__, exc)
             name = build.__name__.replace("section_", "")
             sections.append(Section(name, name.title(), notes=[f"This section failed: {type(exc).__name__}: {exc}"]))
+    figure_dir = out / "figures"
+    clear_figure_files(figure_dir)
+    number = 0
+    figure_files: dict[str, dict[str, Path]] = {}
+    for section in sections:
+        exported = []
+        for caption, fig, name in section.figures:
+            number += 1
+            stem = figure_stem(number, name)
+            try:
+                data = figures.plotted_data(fig)
+            except InputError:
+                data = None
+            bbox = tight_bbox(fig)  # one layout pass shared by the three renderings
+            files = figure_files[stem] = save_figure_files(fig, figure_dir, stem, data, bbox=bbox)
+            links = [(label, f"figures/{files[ext].name}") for ext, label in
+                     (("svg", "SVG"), ("png", "PNG 300 dpi"), ("csv", "data (CSV)")) if ext in files]
+            exported.append((f"Figure {number}. {caption}", figure_to_data_uri(fig, bbox=bbox), links))
+        section.figures = exported
     written: dict[str, Path] = {}
     for name, frame in tables.items():
         path = out / "tables" / f"{name}.csv"
@@ -766,7 +844,8 @@ def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = 
     tmp.write_text(doc, encoding="utf-8")
     tmp.replace(html_path)
     notes = [n for s in sections for n in s.notes]
-    return ReportResult(html_path, written, [s.key for s in sections], sum(len(s.figures) for s in sections), notes)
+    return ReportResult(html_path, written, [s.key for s in sections], sum(len(s.figures) for s in sections), notes,
+                        figure_files)
 
 
 def build_report(store, grouping: str, out_dir: str | Path, dataset_id: str | None = None,

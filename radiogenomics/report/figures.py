@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Mapping, Sequence
+import re
+import textwrap
+import weakref
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from ..exceptions import InputError
 from .compute import order_groups
@@ -43,6 +47,139 @@ def _p_text(p: float | None) -> str:
     if p is None or not np.isfinite(p):
         return "p = n/a"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def format_small(value: float | None, digits: int = 3) -> str:
+    """A p-value / FDR for display: ``< 0.001`` for 0 (a permutation floor), else the exact value.
+
+    A permutation FDR of exactly 0 only says "below the resolution of the permutations", so
+    it is never printed as ``0``; a small non-zero value keeps its digits (``2.3e-05``).
+    """
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    if value <= 0:
+        return "< 0.001"
+    return f"{value:.{digits}g}" if value < 0.001 else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+
+
+# the numbers each figure plots, for the CSV written beside its vector / raster files
+_PLOTTED: "weakref.WeakKeyDictionary[Figure, pd.DataFrame]" = weakref.WeakKeyDictionary()
+
+
+def _plotted(fig: Figure, data: pd.DataFrame) -> Figure:
+    _PLOTTED[fig] = data.reset_index(drop=True)
+    return fig
+
+
+def plotted_data(fig: Figure) -> pd.DataFrame:
+    """The tidy table of the numbers ``fig`` shows (recorded by the figure function that drew it).
+
+    Raises
+    ------
+    InputError
+        ``fig`` was not drawn by a function of this module.
+    """
+    try:
+        return _PLOTTED[fig]
+    except KeyError:
+        raise InputError("this figure was not drawn by radiogenomics.report.figures; it has no plotted data") from None
+
+
+def _renderer(fig: Figure):
+    """An Agg renderer for ``fig`` (figures here are created without pyplot, hence without a canvas)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    return fig.canvas.get_renderer()
+
+
+def overlapping_texts(texts: Iterable[Text], renderer=None, pad: float = 0.5) -> list[tuple[Text, Text]]:
+    """Pairs of visible, non-empty texts whose drawn boxes overlap by more than ``pad`` pixels.
+
+    Parameters
+    ----------
+    texts
+        Text artists of one figure (e.g. tick labels, annotations).
+    renderer
+        Renderer of the figure [default: an Agg renderer of the first text's figure].
+    pad
+        Tolerance in pixels: boxes that only touch are not an overlap.
+    """
+    shown = [t for t in texts if t.get_visible() and t.get_text().strip()]
+    if len(shown) < 2:
+        return []
+    renderer = renderer or _renderer(shown[0].figure)
+    boxes = [t.get_window_extent(renderer) for t in shown]
+    pairs = []
+    for i in range(len(shown)):
+        for j in range(i + 1, len(shown)):
+            a, b = boxes[i], boxes[j]
+            dx = min(a.x1, b.x1) - max(a.x0, b.x0)
+            dy = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if dx > pad and dy > pad:
+                pairs.append((shown[i], shown[j]))
+    return pairs
+
+
+def _tick_labels(axis) -> list[Text]:
+    """The tick labels an axis draws (ticks inside its view interval, after a draw)."""
+    lo, hi = sorted(axis.get_view_interval())
+    eps = 1e-9 * max(1.0, abs(hi - lo))
+    locs = axis.get_majorticklocs()
+    ticks = axis.get_major_ticks(len(locs))
+    return [t.label1 for t, loc in zip(ticks, locs) if lo - eps <= loc <= hi + eps and t.label1.get_visible()]
+
+
+def _fit_xticklabels(fig: Figure, axes: Sequence) -> None:
+    """Rotate the x tick labels of any of ``axes`` whose labels would overprint each other."""
+    renderer = _renderer(fig)
+    fig.draw_without_rendering()
+    for ax in axes:
+        labels = _tick_labels(ax.xaxis)
+        if overlapping_texts(labels, renderer):
+            for label in labels:
+                label.set_rotation(35)
+                label.set_horizontalalignment("right")
+                label.set_rotation_mode("anchor")
+
+
+def _wrap(text: str, width: int, max_lines: int | None = None) -> str:
+    lines = textwrap.wrap(str(text), width=width, break_long_words=True, break_on_hyphens=False) or [""]
+    if max_lines is not None and len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][:max(1, width - 1)].rstrip() + "\u2026"
+    return "\n".join(lines)
+
+
+_TERM_PREFIX = re.compile(r"^(GOBP|GOCC|GOMF|GO|HALLMARK|REACTOME|KEGG|WP|BIOCARTA|PID)_")
+
+
+def term_labels(terms: Sequence[str], width: int = 42, max_lines: int = 2) -> list[str]:
+    """Readable, unique, wrapped labels for gene-set names (``GOBP_CELL_KILLING`` -> ``CELL KILLING``).
+
+    The collection prefix goes and underscores become spaces; each label is wrapped at
+    ``width`` characters into at most ``max_lines`` lines (ending in an ellipsis when cut).
+    Two labels that would read the same are given their full, uncut text, and if even that
+    is not enough the term's position is appended, so two bars never read the same.
+    """
+    plain = [_TERM_PREFIX.sub("", str(t)).replace("_", " ").strip() or str(t) for t in terms]
+    labels = [_wrap(p, width, max_lines) for p in plain]
+    for _ in range(2):
+        counts = pd.Series(labels).value_counts()
+        clashes = set(counts[counts > 1].index)
+        if not clashes:
+            break
+        labels = [_wrap(p, width) if lab in clashes else lab for p, lab in zip(plain, labels)]
+    counts = pd.Series(labels).value_counts()
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        if counts[lab] > 1:  # the same gene-set name twice (e.g. two libraries): number them
+            seen[lab] = seen.get(lab, 0) + 1
+            lab = f"{lab} [{seen[lab]}]"
+        out.append(lab)
+    return out
 
 
 # --------------------------------------------------------------------------- cohort
@@ -79,7 +216,7 @@ def cohort_flow_figure(flow: pd.DataFrame) -> Figure:
                     ha="left", va="center", fontsize=7.5, wrap=True,
                     bbox=dict(boxstyle="round,pad=0.3", fc="#fdf0ef", ec="#c0504d"))
             ax.plot([4.4, 5.5], [y, y], color="#c0504d", lw=0.8)
-    return fig
+    return _plotted(fig, flow)
 
 
 # --------------------------------------------------------------------------- Rad-score
@@ -104,9 +241,9 @@ def radscore_coefficients_figure(formula: pd.DataFrame) -> Figure:
     ax.barh(range(len(data)), data["coefficient"], color=colours)
     ax.set_yticks(range(len(data)), [str(f) for f in data["feature"]], fontsize=8)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("LASSO-Cox coefficient (per SD of the feature)")
+    ax.set_xlabel("LASSO-Cox coefficient (log hazard ratio per SD of the feature)")
     fig.tight_layout()
-    return fig
+    return _plotted(fig, data[["feature", "coefficient"]])
 
 
 def radscore_distribution_figure(scores: pd.DataFrame, cutoff: float | None = None) -> Figure:
@@ -126,11 +263,12 @@ def radscore_distribution_figure(scores: pd.DataFrame, cutoff: float | None = No
         ax.bar(sub.index, sub["score"], color=group_colour(grp, i), label=f"{grp} (n={len(sub)})", width=0.9)
     if cutoff is not None and np.isfinite(cutoff):
         ax.axhline(cutoff, color="black", ls="--", lw=0.8, label=f"cut-off {cutoff:.3g}")
-    ax.set_xlabel("patients (sorted by Rad-score)")
-    ax.set_ylabel("Rad-score")
+    ax.set_xlabel("patient rank by Rad-score (1 = lowest)")
+    ax.set_ylabel("Rad-score (log relative hazard)")
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
-    return fig
+    ranked = data.assign(rank=data.index + 1)
+    return _plotted(fig, ranked[["rank"] + [c for c in ("patient_id", "score", "grp", "cohort") if c in ranked]])
 
 
 # --------------------------------------------------------------------------- survival
@@ -168,7 +306,7 @@ def km_figure(curves: pd.DataFrame, risk: pd.DataFrame | None = None, title: str
             ax.fill_between(sub["time"], sub["lower"], sub["upper"], step="post", color=colour, alpha=0.15,
                             lw=0)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("survival probability")
+    ax.set_ylabel("survival probability (0-1)")
     ax.legend(frameon=False, fontsize=8, loc="lower left")
     ax.set_title(title, fontsize=10)
     if pvalue is not None:
@@ -194,7 +332,10 @@ def km_figure(curves: pd.DataFrame, risk: pd.DataFrame | None = None, title: str
     else:
         ax.set_xlabel(f"time ({time_unit})")
     fig.subplots_adjust(left=0.14, right=0.97, top=0.93, bottom=0.1)
-    return fig
+    data = curves.assign(table="survival")
+    if with_risk:
+        data = pd.concat([data, risk.assign(table="number at risk")], ignore_index=True)
+    return _plotted(fig, data)
 
 
 def forest_figure(cox: pd.DataFrame, title: str = "") -> Figure:
@@ -227,14 +368,14 @@ def forest_figure(cox: pd.DataFrame, title: str = "") -> Figure:
     ax.set_yticks(y, labels, fontsize=8)
     ax.axvline(1.0, color="black", ls="--", lw=0.8)
     ax.set_xscale("log")
-    ax.set_xlabel("hazard ratio (95% CI, log scale)")
+    ax.set_xlabel("hazard ratio (ratio of hazards, log scale; 95% CI)")
     if "p" in data:
         for yy, row in zip(y, data.itertuples()):
             ax.text(1.01, yy, f"HR {row.HR:.2f} ({row.lower:.2f}-{row.upper:.2f}) {_p_text(row.p)}",
                     transform=ax.get_yaxis_transform(), fontsize=7, va="center")
     ax.set_title(title, fontsize=10)
     fig.subplots_adjust(left=0.28, right=0.68, top=0.92, bottom=0.12 + 0.3 / len(data))
-    return fig
+    return _plotted(fig, data)
 
 
 def metric_bar_figure(frame: pd.DataFrame, metric: str, ylabel: str, title: str = "") -> Figure:
@@ -272,16 +413,24 @@ def metric_bar_figure(frame: pd.DataFrame, metric: str, ylabel: str, title: str 
     ax.set_title(title, fontsize=10)
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
-    return fig
+    _fit_xticklabels(fig, [ax])
+    fig.tight_layout()
+    return _plotted(fig, frame)
 
 
-def td_auc_figure(frame: pd.DataFrame) -> Figure:
+def _years(days: float) -> str:
+    return f"{days / 365.25:.3g} y"
+
+
+def td_auc_figure(frame: pd.DataFrame, time_unit: str = "days") -> Figure:
     """Time-dependent AUC at each evaluation time, one line per model x cohort.
 
     Parameters
     ----------
     frame
         Columns ``model, cohort, time, auc``.
+    time_unit
+        Unit of ``time`` (written on the axis; ``days`` also get year tick labels).
     """
     frame = _require(frame, ["model", "cohort", "time", "auc"], "time-dependent AUC")
     fig = Figure(figsize=(6, 3.6))
@@ -291,15 +440,21 @@ def td_auc_figure(frame: pd.DataFrame) -> Figure:
         ax.plot(sub["time"], sub["auc"], marker="o", color=_CYCLE[i % len(_CYCLE)],
                 label=f"{model} ({cohort})" if cohort else str(model))
     ax.axhline(0.5, color="grey", ls=":", lw=0.8)
+    ax.text(1.0, 0.5, " chance", transform=ax.get_yaxis_transform(), fontsize=7, color="grey", va="center")
+    times = sorted(pd.to_numeric(frame["time"], errors="coerce").dropna().unique())
+    if time_unit == "days" and times:
+        ax.set_xticks(times, [f"{t:g}\n({_years(t)})" for t in times])
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("time")
-    ax.set_ylabel("AUC(t)")
-    ax.legend(frameon=False, fontsize=7)
+    ax.set_xlabel(f"evaluation time t ({time_unit} after baseline)")
+    ax.set_ylabel("time-dependent AUC(t) (0-1)")
+    ax.legend(frameon=False, fontsize=7, loc="lower left")
     fig.tight_layout()
-    return fig
+    _fit_xticklabels(fig, [ax])
+    fig.tight_layout()
+    return _plotted(fig, frame)
 
 
-def calibration_figure(frame: pd.DataFrame) -> Figure:
+def calibration_figure(frame: pd.DataFrame, time_unit: str = "days") -> Figure:
     """Predicted vs observed survival at each time point (one panel per time).
 
     Parameters
@@ -310,9 +465,11 @@ def calibration_figure(frame: pd.DataFrame) -> Figure:
     """
     frame = _require(frame, ["time", "predicted", "observed"], "calibration")
     times = sorted(frame["time"].unique())
-    fig = Figure(figsize=(3.3 * len(times), 3.4))
+    fig = Figure(figsize=(3.3 * len(times), 3.5))
+    first = None
     for k, t in enumerate(times):
-        ax = fig.add_subplot(1, len(times), k + 1)
+        ax = fig.add_subplot(1, len(times), k + 1, sharey=first)
+        first = first or ax
         sub = frame[frame["time"] == t]
         models = list(dict.fromkeys(sub["model"])) if "model" in sub else [""]
         for i, model in enumerate(models):
@@ -327,41 +484,73 @@ def calibration_figure(frame: pd.DataFrame) -> Figure:
         ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=0.8)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_title(f"t = {t:g}", fontsize=9)
-        ax.set_xlabel("predicted survival")
+        when = f"t = {t:g} {time_unit}" + (f" ({_years(t)})" if time_unit == "days" else "")
+        ax.set_title(when, fontsize=9)
+        ax.set_xlabel("predicted survival probability (0-1)", fontsize=8)
         if k == 0:
-            ax.set_ylabel("observed (KM)")
+            ax.set_ylabel("observed survival, Kaplan-Meier (0-1)", fontsize=8)
             if models != [""]:
                 ax.legend(frameon=False, fontsize=7)
+        else:
+            ax.tick_params(labelleft=False)
     fig.tight_layout()
-    return fig
+    return _plotted(fig, frame)
 
 
-def dca_figure(frame: pd.DataFrame) -> Figure:
+_REFERENCE_STYLE = {  # decision-curve reference strategies: distinct from each other and from models
+    "treat all": dict(color="#444444", ls="--", lw=1.2),
+    "treat none": dict(color="black", ls=":", lw=1.6),
+}
+
+
+def dca_figure(frame: pd.DataFrame, horizon: str = "") -> Figure:
     """Decision curves: net benefit against threshold probability per model.
 
     Parameters
     ----------
     frame
         Columns ``model, threshold, net_benefit``; models named ``all`` / ``none`` (treat
-        all / treat none) are drawn as reference lines.
+        all / treat none, also ``treat_all`` ...) are the reference strategies, drawn in
+        their own styles and labelled at the right end of their lines.
+    horizon
+        Time horizon of the event probability (e.g. ``"1 year"``), for the axis label.
     """
     frame = _require(frame, ["model", "threshold", "net_benefit"], "decision curve")
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6.4, 4))
     ax = fig.add_subplot(111)
-    for i, (model, sub) in enumerate(frame.groupby("model", sort=False)):
-        sub = sub.sort_values("threshold")
-        ref = str(model).lower() in {"all", "none", "treat all", "treat none", "treat_all", "treat_none"}
-        ax.plot(sub["threshold"], sub["net_benefit"], label=str(model),
-                color="grey" if ref else _CYCLE[i % len(_CYCLE)], ls=":" if ref else "-")
     finite = pd.to_numeric(frame["net_benefit"], errors="coerce")
     top = float(np.nanmax(finite)) if np.isfinite(finite).any() else 1.0
-    ax.set_ylim(-0.05, max(0.05, top * 1.1))
-    ax.set_xlabel("threshold probability")
-    ax.set_ylabel("net benefit")
-    ax.legend(frameon=False, fontsize=8)
+    ymin, ymax = -0.05, max(0.05, top * 1.12)
+    colour = 0
+    for model, sub in frame.groupby("model", sort=False):
+        sub = sub.sort_values("threshold")
+        key = str(model).lower().replace("_", " ")
+        key = {"all": "treat all", "none": "treat none"}.get(key, key)
+        if key in _REFERENCE_STYLE:
+            ax.plot(sub["threshold"], sub["net_benefit"], label=key, **_REFERENCE_STYLE[key])
+            # name the line on the plot too: treat none at its right end (above the line), treat all
+            # where it crosses zero (below, left of the crossing: the models run above it there)
+            nb = sub["net_benefit"].to_numpy(dtype=float)
+            th = sub["threshold"].to_numpy(dtype=float)
+            if key == "treat none" and len(th):
+                ax.annotate(key, (th[-1], nb[-1]), xytext=(0, 3), textcoords="offset points", fontsize=7,
+                            ha="right", va="bottom", color=_REFERENCE_STYLE[key]["color"])
+            elif key == "treat all":
+                below = np.flatnonzero(nb <= 0)
+                if len(below) and below[0] > 0:
+                    i = below[0]
+                    x0 = th[i - 1] + (th[i] - th[i - 1]) * nb[i - 1] / (nb[i - 1] - nb[i])
+                    ax.annotate(key, (x0, 0.0), xytext=(-4, -4), textcoords="offset points", fontsize=7,
+                                ha="right", va="top", color=_REFERENCE_STYLE[key]["color"])
+        else:
+            ax.plot(sub["threshold"], sub["net_benefit"], label=str(model), color=_CYCLE[colour % len(_CYCLE)], lw=1.6)
+            colour += 1
+    ax.set_ylim(ymin, ymax)
+    ax.set_xlabel("threshold probability of the event" + (f" by {horizon}" if horizon else "") + " (0-1)")
+    ax.set_ylabel("net benefit (true positives per patient)")
+    ax.legend(frameon=False, fontsize=8, loc="upper right")
     fig.tight_layout()
-    return fig
+    return _plotted(fig, frame)
 
 
 def nomogram_figure(points: pd.DataFrame, totals: pd.DataFrame | None = None) -> Figure:
@@ -425,15 +614,56 @@ def nomogram_figure(points: pd.DataFrame, totals: pd.DataFrame | None = None) ->
             _axis(row, f"P(survival at {t:g})", ticks_t)
     ax.set_xlim(-0.05 * max_points, max_points * 1.05)
     ax.set_ylim(0.3, n_axes + 0.8)
-    return fig
+    data = points.assign(table="points")
+    if times:
+        data = pd.concat([data, totals.assign(table="total points to survival")], ignore_index=True)
+    return _plotted(fig, data)
 
 
 # --------------------------------------------------------------------------- omics
 
 
+def _place_labels(ax, texts: list[Text], x: np.ndarray, y: np.ndarray) -> list[Text]:
+    """Move point labels apart with adjustText, drop any that still overprint, and draw leader lines.
+
+    ``texts`` are in priority order: when two labels cannot be separated the later one is
+    removed (and logged), so the labels left never overlap each other.
+    """
+    from adjustText import adjust_text
+    from matplotlib.patches import FancyArrowPatch
+
+    fig = ax.figure
+    renderer = _renderer(fig)
+    # a fixed iteration budget (not adjustText's default time limit) keeps the layout reproducible
+    adjust_text(texts, target_x=x, target_y=y, ax=ax, iter_lim=400, expand=(1.15, 1.35),
+                force_text=(0.2, 0.4), force_static=(0.2, 0.4), ensure_inside_axes=True)
+    kept = list(texts)
+    while True:
+        pairs = overlapping_texts(kept, renderer)
+        if not pairs:
+            break
+        loser = max((b for _, b in pairs), key=kept.index)
+        log.info("volcano: label %r dropped (no room without overlapping another label)", loser.get_text())
+        loser.remove()
+        kept.remove(loser)
+    index = {id(t): i for i, t in enumerate(texts)}
+    for text in kept:
+        i = index[id(text)]
+        tx, ty = ax.transData.transform(text.get_position())
+        px, py = ax.transData.transform((x[i], y[i]))
+        if math.hypot(tx - px, ty - py) > 4:  # pixels: a label right on its point needs no line
+            ax.add_patch(FancyArrowPatch(text.get_position(), (x[i], y[i]), patchA=text.get_bbox_patch(),
+                                         arrowstyle="-", shrinkA=1, shrinkB=2, lw=0.5, color="#555555", zorder=2))
+    return kept
+
+
 def volcano_figure(de: pd.DataFrame, lfc_threshold: float = 0.1, p_threshold: float = 0.05,
                    label_top: int = 10, title: str = "") -> Figure:
     """Volcano plot: log2 fold change against -log10 p, up/down genes coloured, top genes named.
+
+    The ``label_top`` most significant genes (half up, half down when both exist) are
+    named; labels are placed by adjustText and never overlap (one that cannot be placed is
+    left out).
 
     Parameters
     ----------
@@ -451,26 +681,41 @@ def volcano_figure(de: pd.DataFrame, lfc_threshold: float = 0.1, p_threshold: fl
     if "direction" not in data:
         sig = (data["pvalue"] < p_threshold) & (data["log2FoldChange"].abs() > lfc_threshold)
         data["direction"] = np.where(sig, np.where(data["log2FoldChange"] > 0, "up", "down"), "ns")
-    data["nlp"] = -np.log10(data["pvalue"].clip(lower=1e-300))
-    fig = Figure(figsize=(6.5, 5))
+    data["direction"] = data["direction"].fillna("ns").astype(str)
+    data["neg_log10_p"] = -np.log10(data["pvalue"].clip(lower=1e-300))
+    fig = Figure(figsize=(7.4, 5.2))
     ax = fig.add_subplot(111)
     colours = {"up": "#d62728", "down": "#1f77b4", "ns": "#bbbbbb"}
     for direction in ("ns", "down", "up"):
         sub = data[data["direction"] == direction]
-        ax.scatter(sub["log2FoldChange"], sub["nlp"], s=6, color=colours[direction], alpha=0.7,
+        ax.scatter(sub["log2FoldChange"], sub["neg_log10_p"], s=6, color=colours[direction], alpha=0.7,
                    label=f"{direction} ({len(sub)})", lw=0)
     ax.axhline(-math.log10(p_threshold), color="grey", ls="--", lw=0.7)
     for x in (-lfc_threshold, lfc_threshold):
         ax.axvline(x, color="grey", ls="--", lw=0.7)
-    for _, row in data[data["direction"] != "ns"].nlargest(label_top, "nlp").iterrows():
-        ax.annotate(str(row["gene"]), (row["log2FoldChange"], row["nlp"]), fontsize=6.5,
-                    xytext=(2, 2), textcoords="offset points")
-    ax.set_xlabel("log2 fold change (high vs low)")
-    ax.set_ylabel("-log10 p")
+    sig = data[data["direction"].isin(["up", "down"])]
+    per_side = max(1, label_top // 2)
+    pick = pd.concat([sig[sig["direction"] == d].nlargest(per_side, "neg_log10_p") for d in ("up", "down")])
+    if len(pick) < label_top:  # one side short of genes: fill from the other
+        pick = pd.concat([pick, sig.drop(index=pick.index).nlargest(label_top - len(pick), "neg_log10_p")])
+    pick = pick.sort_values("neg_log10_p", ascending=False)
+    top = float(data["neg_log10_p"].max())
+    ax.set_ylim(-0.03 * top, top * 1.12 + 0.1)  # headroom for the labels of the top genes
+    ax.set_xlabel("log2 fold change, high vs low (log2 ratio)")
+    ax.set_ylabel("-log10 p-value (unitless)")
     ax.set_title(title, fontsize=10)
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="genes",
+              title_fontsize=8)
     fig.tight_layout()
-    return fig
+    data["labelled"] = False
+    if len(pick):
+        texts = [ax.text(r.log2FoldChange, r.neg_log10_p, str(r.gene), fontsize=7, ha="center", va="center",
+                         zorder=4, bbox=dict(boxstyle="round,pad=0.12", fc="white", ec="none", alpha=0.75))
+                 for r in pick.itertuples()]
+        kept = _place_labels(ax, texts, pick["log2FoldChange"].to_numpy(), pick["neg_log10_p"].to_numpy())
+        data.loc[data["gene"].astype(str).isin({t.get_text() for t in kept}), "labelled"] = True
+    cols = ["gene", "log2FoldChange", "pvalue", "neg_log10_p", "direction", "labelled"]
+    return _plotted(fig, data[cols])
 
 
 def heatmap_figure(matrix: pd.DataFrame, groups: pd.Series, title: str = "") -> Figure:
@@ -513,10 +758,12 @@ def heatmap_figure(matrix: pd.DataFrame, groups: pd.Series, title: str = "") -> 
                       interpolation="nearest")
     ax.set_yticks(range(len(data)), [str(g) for g in data.index], fontsize=6 if len(data) > 40 else 7)
     ax.set_xticks([])
-    ax.set_xlabel(f"patients (n = {len(cols)})")
-    fig.colorbar(image, cax=cax, label="z-score")
-    fig.subplots_adjust(left=0.15, right=0.9, top=0.95, bottom=0.06)
-    return fig
+    ax.set_xlabel(f"patients, ordered by risk group (n = {len(cols)})")
+    fig.colorbar(image, cax=cax, label="expression z-score (SD from gene mean)")
+    fig.subplots_adjust(left=0.15, right=0.88, top=0.95, bottom=0.06)
+    long = data.rename_axis(index="gene", columns="patient_id").stack().rename("z").reset_index()
+    long["grp"] = long["patient_id"].map(groups)
+    return _plotted(fig, long[["gene", "patient_id", "grp", "z"]])
 
 
 def gsea_bar_figure(gsea: pd.DataFrame, fdr_threshold: float = 0.25, top: int = 30, title: str = "") -> Figure:
@@ -545,15 +792,15 @@ def gsea_bar_figure(gsea: pd.DataFrame, fdr_threshold: float = 0.25, top: int = 
     colours = [cmap(norm(f)) if np.isfinite(f) else "#cccccc" for f in data["fdr"]]
     ax.barh(range(len(data)), data["NES"], color=colours,
             edgecolor=["black" if (np.isfinite(f) and f < fdr_threshold) else "none" for f in data["fdr"]])
-    ax.set_yticks(range(len(data)), [str(t).replace("HALLMARK_", "") for t in data["term"]], fontsize=7)
+    ax.set_yticks(range(len(data)), term_labels(data["term"], width=48), fontsize=7)
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("normalised enrichment score (high vs low)")
+    ax.set_xlabel("normalised enrichment score, high vs low (NES, unitless)")
     ax.set_title(title or f"GSEA (outlined: FDR < {fdr_threshold:g})", fontsize=10)
     from matplotlib.cm import ScalarMappable
 
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="FDR", fraction=0.04)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="FDR (q-value, 0-1)", fraction=0.04)
     fig.tight_layout()
-    return fig
+    return _plotted(fig, data[[c for c in ("term", "NES", "fdr", "pvalue") if c in data]])
 
 
 def enrichment_curves_figure(curves: pd.DataFrame, annotations: Mapping[str, str] | None = None) -> Figure:
@@ -570,7 +817,7 @@ def enrichment_curves_figure(curves: pd.DataFrame, annotations: Mapping[str, str
     terms = list(dict.fromkeys(curves["term"]))
     ncol = min(3, len(terms))
     nrow = math.ceil(len(terms) / ncol)
-    fig = Figure(figsize=(3.4 * ncol, 3.1 * nrow))
+    fig = Figure(figsize=(3.4 * ncol, 3.3 * nrow))
     # per set: 3 rows of curve, 1 of hit ticks, 1 spacer (room for the next title)
     grid = fig.add_gridspec(nrow * 5, ncol, hspace=0.1)
     for k, term in enumerate(terms):
@@ -580,23 +827,26 @@ def enrichment_curves_figure(curves: pd.DataFrame, annotations: Mapping[str, str
         ticks = fig.add_subplot(grid[r * 5 + 3, c], sharex=ax)
         ax.plot(sub["rank"], sub["running_es"], color="#2ca02c", lw=1.2)
         ax.axhline(0, color="grey", lw=0.6)
-        ax.set_title(str(term).replace("HALLMARK_", ""), fontsize=8)
+        ax.set_title(term_labels([term], width=40)[0], fontsize=8)
         if annotations and term in annotations:
             ax.text(0.98, 0.95, annotations[term], transform=ax.transAxes, ha="right", va="top", fontsize=7)
         ax.tick_params(labelbottom=False, labelsize=7)
-        ax.set_ylabel("running ES", fontsize=7)
+        ax.set_ylabel("running ES (unitless)", fontsize=7)
         hits = sub.loc[sub["hit"].astype(bool), "rank"]
         ticks.vlines(hits, 0, 1, color="black", lw=0.5)
         ticks.set_yticks([])
         ticks.set_ylim(0, 1)
         ticks.tick_params(labelsize=7)
-        ticks.set_xlabel("rank in ordered gene list", fontsize=7)
+        ticks.set_xlabel("gene rank in the ordered list (position)", fontsize=7)
     fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.1, wspace=0.3)
-    return fig
+    return _plotted(fig, curves)
 
 
 def ora_bar_figure(ora: pd.DataFrame, top: int = 10, title: str = "") -> Figure:
     """Bars of -log10 adjusted p for the top over-represented terms per direction.
+
+    Term names are made readable and wrapped (:func:`term_labels`), never cut so far that two
+    bars read the same.
 
     Parameters
     ----------
@@ -610,26 +860,57 @@ def ora_bar_figure(ora: pd.DataFrame, top: int = 10, title: str = "") -> Figure:
     if data.empty:
         raise InputError("no ORA term has an adjusted p-value")
     directions = [d for d in ("up", "down") if d in set(data["direction"])] or list(dict.fromkeys(data["direction"]))
-    fig = Figure(figsize=(8, 0.3 * top * len(directions) + 1.2))
-    for k, direction in enumerate(directions):
-        ax = fig.add_subplot(len(directions), 1, k + 1)
-        sub = data[data["direction"] == direction].nsmallest(top, "padj").iloc[::-1]
-        nl = -np.log10(sub["padj"].clip(lower=1e-300))
-        ax.barh(range(len(sub)), nl, color=group_colour("high" if direction == "up" else "low"))
-        label = [f"{t[:55]}" + (f" ({int(o)})" if "overlap" in sub and pd.notna(o) else "")
-                 for t, o in zip(sub["term"], sub["overlap"] if "overlap" in sub else [None] * len(sub))]
-        ax.set_yticks(range(len(sub)), label, fontsize=7)
+    shown = []
+    for direction in directions:
+        sub = data[data["direction"] == direction].nsmallest(top, "padj").iloc[::-1].copy()
+        labels = term_labels(sub["term"], width=46, max_lines=2)
+        if "overlap" in sub:
+            labels = [lab + (f" ({int(o)})" if pd.notna(o) else "") for lab, o in zip(labels, sub["overlap"])]
+        sub["label"] = labels
+        sub["neg_log10_padj"] = -np.log10(sub["padj"].clip(lower=1e-300))
+        shown.append(sub)
+    lines = [max(1, lab.count("\n") + 1) for sub in shown for lab in sub["label"]]
+    fig = Figure(figsize=(8.5, 0.22 * sum(lines) + 0.12 * len(lines) + 1.0 * len(directions) + 0.4))
+    grid = fig.add_gridspec(len(directions), 1, height_ratios=[max(1, len(sub)) for sub in shown])
+    for k, (direction, sub) in enumerate(zip(directions, shown)):
+        ax = fig.add_subplot(grid[k])
+        ax.barh(range(len(sub)), sub["neg_log10_padj"], color=group_colour("high" if direction == "up" else "low"))
+        ax.set_yticks(range(len(sub)), sub["label"], fontsize=7)
+        ax.set_ylim(-0.6, len(sub) - 0.4)
         ax.axvline(-math.log10(0.05), color="grey", ls="--", lw=0.7)
-        ax.set_title(f"{direction}-regulated genes", fontsize=9)
-        ax.set_xlabel("-log10 adjusted p")
+        ax.set_title(f"{direction}-regulated genes (overlap with the set in brackets)", fontsize=9)
+        ax.set_xlabel("-log10 adjusted p-value (unitless; dashed: 0.05)", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return fig
+    cols = ["direction", "term", "label", "padj", "neg_log10_padj"] + [c for c in ("overlap", "library") if c in data]
+    return _plotted(fig, pd.concat(shown, ignore_index=True)[cols])
+
+
+def _group_ticks(ax, groups: Sequence[str], counts: Sequence[int]) -> None:
+    """Group names with their n as x tick labels (two lines, so neighbours have room)."""
+    ax.set_xticks(range(1, len(groups) + 1), [f"{g}\nn={n}" for g, n in zip(groups, counts)], fontsize=7)
+
+
+def _panel_title(name: str, pvalues: Mapping[str, float] | None, reasons: Mapping[str, str] | None,
+                 fallback: str | None = None, width: int = 34) -> str:
+    """``name`` over its p-value, or over the reason it has none (never silently blank)."""
+    p = (pvalues or {}).get(name)
+    if p is not None and np.isfinite(p):
+        return f"{name}\n{_p_text(p)}"
+    why = fallback or (reasons or {}).get(name) or "no test stored for this variable"
+    return f"{name}\n" + _wrap(f"no p-value: {why}", width, 2)
+
+
+def _y_unit(units: Mapping[str, str] | str | None, name: str, default: str) -> str:
+    if isinstance(units, str):
+        return units
+    return (units or {}).get(name, default)
 
 
 def score_box_figure(scores: pd.DataFrame, pvalues: Mapping[str, float] | None = None, title: str = "",
-                     ncol: int = 4) -> Figure:
+                     ncol: int = 4, units: Mapping[str, str] | str | None = None,
+                     reasons: Mapping[str, str] | None = None) -> Figure:
     """Box plots (with points) of per-patient scores by group, one panel per score.
 
     Parameters
@@ -638,13 +919,18 @@ def score_box_figure(scores: pd.DataFrame, pvalues: Mapping[str, float] | None =
         Columns ``score, grp, value`` (one row per patient and score).
     pvalues
         p-value per score, written in each panel's title.
+    units
+        y-axis label (with its unit) per score, or one label for all [default: "score (a.u.)"].
+    reasons
+        Why a score has no p-value (written instead of it).
     """
     scores = _require(scores, ["score", "grp", "value"], "scores")
     names = list(dict.fromkeys(scores["score"]))
     ncol = min(ncol, len(names))
     nrow = math.ceil(len(names) / ncol)
-    fig = Figure(figsize=(2.6 * ncol, 2.6 * nrow + 0.3))
+    fig = Figure(figsize=(2.7 * ncol, 2.9 * nrow + 0.3))
     rng = np.random.default_rng(0)
+    rows = []
     for k, name in enumerate(names):
         ax = fig.add_subplot(nrow, ncol, k + 1)
         sub = scores[scores["score"] == name]
@@ -652,36 +938,46 @@ def score_box_figure(scores: pd.DataFrame, pvalues: Mapping[str, float] | None =
         values = [pd.to_numeric(sub.loc[sub["grp"] == g, "value"], errors="coerce").dropna().to_numpy()
                   for g in groups]
         box = ax.boxplot(values, patch_artist=True, widths=0.6, showfliers=False)
-        ax.set_xticks(range(1, len(groups) + 1), groups, fontsize=7)
+        _group_ticks(ax, groups, [len(v) for v in values])
         for i, (patch, g) in enumerate(zip(box["boxes"], groups)):
             patch.set_facecolor(group_colour(g, i))
             patch.set_alpha(0.35)
             ax.scatter(i + 1 + rng.uniform(-0.15, 0.15, len(values[i])), values[i], s=5,
                        color=group_colour(g, i), lw=0)
-        label = str(name)
-        if pvalues and name in pvalues:
-            label += f"\n{_p_text(pvalues[name])}"
-        ax.set_title(label, fontsize=8)
+        ax.set_title(_panel_title(str(name), pvalues, reasons), fontsize=8)
+        ax.set_ylabel(_y_unit(units, str(name), "score (a.u.)"), fontsize=7)
         ax.tick_params(labelsize=7)
+        rows.append(sub.assign(p=(pvalues or {}).get(name, np.nan)))
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return fig
+    _fit_xticklabels(fig, fig.axes)
+    fig.tight_layout()
+    return _plotted(fig, pd.concat(rows, ignore_index=True))
 
 
-def clinical_violin_figure(frame: pd.DataFrame, pvalues: Mapping[str, float] | None = None, ncol: int = 4) -> Figure:
+def clinical_violin_figure(frame: pd.DataFrame, pvalues: Mapping[str, float] | None = None, ncol: int = 4,
+                           units: Mapping[str, str] | None = None,
+                           reasons: Mapping[str, str] | None = None) -> Figure:
     """Violin plots of continuous clinical variables by group.
 
     Parameters
     ----------
     frame
         Columns ``variable, grp, value``.
+    pvalues
+        p-value per variable (panel title); a variable without one shows why instead.
+    units
+        y-axis label with unit per variable (e.g. ``{"age": "age (years)"}``).
+    reasons
+        Why a variable has no p-value (e.g. the association's note).
     """
     frame = _require(frame, ["variable", "grp", "value"], "continuous clinical variables")
     names = list(dict.fromkeys(frame["variable"]))
     ncol = min(ncol, len(names))
     nrow = math.ceil(len(names) / ncol)
-    fig = Figure(figsize=(2.6 * ncol, 2.6 * nrow))
+    fig = Figure(figsize=(2.7 * ncol, 2.9 * nrow))
+    rows = []
     for k, name in enumerate(names):
         ax = fig.add_subplot(nrow, ncol, k + 1)
         sub = frame[frame["variable"] == name]
@@ -694,43 +990,76 @@ def clinical_violin_figure(frame: pd.DataFrame, pvalues: Mapping[str, float] | N
             for body, i in zip(parts["bodies"], keep):
                 body.set_facecolor(group_colour(groups[i], i))
                 body.set_alpha(0.5)
-        ax.set_xticks(range(1, len(groups) + 1), groups, fontsize=7)
-        label = str(name) + (f"\n{_p_text(pvalues[name])}" if pvalues and name in pvalues else "")
-        ax.set_title(label, fontsize=8)
+        _group_ticks(ax, groups, [len(v) for v in values])
+        with_values = sum(len(v) > 0 for v in values)
+        fallback = "fewer than two groups with values" if with_values < 2 else None
+        ax.set_title(_panel_title(str(name), pvalues, reasons, fallback), fontsize=8)
+        ax.set_ylabel(_y_unit(units, str(name), f"{name} (as recorded)"), fontsize=7)
         ax.tick_params(labelsize=7)
+        rows.append(sub.assign(p=(pvalues or {}).get(name, np.nan)))
     fig.tight_layout()
-    return fig
+    _fit_xticklabels(fig, fig.axes)
+    fig.tight_layout()
+    return _plotted(fig, pd.concat(rows, ignore_index=True))
 
 
-def clinical_bar_figure(frame: pd.DataFrame, pvalues: Mapping[str, float] | None = None, ncol: int = 4) -> Figure:
+def clinical_bar_figure(frame: pd.DataFrame, pvalues: Mapping[str, float] | None = None, ncol: int = 3,
+                        reasons: Mapping[str, str] | None = None) -> Figure:
     """Stacked proportion bars of categorical clinical variables by group.
+
+    Each panel's title carries the variable's p-value or why there is none (a single level,
+    fewer than two groups with values, or the stored association's note); x tick labels are
+    the group with its n, rotated if they would touch; level names are wrapped in a legend
+    below the panel.
 
     Parameters
     ----------
     frame
         Columns ``variable, grp, level`` (one row per patient and variable).
+    pvalues
+        p-value per variable.
+    reasons
+        Why a variable has no p-value (e.g. the association's note).
     """
     frame = _require(frame, ["variable", "grp", "level"], "categorical clinical variables")
     names = list(dict.fromkeys(frame["variable"]))
     ncol = min(ncol, len(names))
     nrow = math.ceil(len(names) / ncol)
-    fig = Figure(figsize=(2.8 * ncol, 2.8 * nrow))
-    for k, name in enumerate(names):
-        ax = fig.add_subplot(nrow, ncol, k + 1)
-        sub = frame[frame["variable"] == name].dropna(subset=["level"])
+    subs = [frame[frame["variable"] == name].dropna(subset=["level"]) for name in names]
+    legend_rows = max(sub["level"].nunique() for sub in subs)
+    fig = Figure(figsize=(3.2 * ncol, (2.4 + 0.17 * legend_rows) * nrow + 0.2), layout="constrained")
+    rows = []
+    first = None
+    for k, (name, sub) in enumerate(zip(names, subs)):
+        ax = fig.add_subplot(nrow, ncol, k + 1, sharey=first)
+        first = first or ax
         groups = order_groups(sub["grp"])
         table = pd.crosstab(sub["level"].astype(str), sub["grp"]).reindex(columns=groups, fill_value=0)
         share = table / table.sum(axis=0).replace(0, np.nan)
         bottom = np.zeros(len(groups))
         for i, level in enumerate(share.index):
             vals = share.loc[level].fillna(0).to_numpy()
-            ax.bar(range(len(groups)), vals, bottom=bottom, color=_CYCLE[i % len(_CYCLE)], label=level)
+            ax.bar(range(1, len(groups) + 1), vals, bottom=bottom, width=0.7, color=_CYCLE[i % len(_CYCLE)],
+                   label=_wrap(level, 24, 2))
             bottom += vals
-        ax.set_xticks(range(len(groups)), [f"{g}\n(n={int(table[g].sum())})" for g in groups], fontsize=7)
+        _group_ticks(ax, groups, [int(table[g].sum()) for g in groups])
         ax.set_ylim(0, 1)
-        label = str(name) + (f"\n{_p_text(pvalues[name])}" if pvalues and name in pvalues else "")
-        ax.set_title(label, fontsize=8)
-        ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+        if k % ncol == 0:
+            ax.set_ylabel("proportion of patients (0-1)", fontsize=7)
+        else:  # same 0-1 scale as the panel at the row's start
+            ax.tick_params(labelleft=False)
+        fallback = None
+        if len(share.index) < 2:
+            fallback = "single level" + (f" ({share.index[0]})" if len(share.index) else "")
+        elif sum(int(table[g].sum()) > 0 for g in groups) < 2:
+            fallback = "fewer than two groups with values"
+        ax.set_title(_panel_title(str(name), pvalues, reasons, fallback), fontsize=8)
+        ax.legend(fontsize=6.5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  handlelength=1, columnspacing=0.8)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    return fig
+        counts = table.stack().rename("n").reset_index()
+        counts["share"] = [share.loc[lv, g] for lv, g in zip(counts["level"], counts["grp"])]
+        rows.append(counts.assign(variable=name, p=(pvalues or {}).get(name, np.nan)))
+    _fit_xticklabels(fig, fig.axes)
+    data = pd.concat(rows, ignore_index=True)
+    return _plotted(fig, data[["variable", "grp", "level", "n", "share", "p"]])

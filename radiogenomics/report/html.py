@@ -1,4 +1,9 @@
-"""Assembly of the self-contained HTML report: sections with embedded PNG figures and tables."""
+"""Assembly of the self-contained HTML report: sections with embedded PNG figures and tables.
+
+Each figure is also written beside the HTML (``figures/figNN_<name>.svg/.png/.csv``) so it
+can go into a paper: an SVG with the text kept as text (editable, and checkable in a browser),
+a 300 dpi PNG and the numbers it plots.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ import base64
 import html
 import io
 import logging
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
+import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -22,16 +30,72 @@ class Section:
     key: str
     title: str
     text: str = ""                                   # trusted HTML written by the report code
-    figures: list[tuple[str, str]] = field(default_factory=list)   # (caption, data URI)
+    # (caption, data URI) or (caption, data URI, [(label, relative path), ...]) once exported
+    figures: list[tuple] = field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame, int]] = field(default_factory=list)  # (name, frame, rows shown)
     notes: list[str] = field(default_factory=list)   # plain text: what is absent and why
 
 
-def figure_to_data_uri(fig: Figure, dpi: int = 90) -> str:
+def tight_bbox(fig: Figure):
+    """The figure's tight bounding box (inches, with savefig's default pad), computed once for all formats."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    bbox = fig.get_tightbbox(fig.canvas.get_renderer())
+    return bbox.padded(matplotlib.rcParams["savefig.pad_inches"])
+
+
+def figure_to_data_uri(fig: Figure, dpi: int = 90, bbox=None) -> str:
     """Render a matplotlib figure to a base64 PNG data URI (and release it)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=bbox or "tight", facecolor="white")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+FIGURE_FILE = re.compile(r"^fig\d{2,}_[a-z0-9_]+\.(svg|png|csv)$")
+# text stays text in the SVG (editable, searchable, checkable in a browser); fixed ids for stable files
+_VECTOR_RC = {"svg.fonttype": "none", "svg.hashsalt": "radiogenomics"}
+
+
+def figure_stem(number: int, name: str) -> str:
+    """``fig03_volcano``: the file name (without extension) of figure ``number``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "figure"
+    return f"fig{number:02d}_{slug}"
+
+
+def save_figure_files(fig: Figure, directory: Path, stem: str, data: pd.DataFrame | None,
+                      dpi: int = 300, bbox=None) -> dict[str, Path]:
+    """Write ``fig`` as ``stem.svg``, ``stem.png`` (``dpi``) and its numbers as ``stem.csv``.
+
+    Returns
+    -------
+    dict
+        Extension -> path written.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    bbox = bbox or tight_bbox(fig)
+    with matplotlib.rc_context(_VECTOR_RC):
+        path = directory / f"{stem}.svg"
+        fig.savefig(path, format="svg", bbox_inches=bbox, facecolor="white", metadata={"Date": None})
+        written["svg"] = path
+    path = directory / f"{stem}.png"
+    fig.savefig(path, format="png", dpi=dpi, bbox_inches=bbox, facecolor="white")
+    written["png"] = path
+    if data is not None:
+        path = directory / f"{stem}.csv"
+        data.to_csv(path, index=False)
+        written["csv"] = path
+    return written
+
+
+def clear_figure_files(directory: Path) -> None:
+    """Remove figure files of an earlier report (only names this module writes), so none is stale."""
+    if directory.is_dir():
+        for path in directory.iterdir():
+            if FIGURE_FILE.match(path.name):
+                path.unlink()
 
 
 def table_html(frame: pd.DataFrame, max_rows: int = 20) -> str:
@@ -65,7 +129,7 @@ figure{display:inline-block;vertical-align:top;margin:10px 12px 10px 0;max-width
 figcaption{font-size:12px;color:#555;max-width:640px}
 table{border-collapse:collapse;font-size:12px;margin:8px 0}th,td{border:1px solid #ccc;padding:2px 6px;text-align:left}
 th{background:#f3f5f8}.note{background:#fff7e6;border-left:4px solid #f0ad4e;padding:6px 10px;font-size:13px;margin:6px 0}
-.more,.csv{font-size:12px;color:#555}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c0392b;font-weight:bold}
+.more,.csv{font-size:12px;color:#555}.files{display:block;margin-top:2px}.files a{color:#24405f}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c0392b;font-weight:bold}
 pre{background:#f6f8fa;padding:8px;font-size:12px;overflow-x:auto}
 """
 
@@ -99,9 +163,12 @@ def render_html(sections: Sequence[Section], title: str, subtitle: str = "",
             body.append(s.text)
         for note in s.notes:
             body.append(f'<p class="note">{html.escape(note)}</p>')
-        for caption, uri in s.figures:
+        for caption, uri, *rest in s.figures:
+            links = rest[0] if rest else []
+            files = " &middot; ".join(f'<a href="{html.escape(path)}">{html.escape(label)}</a>' for label, path in links)
             body.append(f'<figure><img src="{uri}" alt="{html.escape(caption)}">'
-                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+                        f"<figcaption>{html.escape(caption)}"
+                        + (f'<span class="files">{files}</span>' if files else "") + "</figcaption></figure>")
         for name, frame, rows in s.tables:
             body.append(f"<h3>{html.escape(name.replace('_', ' '))}</h3>")
             body.append(table_html(frame, rows))
