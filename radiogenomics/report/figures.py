@@ -978,10 +978,10 @@ def clinical_violin_figure(frame: pd.DataFrame, pvalues: Mapping[str, float] | N
     nrow = math.ceil(len(names) / ncol)
     fig = Figure(figsize=(2.7 * ncol, 2.9 * nrow))
     rows = []
+    groups = order_groups(frame["grp"])  # every panel shows every group (n=0 where it has no value)
     for k, name in enumerate(names):
         ax = fig.add_subplot(nrow, ncol, k + 1)
         sub = frame[frame["variable"] == name]
-        groups = order_groups(sub["grp"])
         values = [pd.to_numeric(sub.loc[sub["grp"] == g, "value"], errors="coerce").dropna().to_numpy()
                   for g in groups]
         keep = [i for i, v in enumerate(values) if len(v) > 1]
@@ -1030,10 +1030,10 @@ def clinical_bar_figure(frame: pd.DataFrame, pvalues: Mapping[str, float] | None
     fig = Figure(figsize=(3.2 * ncol, (2.4 + 0.17 * legend_rows) * nrow + 0.2), layout="constrained")
     rows = []
     first = None
+    groups = order_groups(frame["grp"])  # every panel shows every group (n=0 where it has no value)
     for k, (name, sub) in enumerate(zip(names, subs)):
         ax = fig.add_subplot(nrow, ncol, k + 1, sharey=first)
         first = first or ax
-        groups = order_groups(sub["grp"])
         table = pd.crosstab(sub["level"].astype(str), sub["grp"]).reindex(columns=groups, fill_value=0)
         share = table / table.sum(axis=0).replace(0, np.nan)
         bottom = np.zeros(len(groups))

@@ -23,10 +23,19 @@ def _fill(store: Store, n: int = 40, seed: int = 0) -> None:
         time = rng.exponential(1500 / hazard)
         event = (time < 2000).astype(int)
         time = np.minimum(time, 2000)
+        # long level names, a single-level variable (alk) and one with few values (kras): the
+        # clinical panels must still lay out cleanly and say why a panel has no p-value
+        kras = np.full(n, None, dtype=object)
+        kras[:4] = ["Mutant", "Wildtype", "Wildtype", "Mutant"]
         store.upsert("clinical", pd.DataFrame({
             "patient_id": pids, "age": rng.normal(68, 8, n), "pack_years": rng.gamma(3, 10, n),
-            "gender": rng.choice(["Male", "Female"], n), "histology": rng.choice(["Adenocarcinoma", "Squamous"], n),
-            "t_stage_group": rng.choice(["T1", "T2", "T3"], n), "n_stage": rng.choice(["N0", "N1"], n),
+            "gender": rng.choice(["Male", "Female"], n),
+            "histology": rng.choice(["Adenocarcinoma", "Squamous cell carcinoma",
+                                     "NSCLC NOS (not otherwise specified)"], n),
+            "t_stage_group": rng.choice(["T1", "T2", "T3", "T4", "Tis"], n), "n_stage": rng.choice(["N0", "N1"], n),
+            "smoking_status": rng.choice(["Current", "Former", "Nonsmoker"], n),
+            "grade": rng.choice(["G1", "G1-G2", "G2", "G2-G3", "G3"], n), "alk": "Wildtype", "kras": kras,
+            "days_ct_to_surgery": rng.integers(1, 60, n).astype(float),
             "dfs_days": time, "dfs_event": event, "os_days": time * 1.2, "os_event": event}), run_id=rid)
         store.upsert("rois", pd.DataFrame({
             "patient_id": pids, "roi": "tumor", "reader": "default",
@@ -73,13 +82,17 @@ def _fill(store: Store, n: int = 40, seed: int = 0) -> None:
                 mr += [("nomogram_survival:dfs", f"{tp:.1f}", f"S({t:g})", float(np.exp(-tp / 100 - t / 3000)))]
         store.upsert("model_results", pd.DataFrame(mr, columns=["analysis", "term", "statistic", "value"]).assign(
             subject="g", cohort=""), run_id=rid)
-        genes = [f"G{k}" for k in range(200)] + ["CD8A", "GZMB"]
+        # a tight cluster of very significant genes (as in the demo): their labels must not collide
+        cluster = ["FBP1", "LGALS1", "STC2", "NR3C1", "SLC2A5", "VEGFA", "KCNJ8", "HIF1A", "CA9", "NDRG1"]
+        genes = [f"G{k}" for k in range(200)] + ["CD8A", "GZMB"] + cluster
         store.upsert("datasets", pd.DataFrame([{"dataset_id": "D1", "scale": "fpkm", "is_counts": False}]), run_id=rid)
         expr = pd.DataFrame([{"dataset_id": "D1", "patient_id": p, "gene": g, "value": float(rng.gamma(2, 5))}
                              for p in pids[1:] for g in genes])
         store.upsert("expression", expr, run_id=rid)
         lfc = rng.normal(0, 0.5, len(genes))
         pval = rng.uniform(size=len(genes)) ** 3
+        lfc[-len(cluster):] = 1.25 + rng.normal(0, 0.04, len(cluster))
+        pval[-len(cluster):] = 10.0 ** -(10.5 + rng.normal(0, 0.2, len(cluster)))
         direction = np.where(pval < 0.05, np.where(lfc > 0, "up", "down"), "ns")
         store.upsert("de_results", pd.DataFrame({"grouping": "g", "dataset_id": "D1", "method": "limma",
                                                  "contrast": "high-low", "gene": genes, "logFC": lfc, "t": lfc * 5,
@@ -96,11 +109,21 @@ def _fill(store: Store, n: int = 40, seed: int = 0) -> None:
                                                      "value": float(rng.normal())}
                                                     for p in pids[1:] for m, s in (("estimate", "ImmuneScore"),
                                                                                     ("estimate", "StromalScore"),
-                                                                                    ("ips", "IPS"))]), run_id=rid)
+                                                                                    ("ips", "IPS"),
+                                                                                    ("deconvolution", "Immune_cells"),
+                                                                                    ("deconvolution", "Tumour_cells"),
+                                                                                    ("deconvolution", "P-value"),
+                                                                                    ("deconvolution", "Correlation"),
+                                                                                    ("deconvolution", "RMSE"),
+                                                                                    ("deconvolution", "nu"))]),
+                     run_id=rid)
         store.upsert("associations", pd.DataFrame({
-            "grouping": "g", "family": ["clinical", "clinical", "immune"], "variable": ["age", "gender", "ImmuneScore"],
-            "test": ["mann-whitney", "chi2", "mann-whitney"], "p": [0.3, 0.5, 0.01], "fdr": [0.5, 0.5, 0.02],
-            "n_per_group": [json.dumps({"high": 13, "low": 13})] * 3}), run_id=rid)
+            "grouping": "g", "family": ["clinical", "clinical", "clinical", "immune"],
+            "variable": ["age", "gender", "alk", "ImmuneScore"],
+            "test": ["mann-whitney", "chi2", "chi2", "mann-whitney"], "p": [0.3, 0.5, np.nan, 0.01],
+            "fdr": [0.5, 0.5, np.nan, 0.02],
+            "note": [None, None, "fewer than two groups or levels with observations", None],
+            "n_per_group": [json.dumps({"high": 13, "low": 13})] * 4}), run_id=rid)
         run.record_failure("features", "P000", "mask is empty")
 
 

@@ -71,3 +71,52 @@ def test_associate_reports_what_cannot_run(tmp_path):
         summary = associate(store, "g", what="de,clinical")
     assert "no expression dataset" in summary.skipped["de"]
     assert "clinical" in summary.failed  # no clinical table loaded: reported, not raised
+
+
+def test_each_figure_written_as_svg_png_csv_and_linked(built_report):
+    from PIL import Image
+
+    result = built_report
+    text = result.html_path.read_text()
+    stems = list(result.figure_files)
+    assert len(stems) == result.figures
+    # numbered in report order, so "Figure N" of the HTML is figNN_* on disk
+    assert [int(s[3:5]) for s in stems] == list(range(1, result.figures + 1))
+    for n, stem in enumerate(stems, start=1):
+        files = result.figure_files[stem]
+        assert set(files) == {"svg", "png", "csv"}, stem
+        for ext, path in files.items():
+            assert path.parent == result.html_path.parent / "figures" and path.stat().st_size > 0
+            assert f'href="figures/{stem}.{ext}"' in text
+        assert f"Figure {n}. " in text
+        assert "<text" in files["svg"].read_text()  # text kept as text (editable, checkable)
+        with Image.open(files["png"]) as png:
+            assert round(png.info["dpi"][0]) == 300
+        assert len(pd.read_csv(files["csv"])) > 0
+    volcano = pd.read_csv(next(f["csv"] for s, f in result.figure_files.items() if s.endswith("_volcano")))
+    assert {"gene", "log2FoldChange", "pvalue", "neg_log10_p", "direction", "labelled"} <= set(volcano.columns)
+    assert volcano["labelled"].sum() >= 8
+
+
+def test_deconvolution_figure_shows_cell_types_only(built_report):
+    result = built_report
+    stem = next(s for s in result.figure_files if s.endswith("_immune_deconvolution"))
+    plotted = pd.read_csv(result.figure_files[stem]["csv"])
+    assert set(plotted["score"]) == {"Immune_cells", "Tumour_cells"}
+    fit = pd.read_csv(result.tables["deconvolution_fit"])
+    assert list(dict.fromkeys(fit["diagnostic"])) == ["P-value", "Correlation", "RMSE", "nu"]
+    assert list(fit.loc[fit["diagnostic"] == "RMSE", "grp"]) == ["high", "middle", "low"]
+    assert (fit["n"] == 13).all()
+    medians = pd.read_csv(result.tables["immune_medians"])
+    assert not set(medians["score"]) & {"P-value", "Correlation", "RMSE", "nu"}
+
+
+def test_clinical_panels_give_p_or_reason(built_report):
+    result = built_report
+    stem = next(s for s in result.figure_files if s.endswith("_clinical_bar"))
+    svg = result.figure_files[stem]["svg"].read_text()
+    # alk: the stored test's note; kras (4 patients) and the rest: no stored test, said so
+    assert "no p-value: fewer than two groups or" in svg
+    assert "p = 0.500" in svg  # gender's stored p
+    violin = result.figure_files[next(s for s in result.figure_files if s.endswith("_clinical_violin"))]["svg"]
+    assert "CT to surgery (days)" in violin.read_text() and "no p-value: no test stored" in violin.read_text()
