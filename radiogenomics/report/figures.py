@@ -260,7 +260,7 @@ def radscore_distribution_figure(scores: pd.DataFrame, cutoff: float | None = No
     ax = fig.add_subplot(111)
     for i, grp in enumerate(order_groups(data["grp"])):
         sub = data[data["grp"] == grp]
-        ax.bar(sub.index, sub["score"], color=group_colour(grp, i), label=f"{grp} (n={len(sub)})", width=0.9)
+        ax.bar(sub.index + 1, sub["score"], color=group_colour(grp, i), label=f"{grp} (n={len(sub)})", width=0.9)
     if cutoff is not None and np.isfinite(cutoff):
         ax.axhline(cutoff, color="black", ls="--", lw=0.8, label=f"cut-off {cutoff:.3g}")
     ax.set_xlabel("patient rank by Rad-score (1 = lowest)")

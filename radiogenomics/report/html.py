@@ -98,20 +98,25 @@ def clear_figure_files(directory: Path) -> None:
                 path.unlink()
 
 
+# p-value / FDR columns: an exact 0 (a permutation floor) is shown as "< 0.001", never "0"
+_P_COLUMN = re.compile(r"^(p|pvalue|p_value|p\.value|padj|adj\.p\.val|fdr|qvalue|q|\w+_p|p_\w+)$", re.I)
+
+
 def table_html(frame: pd.DataFrame, max_rows: int = 20) -> str:
     """An HTML table of the first ``max_rows`` rows (numbers formatted to 4 significant digits)."""
     shown = frame.head(max_rows) if max_rows > 0 else frame
 
-    def fmt(value: object) -> str:
+    def fmt(value: object, p_like: bool) -> str:
         if value is None or (isinstance(value, float) and pd.isna(value)):
             return ""
         if isinstance(value, float):
-            return f"{value:.4g}"
+            return "< 0.001" if p_like and value == 0 else f"{value:.4g}"
         text = str(value)
         return text if len(text) <= 120 else text[:117] + "..."
 
+    p_like = [bool(_P_COLUMN.match(str(c))) for c in shown.columns]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(v, p))}</td>" for v, p in zip(row, p_like)) + "</tr>"
                    for row in shown.itertuples(index=False))
     more = (f'<p class="more">{len(frame) - len(shown)} more rows in the CSV.</p>'
             if len(frame) > len(shown) else "")

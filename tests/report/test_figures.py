@@ -184,3 +184,10 @@ def test_dca_reference_lines_distinct_and_labelled():
 def test_td_auc_axis_has_unit():
     fig = figures.td_auc_figure(pd.DataFrame({"model": "a", "cohort": "", "time": [365.25, 1095.75], "auc": [0.7, 0.8]}))
     assert "days" in fig.axes[0].get_xlabel() and "(1 y)" in fig.axes[0].get_xticklabels()[0].get_text()
+
+
+def test_table_never_prints_a_zero_p_value():
+    from radiogenomics.report.html import table_html
+
+    text = table_html(pd.DataFrame({"term": ["A"], "NES": [0.0], "fdr": [0.0], "pvalue": [2e-5], "logrank_p": [0.0]}))
+    assert text.count("&lt; 0.001") == 2 and "<td>0</td>" in text and "2e-05" in text
