@@ -894,11 +894,15 @@ def _group_ticks(ax, groups: Sequence[str], counts: Sequence[int]) -> None:
 
 def _panel_title(name: str, pvalues: Mapping[str, float] | None, reasons: Mapping[str, str] | None,
                  fallback: str | None = None, width: int = 34) -> str:
-    """``name`` over its p-value, or over the reason it has none (never silently blank)."""
+    """``name`` over its p-value, or over the reason it has none (never silently blank).
+
+    The stored test's own reason comes first; ``fallback`` is what the plotted data shows
+    (e.g. a single level) when no test said why.
+    """
     p = (pvalues or {}).get(name)
     if p is not None and np.isfinite(p):
         return f"{name}\n{_p_text(p)}"
-    why = fallback or (reasons or {}).get(name) or "no test stored for this variable"
+    why = (reasons or {}).get(name) or fallback or "no test stored for this variable"
     return f"{name}\n" + _wrap(f"no p-value: {why}", width, 2)
 
 
