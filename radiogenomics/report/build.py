@@ -25,8 +25,7 @@ from ..exceptions import InputError, RGError
 from ..store import tables as store_tables
 from ..store.results import Analysis, Stat, hr_statistics, km_statistics, require_statistics
 from . import compute, figures
-from .html import (Section, tight_bbox, clear_figure_files, figure_stem, figure_to_data_uri, render_html,
-                   save_figure_files)
+from .html import Section, clear_figure_files, figure_stem, png_file_to_data_uri, render_html, save_figure_files
 
 log = logging.getLogger(__name__)
 
@@ -176,17 +175,17 @@ def _no_p_reasons(assoc: pd.DataFrame, family: str) -> dict[str, str]:
 
 
 def _compared_groups(assoc: pd.DataFrame, family: str) -> str:
-    """The groups the stored tests compared (from ``n_per_group``), e.g. ``high vs low``."""
+    """`` (p: stored test, high vs low)``: what the panels' p-values compare (from ``n_per_group``)."""
     if assoc.empty or "n_per_group" not in assoc:
-        return "groups as stored"
+        return ""
     for raw in assoc.loc[assoc["family"] == family, "n_per_group"].dropna():
         try:
             groups = json.loads(raw) if isinstance(raw, str) else dict(raw)
         except (ValueError, TypeError):
             continue
         if groups:
-            return " vs ".join(compute.order_groups(groups))
-    return "groups as stored"
+            return f" (p: stored test, {' vs '.join(compute.order_groups(groups))})"
+    return " (p: stored test)"
 
 
 def _heatmap_genes(de: pd.DataFrame, per_direction: int = 25) -> list[str]:
@@ -681,14 +680,14 @@ def section_clinical(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> S
         cont = [v for v in CONTINUOUS_CLINICAL if v in data and pd.to_numeric(data[v], errors="coerce").notna().sum() > 2]
         if cont:
             long = data.melt(id_vars=["grp"], value_vars=cont, var_name="variable", value_name="value")
-            c.figure(f"Continuous clinical variables by risk group (p: stored test, {compared})",
+            c.figure(f"Continuous clinical variables by risk group{compared}",
                      figures.clinical_violin_figure, long, pv, units=CLINICAL_UNITS, reasons=reasons)
         cat = [v for v in CATEGORICAL_CLINICAL if v in data and data[v].notna().sum() > 2]
         if "t_stage_group" in cat and "t_stage" in cat:
             cat.remove("t_stage")
         if cat:
             long = data.melt(id_vars=["grp"], value_vars=cat, var_name="variable", value_name="level").dropna()
-            c.figure(f"Categorical clinical variables by risk group, proportions (p: stored test, {compared})",
+            c.figure(f"Categorical clinical variables by risk group, proportions{compared}",
                      figures.clinical_bar_figure, long, pv, reasons=reasons)
         missing = [v for v in ("WBC", "neutrophils", "lymphocytes", "platelets", "albumin", "Ki67", "positive nodes")
                    if v.lower() not in {col.lower() for col in clinical.columns}]
@@ -819,11 +818,10 @@ def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = 
                 data = figures.plotted_data(fig)
             except InputError:
                 data = None
-            bbox = tight_bbox(fig)  # one layout pass shared by the three renderings
-            files = figure_files[stem] = save_figure_files(fig, figure_dir, stem, data, bbox=bbox)
+            files = figure_files[stem] = save_figure_files(fig, figure_dir, stem, data)
             links = [(label, f"figures/{files[ext].name}") for ext, label in
                      (("svg", "SVG"), ("png", "PNG 300 dpi"), ("csv", "data (CSV)")) if ext in files]
-            exported.append((f"Figure {number}. {caption}", figure_to_data_uri(fig, bbox=bbox), links))
+            exported.append((f"Figure {number}. {caption}", png_file_to_data_uri(files["png"]), links))
         section.figures = exported
     written: dict[str, Path] = {}
     for name, frame in tables.items():
