@@ -146,8 +146,10 @@ def planted_checks(store, truth: dict, grouping: str, model_id: str) -> pd.DataF
         if row.empty:
             add("all", f"{term} up in high risk", "NES > 0, FDR < 0.25", "not in the GSEA results", False)
         else:
+            from ..report.figures import format_small  # a permutation FDR of 0 reads "< 0.001", never "0"
+
             nes, fdr = float(row["NES"].iloc[0]), float(row["fdr"].iloc[0])
-            add("all", f"{term} up in high risk", "NES > 0, FDR < 0.25", f"NES {nes:.2f}, FDR {fdr:.3g}",
+            add("all", f"{term} up in high risk", "NES > 0, FDR < 0.25", f"NES {nes:.2f}, FDR {format_small(fdr)}",
                 nes > 0 and fdr < 0.25)
     associations = tables.result_rows(store, "associations", grouping=grouping)
     assoc = associations[associations["family"].astype(str).str.startswith("immune:")
