@@ -54,6 +54,11 @@ def _non_negative_int(name: str, raw: str) -> int:
     return value
 
 
+def _absolute(path: Path) -> Path:
+    """``path`` made absolute against the working directory (symlinks kept, no I/O)."""
+    return Path(os.path.abspath(path))
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings of one rg invocation."""
@@ -106,12 +111,25 @@ class Settings:
         for key in ("store", "data_dir", "home"):
             if key in clean:
                 clean[key] = Path(str(clean[key])).expanduser()
-        return replace(settings, **clean) if clean else settings
+        settings = replace(settings, **clean) if clean else settings
+        # paths the store records (series folders, ROI files) must work from any working
+        # directory: a relative --data-dir / RG_DATA_DIR / --store is made absolute here
+        return replace(settings, **{k: _absolute(getattr(settings, k)) for k in ("store", "data_dir", "home")})
 
     def ensure_dirs(self) -> None:
-        """Create the home and data folders (not the store, which DuckDB creates)."""
+        """Create the home and data folders (not the store, which DuckDB creates); check the
+        data folder is writable."""
         for path in (self.home, self.data_dir, self.store.parent):
             try:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(f"cannot create folder {path}: {exc.strerror}; choose another with --store/--data-dir or RG_HOME") from exc
+        # a read-only data folder is found here, not as a failure of every item later
+        import tempfile
+
+        try:
+            with tempfile.TemporaryFile(dir=self.data_dir):
+                pass
+        except OSError as exc:
+            raise ConfigError(f"the data folder {self.data_dir} is not writable ({exc.strerror}); choose another "
+                              "with --data-dir / RG_DATA_DIR or fix its permissions") from exc

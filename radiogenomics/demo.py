@@ -152,10 +152,12 @@ def _split_lists(source: Path, truth: dict, sizes: dict[str, int], seed: int) ->
     order = list(np.random.default_rng(seed).permutation(development))
     lists = {"train": sorted(order[: sizes["train"]]), "validation": sorted(order[sizes["train"]:]),
              "external": external}
+    from .atomic import write_text
+
     paths = {}
     for name, ids in lists.items():
         paths[name] = source / f"{name}_patients.txt"
-        paths[name].write_text("\n".join(ids) + "\n")
+        write_text(paths[name], "\n".join(ids) + "\n")
     return paths
 
 
@@ -168,9 +170,27 @@ def _server(source: Path, truth: dict) -> Iterator[dict[str, str]]:
     # make_cohort mirrors the GEO host under geo/ (geo/geo/series/...); the server serves its
     # geo_root at /geo/
     geo_root = source / "geo" / "geo" if (source / "geo" / "geo").is_dir() else source / "geo"
-    with LocalNBIAServer(series_root=source / "tcia", collection=truth.get("collection", "SYNTH"),
-                         geo_root=geo_root) as srv:
-        yield {"tcia_url": srv.url_tcia, "geo_url": srv.url_geo}
+    # the server's URL is part of the fetch steps' inputs: reuse the last run's port so a
+    # rerun of the demo skips the steps that are done (a random port would redo them all)
+    port_file = source.parent / "server_port"
+    kwargs = dict(series_root=source / "tcia", collection=truth.get("collection", "SYNTH"), geo_root=geo_root)
+    try:
+        last = int(port_file.read_text().strip())
+    except (OSError, ValueError):
+        last = 0
+    try:
+        server = LocalNBIAServer(**kwargs, port=last).start()
+    except OSError:  # taken by another program: any free port (this rerun redoes the fetch steps)
+        log.info("port %d of the last demo run is in use; the fetch steps run again", last)
+        server = LocalNBIAServer(**kwargs).start()
+    try:
+        with contextlib.suppress(OSError):
+            from .atomic import write_text
+
+            write_text(port_file, f"{server.port}\n")
+        yield {"tcia_url": server.url_tcia, "geo_url": server.url_geo}
+    finally:
+        server.stop()
 
 
 def run_demo(settings, n_patients: int = DEFAULT_PATIENTS, out_dir: str | Path | None = None, seed: int = 0, offline: bool = False,

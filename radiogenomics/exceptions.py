@@ -80,6 +80,12 @@ class NotInStoreError(StoreError, LookupError):
     exit_code = 11
 
 
+class WriteError(RGError):
+    """A file could not be written (disk full, folder not writable, empty or unreadable result)."""
+
+    exit_code = 13
+
+
 class ConnectorError(RGError):
     """A remote service failed or answered something unusable."""
 
@@ -126,6 +132,13 @@ class OptionalDependencyError(RGError):
     """A feature needs an optional extra that is not installed."""
 
     exit_code = 10
+
+
+class PartialFailure(RGError):
+    """A per-patient stage finished but some patients (items) failed; they are recorded
+    in ``failures`` and the rest was stored.  Exit code 12 (fetch/import keep 5)."""
+
+    exit_code = 12
 
 
 # --------------------------------------------------------------------------- warnings

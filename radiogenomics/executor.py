@@ -17,6 +17,7 @@ writer upserts on primary keys.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -58,6 +59,45 @@ class Executor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this worker process end when the process that started it dies (even by kill -9).
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere (or if that fails) a daemon
+    thread checks once a second whether the parent is still there.
+    """
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            if libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0:
+                if os.getppid() != parent:  # the parent died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="rg-parent-watch", daemon=True).start()
+
+
+def _worker_init(parent: int) -> None:
+    """Pool initializer: die with the parent, and one BLAS thread (see :func:`_single_threaded_worker`)."""
+    _die_with_parent(parent)
+    _single_threaded_worker()
 
 
 def _single_threaded_worker() -> None:
@@ -105,31 +145,48 @@ class LocalExecutor(Executor):
                 except Exception as exc:  # noqa: BLE001 - reported per task
                     yield TaskResult(key, error=exc)
             return
+        import os
+
         pending = list(range(len(items)))
         attempt = 0
         while pending:
             broken: list[int] = []
             with ProcessPoolExecutor(max_workers=min(self.workers, len(pending)),
-                                     initializer=_single_threaded_worker) as pool:
+                                     initializer=_worker_init, initargs=(os.getpid(),)) as pool:
                 futures = {pool.submit(fn, items[i]): i for i in pending}
-                for future in as_completed(futures):
-                    i = futures[future]
-                    try:
-                        value = future.result()
-                    except BrokenProcessPool as exc:
-                        if attempt < self.retries:
-                            broken.append(i)
-                        else:
+                with _stop_workers_on_exit(pool):
+                    for future in as_completed(futures):
+                        i = futures[future]
+                        try:
+                            value = future.result()
+                        except BrokenProcessPool as exc:
+                            if attempt < self.retries:
+                                broken.append(i)
+                            else:
+                                yield TaskResult(keys[i], error=exc)
+                        except Exception as exc:  # noqa: BLE001
                             yield TaskResult(keys[i], error=exc)
-                    except Exception as exc:  # noqa: BLE001
-                        yield TaskResult(keys[i], error=exc)
-                    else:
-                        yield TaskResult(keys[i], value=value)
+                        else:
+                            yield TaskResult(keys[i], value=value)
             if broken:
                 attempt += 1
                 log.warning("a worker process died; redoing %d unfinished task(s) (attempt %d of %d)",
                             len(broken), attempt, self.retries)
             pending = broken
+
+
+@contextlib.contextmanager
+def _stop_workers_on_exit(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """On Ctrl-C, SIGTERM (raised as KeyboardInterrupt) or an abandoned generator, end the
+    workers now instead of waiting for their running tasks."""
+    try:
+        yield
+    except BaseException:
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
 
 
 def get_executor(spec: str | None = "local", workers: int = 1) -> Executor:

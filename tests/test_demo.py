@@ -75,6 +75,16 @@ def test_demo_recovers_planted_effects(tmp_path, _isolated_home, capsys):
         ext = store.query("SELECT patient_id FROM radscores WHERE model_id = 'demo-dfs' AND cohort = 'external'")
     assert ext.patient_id.str.startswith("AMC-").all()
 
+    # issue 17: a rerun skips the finished steps (the local server's port is reused, so the
+    # fetch steps' inputs are unchanged)
+    with Store.open(_isolated_home / "rg.duckdb", read_only=True) as store:
+        before = store.query("SELECT count(*) AS n FROM runs WHERE command LIKE 'rg run demo:%'").n.iloc[0]
+    code = main(["-q", "demo", "--patients", str(DEMO_N), "--out", str(out)])
+    assert code == 0, capsys.readouterr().out
+    with Store.open(_isolated_home / "rg.duckdb", read_only=True) as store:
+        after = store.query("SELECT count(*) AS n FROM runs WHERE command LIKE 'rg run demo:%'").n.iloc[0]
+    assert after == before, "a rerun of the demo ran steps again"
+
     # a rerun through `rg run` keeps the planted-effects section and leaves no stale table
     (out / "tables" / "stale_from_an_old_report.csv").write_text("x\n1\n")
     source = _isolated_home / "data" / "demo" / "source"

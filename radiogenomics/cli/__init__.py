@@ -147,6 +147,24 @@ def _register() -> None:
 _register()
 
 
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (kill, a scheduler's stop) is handled like Ctrl-C: runs end ``interrupted``,
+    worker processes are stopped, nothing half-written is kept."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):  # pragma: no cover - not allowed here
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rg`` script; returns the process exit code."""
     _state.set_state(None)
@@ -158,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
+    _terminate_as_interrupt()
     try:
         # with standalone_mode=False click *returns* the code of a typer.Exit raised in a command
         result = command.main(args=argv, prog_name="rg", standalone_mode=False)

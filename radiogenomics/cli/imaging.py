@@ -24,6 +24,16 @@ def _print_failures(failures, limit: int = 10) -> None:
         console.print(f"  ... and {len(failures) - limit} more (see the `failures` view)", markup=False)
 
 
+def _exit_if_failed(failures) -> None:
+    """Per-patient failures: exit with :class:`~radiogenomics.exceptions.PartialFailure`'s code (12)."""
+    if failures:
+        from ..exceptions import PartialFailure
+
+        typer.echo(f"{len({f[0] for f in failures})} patient(s) had failures (see above and "
+                   "`rg sql \"SELECT * FROM failures\"`); what succeeded is stored; rerun to retry", err=True)
+        raise typer.Exit(code=PartialFailure.exit_code)
+
+
 def rois_cmd(
     patient: Optional[List[str]] = typer.Option(None, "--patient", "-p", help="Only this patient (repeatable)."),
     ring_mm: float = typer.Option(3.0, "--ring-mm", help="Thickness of the peritumoural ring (mm)."),
@@ -33,7 +43,10 @@ def rois_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Parallel processes (default: $RG_WORKERS)."),
     executor: str = executor_option(),
 ) -> None:
-    """Build ROIs (NRRD image + masks, `rois` rows) from stored CT + SEG/RTSTRUCT series; derive rings."""
+    """Build ROIs (NRRD image + masks, `rois` rows) from stored CT + SEG/RTSTRUCT series; derive rings.
+
+    Exits 12 when some patients failed (recorded in `failures`; the rest is stored).
+    """
     from ..imaging.rois import build_rois
 
     settings = _state.settings()
@@ -41,9 +54,9 @@ def rois_cmd(
         summary = build_rois(settings, settings.store, patients=patient or None, ring_mm=None if no_ring else ring_mm,
                              ring_gap_mm=ring_gap_mm, min_voxels=min_voxels, workers=_workers(workers),
                              executor=executor, progress=progress)
-    typer.echo(f"rois: {summary.patients} patients, {summary.rois_ok} ROIs ok, {summary.rois_failed} failed "
-               f"(run {summary.run_id})")
+    typer.echo(summary.text())
     _print_failures(summary.failures)
+    _exit_if_failed(summary.failures)
 
 
 def features_cmd(
@@ -53,7 +66,10 @@ def features_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Parallel processes (default: $RG_WORKERS)."),
     executor: str = executor_option(),
 ) -> None:
-    """Extract pyradiomics features of the stored ROIs into `features` (cached by image, mask and params)."""
+    """Extract pyradiomics features of the stored ROIs into `features` (cached by image, mask and params).
+
+    Exits 12 when some patients failed (recorded in `failures`; the rest is stored).
+    """
     from ..imaging.features import run_features
 
     settings = _state.settings()
@@ -64,6 +80,7 @@ def features_cmd(
                f"{summary.n_features} features, params {summary.params_hash} ({summary.seconds:.1f} s, "
                f"run {summary.run_id})")
     _print_failures(summary.failures)
+    _exit_if_failed(summary.failures)
 
 
 def stability_cmd(

@@ -87,12 +87,24 @@ def _write_file(path: Path, write):
 def info(
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
     migrate: bool = typer.Option(False, "--migrate", help="Open read-write so pending migrations are applied."),
+    check: bool = typer.Option(False, "--check", help="Also read every row of every table (finds damaged blocks; slow on big stores)."),
 ) -> None:
-    """Schema version, row counts of every table, and the store's size."""
+    """Schema version, row counts of every table, the store's size, and whether the file is whole.
+
+    A damaged store (truncated file, unreadable blocks) is reported and exits 4.
+    """
+    from ..exceptions import StoreError
+
     with _state.open_store(read_only=not migrate) as store:
         details = store.info()
+        if check:
+            details["problems"] = store.check_file(deep=True)
     if as_json:
         typer.echo(json.dumps(details, indent=2))
+    if details["problems"]:
+        raise StoreError(f"store {details['path']} is damaged: {'; '.join(details['problems'])}; restore it from "
+                         "a backup or rebuild it (rerun the stages)")
+    if as_json:
         return
     typer.echo(f"store:          {details['path']}")
     typer.echo(f"schema version: {details['schema_version']}")

@@ -48,7 +48,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import Settings
-from ..exceptions import DataQualityWarning, ParseError
+from ..ids import check_patient_id
+from ..exceptions import InputError, DataQualityWarning, ParseError
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +206,9 @@ def parse_clinical_csv(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        raise ParseError(f"clinical CSV {path} is empty; give the TCIA clinical CSV (a header with 'Case ID' "
+                         "and one row per patient)") from None
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ParseError(f"cannot read clinical CSV {path}: {exc}") from exc
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -216,12 +220,18 @@ def parse_clinical_csv(path: str | Path) -> pd.DataFrame:
         match = re.match(r"^tumou?r location \(choice=(.+)\)$", col, re.IGNORECASE)
         if match:
             loc_cols[match.group(1).strip()] = col
+    if raw.empty:
+        raise ParseError(f"clinical CSV {path} has a header but no rows; is it the complete file?")
     rows = []
     warned: list[str] = []
-    for rec in raw.to_dict("records"):
+    for number, rec in enumerate(raw.to_dict("records"), start=2):
         case = str(rec[lower["case id"]]).strip()
         if not case:
-            raise ParseError(f"{path}: a row has an empty Case ID")
+            raise ParseError(f"{path}: a row has an empty Case ID (line {number})")
+        try:
+            check_patient_id(case, f"{path}, Case ID on line {number}")
+        except InputError as exc:
+            raise ParseError(str(exc)) from None
         out: dict[str, Any] = {c: None for c in CLINICAL_COLUMNS}
         extra: dict[str, Any] = {}
         for col, value in rec.items():

@@ -408,6 +408,7 @@ def fetch_geo(settings: Settings, store: StoreLike, gse: str, files: Sequence[st
                 if mapped.shape[1]:
                     add_tables(mapped, name, None, path)
     suppl: dict[str, int | None] = {}
+    skipped: dict[str, str] = {}  # supplementary file -> why it is not an expression table
     if not tables:
         suppl = _filelist(http, url)
         if files:
@@ -422,10 +423,11 @@ def fetch_geo(settings: Settings, store: StoreLike, gse: str, files: Sequence[st
             path = _cached_download(http, f"{url}/suppl/{name}", cache / "suppl" / name, suppl.get(name))
             try:
                 frame = parse_expression_table(path)
-            except ParseError:
+            except ParseError as exc:
                 if files:
                     raise
-                log.info("supplementary file %s is not an expression table; skipped", name)
+                log.info("supplementary file %s is not an expression table; skipped (%s)", name, exc)
+                skipped[name] = str(exc)
                 continue
             mapped = to_gsm(frame)
             if mapped.shape[1] == 0:
@@ -436,8 +438,10 @@ def fetch_geo(settings: Settings, store: StoreLike, gse: str, files: Sequence[st
             if not files:
                 break
     if not tables:
+        why = "".join(f"; {name} was not read: {reason}" for name, reason in list(skipped.items())[:3])
         raise NotFoundError(f"{gse} has no expression table: its series matrix has no rows and no supplementary "
-                            f"file is a genes x samples table (files: {sorted(suppl)[:10]}); pass --file NAME")
+                            f"file is a genes x samples table (files: {sorted(suppl)[:10]}){why}; "
+                            "fix the file or pass --file NAME")
 
     # ---- patients
     candidates = {row.sample_id: _patient_candidate(row.title, row.characteristics) for row in samples.itertuples()}
@@ -451,7 +455,17 @@ def fetch_geo(settings: Settings, store: StoreLike, gse: str, files: Sequence[st
     dataset_rows, long_frames = [], []
     from ..store import sha256_file
 
-    for dataset, source, frame, path in tables:
+    for index, (dataset, source, frame, path) in enumerate(tables):
+        # a sample column with no value at all is no expression profile: not loaded, not counted
+        empty = [c for c in frame.columns if frame[c].isna().all()]
+        if empty:
+            warnings.warn(f"{gse} {source}: {len(empty)} sample column(s) hold only NA and are not loaded: "
+                          f"{[f'{c} (patient {gsm_patient.get(c, c)})' for c in empty[:5]]}", DataQualityWarning,
+                          stacklevel=2)
+            frame = frame.drop(columns=empty)
+            tables[index] = (dataset, source, frame, path)
+            if frame.shape[1] == 0:
+                raise ParseError(f"{path}: every sample column holds only NA; no expression to load")
         scale, is_counts = detect_scale(frame.to_numpy(dtype=float), hints_base + " " + source)
         platform = ",".join(sorted({gsm_platform[c] for c in frame.columns}))
         frame = frame.rename(columns=gsm_patient)

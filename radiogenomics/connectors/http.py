@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping
 
 import requests
 
+from ..atomic import write_error
 from ..config import Settings
 from ..exceptions import ChecksumError, ConfigError, ConnectorError, DownloadError, NotFoundError
 
@@ -245,12 +246,21 @@ class HttpClient:
                 self._check_status(resp, url)
                 mode = "ab" if (have and resp.status_code == 206) else "wb"
                 total = _content_total(resp, have if mode == "ab" else 0)
-                with open(part, mode) as handle:
+                try:
+                    handle = open(part, mode)
+                except OSError as exc:  # folder not writable, disk full: no retry helps
+                    raise write_error(exc, dest) from exc
+                with handle:
                     for block in resp.iter_content(_CHUNK):
                         if block:
-                            handle.write(block)
+                            try:
+                                handle.write(block)
+                            except OSError as exc:
+                                raise write_error(exc, dest) from exc
                             if on_bytes:
                                 on_bytes(len(block))
+                    handle.flush()
+                    os.fsync(handle.fileno())
                 size = part.stat().st_size
                 if total is not None and size != total:
                     raise RetryableError(f"short body from {url}: {size} of {total} bytes")
@@ -274,7 +284,7 @@ class HttpClient:
         if problems:
             part.unlink(missing_ok=True)
             raise ChecksumError(f"download of {url} is corrupt ({'; '.join(problems)}); it was removed, rerun to fetch it again")
-        os.replace(part, dest)
+        os.replace(part, dest)  # complete, verified and synced: the final name appears at once
         return DownloadResult(dest, size, got_md5, got_sha, 1)
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..config import Settings
 from ..exceptions import InputError, ParseError, RGError
+from ..ids import check_patient_id
 from .series_io import verify_series_folder, write_series
 from .storeio import RunRecorder, StoreLike, StoreSession
 from .tcia import FetchSummary, ProgressFn
@@ -162,6 +163,11 @@ def import_nbia(settings: Settings, store: StoreLike, folder: str | Path, worker
         def verify(row: dict[str, Any]) -> tuple[dict[str, Any], Any, str | None]:
             uid = row["series_uid"]
             folder_path = paths[uid]
+            if row.get("patient_id"):
+                try:
+                    check_patient_id(row["patient_id"], f"{meta_path.name}, Subject ID of series {uid}")
+                except InputError as exc:
+                    return row, None, str(exc)
             if folder_path is None or not folder_path.is_dir():
                 return row, None, f"series folder {row['file_location']} is missing under {base}"
             try:

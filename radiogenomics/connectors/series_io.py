@@ -155,6 +155,40 @@ def doi_from(text: Any) -> str | None:
     return match.group(1).rstrip("/.") if match else None
 
 
+#: modalities whose objects carry no pixel data (everything else must have complete PixelData)
+_NO_PIXELS = {"RTSTRUCT", "RTPLAN", "RTRECORD", "SR", "KO", "PR", "REG", "DOC", "FID", "RWV"}
+_NO_PIXEL_CLASSES = {RTSTRUCT_SOP_CLASS}
+_UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
+
+
+def pixel_data_problem(ds: Any) -> str | None:
+    """Why the pixel data of an image object is missing or short (a truncated file), or None.
+
+    pydicom reads a file cut short without complaint: the elements after the cut are
+    simply absent or shorter.  For an uncompressed transfer syntax the PixelData
+    length must cover Rows x Columns x frames x samples x BitsAllocated.
+    """
+    modality = str(getattr(ds, "Modality", "") or "").upper()
+    sop_class = str(getattr(ds, "SOPClassUID", "") or "")
+    if modality in _NO_PIXELS or sop_class in _NO_PIXEL_CLASSES:
+        return None
+    pixels = ds.get("PixelData")
+    if pixels is None or ds.get("Rows") is None or ds.get("Columns") is None:
+        return "it has no (complete) pixel data: the file is truncated or not an image"
+    syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    raw = pixels.value if hasattr(pixels, "value") else pixels
+    if syntax in _UNCOMPRESSED:
+        frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        bits = int(getattr(ds, "BitsAllocated", 16) or 16)
+        need = (int(ds.Rows) * int(ds.Columns) * frames * samples * bits + 7) // 8
+        if raw is None or len(raw) < need:
+            return f"its pixel data has {0 if raw is None else len(raw)} of {need} bytes: the file is truncated"
+    elif not raw:
+        return "its pixel data is empty: the file is truncated"
+    return None
+
+
 def _md5(path: Path) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as handle:
@@ -207,8 +241,12 @@ def verify_series_folder(folder: Path, series_uid: str | None, expected_count: i
             _ = ds.get("PixelData")  # force the whole element list to be read
             sop = str(ds.SOPInstanceUID)
             uid = str(ds.SeriesInstanceUID)
+            problem = pixel_data_problem(ds)
         except Exception as exc:  # noqa: BLE001 - pydicom raises many types on bad input
             raise VerifyError(f"series {series_uid or folder}: file {path.name} is not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+        if problem:
+            raise VerifyError(f"series {series_uid or folder}: file {path} is not a complete DICOM file: {problem}; "
+                              "download it again")
         if seen_uid is None:
             seen_uid = uid
         if uid != seen_uid:

@@ -1,8 +1,9 @@
 """TCIA through the anonymous NBIA v4 API: list series, download, verify, register.
 
 A series is downloaded as a ZIP (``getImage``, or ``getImageWithMD5Hash`` with
-``md5=True``) streamed to ``<data-dir>/tcia/.partial/<uid>.zip``, unpacked into
-``<data-dir>/tcia/.partial/<uid>/``, verified (image count equals getSeries'
+``md5=True``) streamed to ``<data-dir>/tcia/.partial/<uid>~<host>-<pid>-<tag>.zip`` (unique per process,
+so two fetches on one data folder never touch each other's files; one series at a time under a
+lock in ``<data-dir>/tcia/.locks/``), unpacked beside it, verified (image count equals getSeries'
 ``ImageCount``, every file parses with pydicom and belongs to the series, MD5s
 match when listed) and only then moved with one atomic rename to
 ``<data-dir>/tcia/<collection>/<patient>/<series_uid>/``.  The store marks the
@@ -191,13 +192,51 @@ def partial_dir(settings: Settings) -> Path:
     return tcia_dir(settings) / ".partial"
 
 
+_OWNER_SEP = "~"  # <uid>~<host>-<pid>-<random>: who made a partial entry
+
+
+def _owner_tag() -> str:
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _stale(entry: Path) -> bool:
+    """Whether a partial entry was left by a process that is gone (never one still running)."""
+    import re
+    import socket
+    import time
+
+    from ..locks import pid_alive
+
+    if _OWNER_SEP not in entry.name:
+        return True  # written by an older rg that did not tag its partials
+    owner = re.match(r"^(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{6}(\..*)?$", entry.name.split(_OWNER_SEP, 1)[1])
+    if owner is None:
+        return True
+    if owner["host"] == socket.gethostname():
+        return not pid_alive(int(owner["pid"]))
+    try:  # another host (shared data folder): only clearly abandoned entries
+        return time.time() - entry.stat().st_mtime > 24 * 3600
+    except OSError:
+        return False
+
+
 def clean_partials(settings: Settings) -> int:
-    """Remove what interrupted runs left in ``<data-dir>/tcia/.partial``; returns the count."""
+    """Remove what interrupted runs left in ``<data-dir>/tcia/.partial``; returns the count.
+
+    Entries of rg processes still running (another ``rg fetch`` on the same data folder)
+    are left alone.
+    """
     root = partial_dir(settings)
     if not root.is_dir():
         return 0
     n = 0
     for entry in root.iterdir():
+        if not _stale(entry):
+            continue
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
         else:
@@ -206,6 +245,11 @@ def clean_partials(settings: Settings) -> int:
     if n:
         log.info("removed %d stale partial downloads from %s", n, root)
     return n
+
+
+def series_lock_path(settings: Settings, series_uid: str) -> Path:
+    """Lock file serialising work on one series across processes (kept; never deleted)."""
+    return tcia_dir(settings) / ".locks" / f"{safe_name(series_uid)}.lock"
 
 
 def series_folder(settings: Settings, collection: str | None, patient_id: str, series_uid: str) -> Path:
@@ -296,12 +340,35 @@ Materialise = Callable[[dict[str, Any], Path, Callable[[int], None]], dict[str, 
 
 def _fetch_one(settings: Settings, client: NBIAClient | None, listing: dict[str, Any], md5: bool, attempts: int,
                on_bytes: Callable[[int], None] | None, materialise: Materialise | None = None) -> _Outcome:
-    """Download, verify and move one series into place (runs in a worker thread)."""
+    """Download, verify and move one series into place (runs in a worker thread).
+
+    Another rg process working on the same series (two fetches on one data folder)
+    holds its lock: this one waits, then finds the verified folder and keeps it.
+    """
+    from ..locks import file_lock
+
+    uid = listing["series_uid"]
+    try:
+        with file_lock(series_lock_path(settings, uid), f"series {uid}", wait=max(600.0, 10 * settings.timeout)):
+            return _fetch_one_locked(settings, client, listing, md5, attempts, on_bytes, materialise)
+    except RGError as exc:  # lock wait timed out, data folder not writable ...
+        return _Outcome(uid, listing, error=str(exc))
+    except OSError as exc:
+        from ..atomic import write_error
+
+        return _Outcome(uid, listing, error=str(write_error(exc, series_lock_path(settings, uid))))
+
+
+def _fetch_one_locked(settings: Settings, client: NBIAClient | None, listing: dict[str, Any], md5: bool,
+                      attempts: int, on_bytes: Callable[[int], None] | None,
+                      materialise: Materialise | None = None) -> _Outcome:
     uid = listing["series_uid"]
     outcome = _Outcome(uid, listing)
     final = series_folder(settings, listing.get("collection"), listing.get("patient_id") or "", uid)
-    work = partial_dir(settings) / safe_name(uid)
-    zip_path = partial_dir(settings) / f"{safe_name(uid)}.zip"
+    # unique per process and call: a concurrent fetch never touches these
+    tag = f"{safe_name(uid)}{_OWNER_SEP}{_owner_tag()}"
+    work = partial_dir(settings) / tag
+    zip_path = partial_dir(settings) / f"{tag}.zip"
     # left between a move and the store write by an interrupted run: verify and keep
     if final.is_dir():
         try:
@@ -347,6 +414,11 @@ def _fetch_one(settings: Settings, client: NBIAClient | None, listing: dict[str,
             break
         except _Cancelled:
             last = "cancelled (the run was interrupted)"
+            break
+        except OSError as exc:  # disk full, folder not writable: say so
+            from ..atomic import write_error
+
+            last = str(write_error(exc, exc.filename or final))
             break
         except Exception as exc:  # noqa: BLE001 - one bad series must not end the run
             last = f"{type(exc).__name__}: {exc}"

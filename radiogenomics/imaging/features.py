@@ -164,11 +164,35 @@ def _extractor(params: dict):
     return featureextractor.RadiomicsFeatureExtractor(json.loads(json.dumps(params)))
 
 
-def _execute(extractor, image: sitk.Image, mask: sitk.Image, label: int | None, where: str) -> tuple[pd.Series, dict]:
+def nan_voxels_in_mask(image: sitk.Image, mask: sitk.Image, label: int | None = 1) -> int:
+    """Number of ROI voxels whose image value is NaN (or infinite).
+
+    pyradiomics does not refuse them; they silently turn intensity features into NaN
+    or skew them, so callers warn.
+    """
+    values = sitk.GetArrayViewFromImage(image)
+    if not np.issubdtype(values.dtype, np.floating):
+        return 0
+    labels = sitk.GetArrayViewFromImage(mask)
+    if labels.shape != values.shape:
+        return 0
+    inside = labels == (1 if label is None else label)
+    return int((~np.isfinite(values[inside])).sum())
+
+
+def _nan_message(where: str, count: int) -> str:
+    return (f"{where}: {count} voxel(s) inside the mask are NaN/infinite in the image; intensity and texture "
+            "features are unreliable -- fix or resample the image (e.g. fill with the background value)")
+
+
+def _execute(extractor, image: sitk.Image, mask: sitk.Image, label: int | None, where: str,
+             nan_voxels: int = 0) -> tuple[pd.Series, dict]:
     try:
         result = extractor.execute(image, mask, label=label)
     except (ValueError, RuntimeError, IndexError, TypeError, AssertionError) as exc:
         text = " ".join(str(exc).split())
+        if nan_voxels:  # the likely cause, said plainly
+            raise ImagingError(f"pyradiomics failed ({text[:120]}): {_nan_message(where, nan_voxels)}") from exc
         raise ImagingError(f"pyradiomics failed on {where}: {text[:300]}") from exc
     features = {}
     diagnostics = {}
@@ -213,10 +237,18 @@ def extract_features(image: str | os.PathLike[str] | sitk.Image, mask: str | os.
     ConfigError
         Invalid settings.
     """
+    import warnings
+
+    from ..exceptions import DataQualityWarning
+
     params = _settings_to_params(settings)
     img = _as_image(image, "image")
     msk = _as_image(mask, "mask")
-    features, _ = _execute(_extractor(params), img, msk, label, f"{image if not isinstance(image, sitk.Image) else 'image'}")
+    where = f"{image if not isinstance(image, sitk.Image) else 'image'}"
+    bad = nan_voxels_in_mask(img, msk, label)
+    if bad:
+        warnings.warn(_nan_message(where, bad), DataQualityWarning, stacklevel=2)
+    features, _ = _execute(_extractor(params), img, msk, label, where, bad)
     return features
 
 
@@ -234,6 +266,7 @@ class FeatureRunSummary:
     n_features: int = 0
     seconds: float = 0.0
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (patient, roi, reason)
+    warnings: list[str] = field(default_factory=list)  # data-quality warnings (NaN voxels in a mask ...)
 
 
 def _features_worker(task: dict) -> dict:
@@ -258,9 +291,13 @@ def _features_worker(task: dict) -> dict:
                 if expected and actual != expected:
                     raise ImagingError(f"{where}: the {kind} file {roi[kind + '_path']} changed since it was "
                                        "registered; rerun `rg rois` or `rg import images`")
-            features, diagnostics = _execute(extractor, image, mask, label, where)
+            nan_count = nan_voxels_in_mask(image, mask, label)
+            features, diagnostics = _execute(extractor, image, mask, label, where, nan_count)
+            if nan_count:  # kept with the features, and warned about by the parent process
+                diagnostics["rg_nan_voxels_in_mask"] = str(nan_count)
             results.append(dict(roi=roi["roi"], image_sha1=roi.get("image_sha1"), mask_sha1=roi.get("mask_sha1"),
-                                features=features.to_dict(), diagnostics=diagnostics))
+                                features=features.to_dict(), diagnostics=diagnostics, nan_voxels=nan_count,
+                                where=where))
         except ImagingError as exc:
             errors.append((roi["roi"], str(exc)))
     return dict(patient_id=task["patient_id"], results=results, errors=errors)
@@ -334,6 +371,9 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
     ConfigError
         Invalid parameter file.
     """
+    import warnings
+
+    from ..exceptions import DataQualityWarning, RGError
     from ..executor import batched, get_executor
     from ..store.session import RunRecorder, StoreSession, write_batch
 
@@ -380,7 +420,9 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
                     for result in batch:
                         bar.advance()
                         if not result.ok:
-                            failures.append((result.key, "", f"{type(result.error).__name__}: {result.error}"))
+                            error = result.error
+                            text = str(error) if isinstance(error, RGError) else f"{type(error).__name__}: {error}"
+                            failures.append((result.key, "", text))
                             summary.failed += int((todo.patient_id == result.key).sum())
                             continue
                         value = result.value
@@ -388,6 +430,10 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
                             failures.append((value["patient_id"], roi, reason))
                             summary.failed += 1
                         for res in value["results"]:
+                            if res.get("nan_voxels"):
+                                warnings.warn(_nan_message(res["where"], res["nan_voxels"]), DataQualityWarning,
+                                              stacklevel=2)
+                                summary.warnings.append(_nan_message(res["where"], res["nan_voxels"]))
                             names.update(res["features"])
                             feat_rows.append(pd.DataFrame({
                                 "patient_id": value["patient_id"], "roi": res["roi"],
@@ -398,8 +444,12 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
                                 "patient_id": value["patient_id"], "roi": res["roi"], "params_hash": p.hash,
                                 "key": list(res["diagnostics"]), "value": list(res["diagnostics"].values())}))
                             summary.computed += 1
-                    write_batch(session, run, STAGE, failures,
-                                {"features": feat_rows, "feature_diagnostics": diag_rows}, summary.failures)
+                    lost = write_batch(session, run, STAGE, failures,
+                                       {"features": feat_rows, "feature_diagnostics": diag_rows}, summary.failures)
+                    for patient_id in lost:  # computed, but could not be stored (disk full ...)
+                        n = sum(int((f["patient_id"] == patient_id).any()) for f in diag_rows)
+                        summary.computed -= n
+                        summary.failed += n
         if not names:
             with session.open() as st:
                 got = st.query("SELECT count(DISTINCT feature) AS n FROM features WHERE params_hash = ?", [p.hash])

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from ..exceptions import ImagingError
+from ..exceptions import ImagingError, RGError
+from ..ids import check_patient_id, id_file_name
 from .volumes import (image_sha1, read_ct_series, read_image, read_rtstruct, read_seg, same_grid,
                       write_image)
 
@@ -210,7 +211,7 @@ def _rois_worker(task: dict) -> dict:
     Returns ``{"patient_id", "rows": [rois rows], "errors": [(item, reason)]}``.
     """
     patient = task["patient_id"]
-    out_dir = Path(task["out_dir"]) / _safe(patient)
+    out_dir = Path(task["out_dir"]) / id_file_name(patient)
     rows: list[dict] = []
     errors: list[tuple[str, str]] = []
     cts: dict[str, Any] = {}
@@ -227,7 +228,7 @@ def _rois_worker(task: dict) -> dict:
             ct, image_path, ct_hash = cts[ct_uid]
             reader_segments = (read_rtstruct(item["seg_path"], ct) if item["modality"] == "RTSTRUCT"
                                else read_seg(item["seg_path"], ct))
-        except ImagingError as exc:
+        except RGError as exc:  # unreadable series, or the CT could not be written (disk full)
             errors.append((seg_uid, str(exc)))
             continue
         names = name_segments([s.label for s in reader_segments], [s.property_type for s in reader_segments])
@@ -243,7 +244,11 @@ def _rois_worker(task: dict) -> dict:
                                  segmentation_source=seg_source))
                 continue
             suffix = "" if reader == "default" else f"__{reader}"
-            mask_path = write_image(segment.mask, out_dir / f"{roi}{suffix}.nrrd")
+            try:
+                mask_path = write_image(segment.mask, out_dir / f"{roi}{suffix}.nrrd")
+            except RGError as exc:  # disk full ...: this ROI fails, nothing is registered for it
+                errors.append((f"{roi}/{reader}", str(exc)))
+                continue
             rows.append(_row(patient, roi, reader, image_path, mask_path, None, segment.mask, segment.source, ct_uid,
                              seg_uid, image_hash=ct_hash, segmentation_source=seg_source))
             if roi == "tumor":
@@ -261,7 +266,7 @@ def _rois_worker(task: dict) -> dict:
         for reader, mask, image_path, ct_uid, ct_hash, seg_source in ring_sources:
             try:
                 ring = derive_ring(mask, thickness, gap)
-            except ImagingError as exc:
+            except RGError as exc:
                 errors.append((f"{name}/{reader}", str(exc)))
                 continue
             problem = mask_problem(sitk.GetArrayViewFromImage(ring).astype(bool), task.get("min_voxels", 1),
@@ -272,7 +277,11 @@ def _rois_worker(task: dict) -> dict:
                                  status="failed", reason=problem, image_hash=ct_hash, segmentation_source=seg_source))
                 continue
             suffix = "" if reader == "default" else f"__{reader}"
-            ring_path = write_image(ring, out_dir / f"{name}{suffix}.nrrd")
+            try:
+                ring_path = write_image(ring, out_dir / f"{name}{suffix}.nrrd")
+            except RGError as exc:
+                errors.append((f"{name}/{reader}", str(exc)))
+                continue
             rows.append(_row(patient, name, reader, image_path, ring_path, None, ring, "derived", ct_uid, None,
                              image_hash=ct_hash, segmentation_source=seg_source))
     return dict(patient_id=patient, rows=rows, errors=errors)
@@ -288,6 +297,16 @@ class RoiRunSummary:
     rois_ok: int = 0
     rois_failed: int = 0
     failures: list[tuple[str, str, str]] = field(default_factory=list)  # (patient, item, reason)
+
+    @property
+    def patients_failed(self) -> int:
+        """Patients with at least one recorded failure (a failed ROI, series or the whole task)."""
+        return len({p for p, _, _ in self.failures})
+
+    def text(self) -> str:
+        """One-line summary that counts every failure recorded in ``failures``."""
+        return (f"rois: {self.patients} patients ({self.patients_failed} with failures), {self.rois_ok} ROIs ok, "
+                f"{len(self.failures)} failed (run {self.run_id})")
 
 
 def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: float | None = 3.0,
@@ -404,7 +423,9 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
                 for result in batch:
                     bar.advance()
                     if not result.ok:
-                        failures.append((result.key, "", f"{type(result.error).__name__}: {result.error}"))
+                        error = result.error
+                        text = str(error) if isinstance(error, RGError) else f"{type(error).__name__}: {error}"
+                        failures.append((result.key, "", text))
                         continue
                     value = result.value
                     for item, reason in value["errors"]:
@@ -414,7 +435,11 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
                         summary.rois_ok += int((frame.status == "ok").sum())
                         summary.rois_failed += int((frame.status != "ok").sum())
                         frames.append(frame)
-                write_batch(session, run, STAGE, failures, {"rois": frames}, summary.failures)
+                lost = write_batch(session, run, STAGE, failures, {"rois": frames}, summary.failures)
+                for frame in frames:  # built, but could not be stored (disk full ...)
+                    gone = frame[frame.patient_id.isin(lost)]
+                    summary.rois_ok -= int((gone.status == "ok").sum())
+                    summary.rois_failed += int((gone.status == "ok").sum())
     return summary
 
 
@@ -439,6 +464,7 @@ def import_images(store, patient_id: str, image: str | Path, mask: str | Path, r
         Unreadable files, mask not on the image grid, ambiguous or absent label,
         empty or too small mask (nothing is written then).
     """
+    patient_id = check_patient_id(patient_id, "--patient")
     image_path, mask_path = Path(image).resolve(), Path(mask).resolve()
     img = read_image(image_path, "image")
     msk = read_image(mask_path, "mask")
@@ -468,7 +494,8 @@ def import_images(store, patient_id: str, image: str | Path, mask: str | Path, r
         mask_img = sitk.GetImageFromArray(chosen.astype(np.uint8))
         mask_img.CopyInformation(msk)
         base = Path(data_dir) if data_dir else mask_path.parent
-        mask_path = write_image(mask_img, base / "rois" / _safe(patient_id) / f"{_safe(roi)}__{_safe(reader)}_import.nrrd")
+        mask_path = write_image(mask_img, base / "rois" / id_file_name(patient_id)
+                                / f"{_safe(roi)}__{_safe(reader)}_import.nrrd")
     from ..store import sha256_file
     from ..store.session import StoreSession
 

@@ -554,14 +554,34 @@ def read_image(path: str | os.PathLike[str], what: str = "image") -> sitk.Image:
     return image
 
 
-def write_image(image: sitk.Image, path: str | os.PathLike[str]) -> Path:
-    """Write a compressed NRRD (or any SimpleITK format by suffix); parent folders are created."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part" + path.suffix)
+def _check_image_file(path: Path) -> None:
+    """The written file's header reads back (cheap: no voxel data is decoded)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
     try:
-        sitk.WriteImage(image, str(tmp), useCompression=True)
-        os.replace(tmp, path)
+        reader.ReadImageInformation()
     except RuntimeError as exc:
-        raise ImagingError(f"cannot write {path}: {str(exc).strip().splitlines()[-1]}") from exc
+        from ..exceptions import WriteError
+
+        raise WriteError(f"the file written to {path} does not read back ({str(exc).strip().splitlines()[-1]}); "
+                         "is the disk full?") from exc
+
+
+def write_image(image: sitk.Image, path: str | os.PathLike[str]) -> Path:
+    """Write a compressed NRRD (or any SimpleITK format by suffix); parent folders are created.
+
+    Written through :func:`radiogenomics.atomic.atomic_path`: a temporary name, read back
+    and synced, then renamed, so a full disk never leaves an empty or partial file
+    under ``path``.
+
+    Raises
+    ------
+    WriteError
+        Disk full (``no space left on <path>``), folder not writable, empty result.
+    """
+    from ..atomic import atomic_path
+
+    path = Path(path)
+    with atomic_path(path, check=_check_image_file) as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=True)
     return path

@@ -281,7 +281,9 @@ def export_model(store, model_id: str, path: Path | None = None) -> dict:
     """The frozen formula as JSON-ready dict, written to ``path`` when given."""
     formula = get_model(store, model_id)
     if path is not None:
-        Path(path).write_text(json.dumps(formula, indent=2, sort_keys=True))
+        from ..atomic import write_text
+
+        write_text(Path(path), json.dumps(formula, indent=2, sort_keys=True))
     return formula
 
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,7 +172,7 @@ def _begin(store_path: Path, run_id: str, pipeline: Pipeline, step: Step, argv: 
                           "step": step.name, "stage": step.stage, "argv": argv, "env": step.env,
                           "input_hash": digest, "upstream_runs": dict(upstream)},
            "package_versions": package_versions(), "input_checksums": dict(inputs),
-           "started_at": _now(), "status": "running"}
+           "started_at": _now(), "status": "running", "pid": os.getpid(), "host": socket.gethostname()}
     with Store.open(store_path) as store:
         store.upsert("runs", pd.DataFrame([row]))
 

@@ -444,9 +444,9 @@ def _import_nbia(call: StageCall, folder: Path, workers: int) -> StageResult:
 # --------------------------------------------------------------------------- imaging
 
 
-def _per_patient(name: str, summary: Any, counts: dict[str, int]) -> StageResult:
+def _per_patient(name: str, summary: Any, counts: dict[str, int], partial: bool = False) -> StageResult:
     return StageResult(name, run_ids=[summary.run_id], counts=counts, failures=list(summary.failures),
-                       summary=summary)
+                       partial=partial, summary=summary)
 
 
 @stage("import features", {"format": Opt(_text, "auto"), "roi": Opt(_text, "tumor"),
@@ -488,8 +488,9 @@ def _rois(call: StageCall, patient: list[str] | None, ring_mm: float, ring_gap_m
     summary = build_rois(call.settings, call.store, patients=patient or None, ring_mm=None if no_ring else ring_mm,
                          ring_gap_mm=ring_gap_mm, min_voxels=min_voxels, workers=_workers(call, workers),
                          executor=_executor(call, executor))
+    # per-patient failures: `rg rois` exits 12, the step is partial
     return _per_patient("rois", summary, {"patients": summary.patients, "rois_ok": summary.rois_ok,
-                                          "rois_failed": summary.rois_failed})
+                                          "rois_failed": summary.rois_failed}, partial=bool(summary.failures))
 
 
 @stage("features", {"params": Opt(_path, None), "roi": Opt(_repeat, None), "patient": Opt(_repeat, None),
@@ -502,7 +503,8 @@ def _features(call: StageCall, params: Path | None, roi: list[str] | None, patie
     summary = run_features(call.settings, call.store, params=params, rois=roi or None, patients=patient or None,
                            workers=_workers(call, workers), executor=_executor(call, executor))
     return _per_patient("features", summary, {"computed": summary.computed, "cached": summary.cached,
-                                              "failed": summary.failed, "features": summary.n_features})
+                                              "failed": summary.failed, "features": summary.n_features},
+                        partial=bool(summary.failures))
 
 
 @stage("stability", {"params": Opt(_path, None), "roi": Opt(_text, "tumor"), "method": Opt(_text, "auto"),

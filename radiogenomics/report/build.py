@@ -824,9 +824,12 @@ def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = 
             exported.append((f"Figure {number}. {caption}", png_file_to_data_uri(files["png"]), links))
         section.figures = exported
     written: dict[str, Path] = {}
+    from ..atomic import atomic_path, write_text
+
     for name, frame in tables.items():
         path = out / "tables" / f"{name}.csv"
-        frame.to_csv(path, index=False)
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
         written[name] = path
     # a table an earlier report wrote and this one did not is stale: it would describe other results
     for old in (out / "tables").glob("*.csv"):
@@ -837,10 +840,7 @@ def write_report(inputs: ReportInputs, out_dir: str | Path, title: str | None = 
                       f"grouping {inputs.grouping} | model {inputs.model_id or 'n/a'} | dataset "
                       f"{inputs.dataset_id or 'n/a'} | generated {stamp}",
                       {k: f"tables/{k}.csv" for k in written})
-    html_path = out / "report.html"
-    tmp = html_path.with_suffix(".html.tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    tmp.replace(html_path)
+    html_path = write_text(out / "report.html", doc)
     notes = [n for s in sections for n in s.notes]
     return ReportResult(html_path, written, [s.key for s in sections], sum(len(s.figures) for s in sections), notes,
                         figure_files)

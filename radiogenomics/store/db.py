@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import duckdb
 
-from ..exceptions import ReadOnlyError, SchemaError, StoreBusyError, StoreError
+from ..exceptions import ReadOnlyError, RGError, SchemaError, StoreBusyError, StoreError, WriteError
+from ..locks import pid_alive, process_label
 from .schema import MIGRATIONS, SCHEMA_VERSION, VIEWS
 
 if TYPE_CHECKING:  # numpy/pandas load lazily: `rg sql` and `rg --help` do not need them
@@ -127,6 +129,25 @@ def discard_if_empty(path: str | os.PathLike[str], folders: Sequence[str | os.Pa
     return removed
 
 
+def _disk_full(text: str) -> bool:
+    low = text.lower()
+    return "no space left" in low or "disk quota" in low
+
+
+def _open_error(path: Path, exc: Exception) -> StoreError:
+    """A clear error for a store file DuckDB cannot open (damaged, truncated, not DuckDB)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    low = first.lower()
+    if _disk_full(first):
+        return WriteError(f"no space left on {path.parent} (opening the store {path.name}); free disk space and rerun")
+    if "permission denied" in low or "read-only file system" in low:
+        return WriteError(f"cannot write the store {path}: its folder is not writable ({first}); "
+                          "pass another --store or fix the permissions")
+    size = path.stat().st_size if path.exists() else 0
+    return StoreError(f"cannot open store {path} ({size / 1e6:.1f} MB): {first}; the file is damaged or not a "
+                      "DuckDB store written by rg; restore it from a backup (or move it away to start a new store)")
+
+
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
@@ -147,7 +168,7 @@ class Store:
     # ------------------------------------------------------------------ opening
     @classmethod
     def open(cls, path: str | os.PathLike[str], read_only: bool = False, wait: float = 10.0,
-             sandbox: bool = False) -> "Store":
+             sandbox: bool = False, _fix_runs: bool = True) -> "Store":
         """Open (and create/migrate unless read-only) the store at ``path``.
 
         Parameters
@@ -157,11 +178,16 @@ class Store:
         read_only
             Open read-only: writes fail with :class:`ReadOnlyError`.
         wait
-            Seconds to keep retrying while another process holds the write lock.
+            Seconds to keep retrying while another process holds the write lock
+            (logged once, naming that process).
         sandbox
             With ``read_only``: lock the connection down so that it reaches nothing but
             the store (no other files, URLs, ATTACH, extensions or settings; see
             :func:`radiogenomics.store.sql.lock_down`).  ``rg sql`` without ``--write``.
+
+        Runs left ``running`` by a process of this host that no longer exists are
+        marked ``interrupted`` (a read-only open does it through a short read-write
+        open when the store is free).
 
         A store file (and folder) created by this open is removed again when the
         ``with`` block fails before anything was written to it, so a failed command
@@ -195,6 +221,7 @@ class Store:
         config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False} if sandbox else {}
         deadline = time.monotonic() + max(0.0, wait)
         delay = 0.1
+        told = False
         while True:
             try:
                 con = duckdb.connect(str(path), read_only=read_only, config=config)
@@ -202,17 +229,23 @@ class Store:
             except duckdb.IOException as exc:
                 if _is_lock_error(exc):
                     if time.monotonic() < deadline:
+                        if not told and deadline - time.monotonic() >= 1.0:  # say once that (and for whom) we wait
+                            holder = re.search(r"PID (\d+)", str(exc))
+                            who = process_label(int(holder.group(1))) if holder else "another rg process"
+                            log.info("waiting up to %.0f s for store %s: %s is writing to it",
+                                     deadline - time.monotonic(), path, who)
+                            told = True
                         time.sleep(delay)
                         delay = min(delay * 2, 1.0)
                         continue
                     holder = re.search(r"PID (\d+)", str(exc))
-                    who = f" (process {holder.group(1)})" if holder else ""
+                    who = f" ({process_label(int(holder.group(1)))})" if holder else ""
                     raise StoreBusyError(
                         f"store {path} is busy: another rg process{who} is writing to it; "
                         "retry when it has finished") from exc
-                raise StoreError(f"cannot open store {path}: {exc}") from exc
+                raise _open_error(path, exc) from exc
             except duckdb.Error as exc:
-                raise StoreError(f"cannot open store {path}: {exc}; is it a DuckDB file written by rg?") from exc
+                raise _open_error(path, exc) from exc
         store = cls(con, path, read_only)
         store._created = created
         try:
@@ -220,14 +253,42 @@ class Store:
             from .parquet import tune_connection  # Parquet-backed features: planner setting
 
             tune_connection(store)
-            if sandbox and read_only:
+            # runs left 'running' by a dead process (a second, read-only open does not look again)
+            stale = store._dead_runs() if (_fix_runs or not read_only) else []
+            if sandbox and read_only and not stale:
                 from .sql import lock_down
 
                 lock_down(store)
+        except duckdb.Error as exc:
+            store.close(failed=True)
+            raise _open_error(path, exc) from exc
         except BaseException:
             store.close(failed=True)
             raise
+        if stale and not read_only:
+            store._mark_interrupted(stale)
+        elif stale:
+            # a reader cannot write: mark them through a short read-write open if free
+            store.close()
+            with contextlib.suppress(StoreError):
+                cls.open(path, read_only=False, wait=0.0).close()
+            return cls.open(path, read_only=True, wait=wait, sandbox=sandbox, _fix_runs=False)
         return store
+
+    def _dead_runs(self) -> list[str]:
+        """Runs still ``running`` whose process (on this host) no longer exists."""
+        if self.schema_version() < 3:  # pid/host arrived with migration 3
+            return []
+        rows = self.con.execute("SELECT run_id, pid FROM core.runs WHERE status = 'running' AND pid IS NOT NULL "
+                                "AND host = ?", [socket.gethostname()]).fetchall()
+        return [run_id for run_id, pid in rows if int(pid) != os.getpid() and not pid_alive(int(pid))]
+
+    def _mark_interrupted(self, run_ids: list[str]) -> None:
+        self.con.execute(
+            "UPDATE core.runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?), "
+            "error = coalesce(error, 'the process running it ended without finishing (killed or crashed)') "
+            "WHERE run_id IN (SELECT unnest(?)) AND status = 'running'", [_utcnow(), run_ids])
+        log.info("marked %d run(s) left 'running' by a process that is gone as 'interrupted'", len(run_ids))
 
     def close(self, failed: bool = False) -> None:
         """Close the connection (idempotent).
@@ -350,8 +411,11 @@ class Store:
         values[np.asarray(cols["gi"]), np.asarray(cols["pi"])] = np.asarray(cols["value"], dtype=float)
         return values, genes, patients
 
-    def _translate(self, exc: duckdb.Error) -> StoreError:
+    def _translate(self, exc: duckdb.Error) -> RGError:
         text = str(exc)
+        if _disk_full(text):
+            return WriteError(f"no space left on {self.path.parent} (writing the store {self.path.name}); "
+                              "free disk space and rerun: nothing of the failed write was kept")
         if "read-only" in text.lower() or "read only" in text.lower():
             return ReadOnlyError(f"the store {self.path} is open read-only: {text.splitlines()[0]} (use --write to modify it)")
         return StoreError(text.splitlines()[0] if text else repr(exc))
@@ -401,7 +465,12 @@ class Store:
             raise
         else:
             self._txn_depth = 0
-            self.con.execute("COMMIT")
+            try:
+                self.con.execute("COMMIT")
+            except duckdb.Error as exc:
+                with contextlib.suppress(duckdb.Error):
+                    self.con.execute("ROLLBACK")
+                raise self._translate(exc) from exc
 
     def upsert(self, table: str, rows: pd.DataFrame, run_id: str | None = None) -> int:
         """Insert or replace ``rows`` into ``core.<table>`` on its primary key.
@@ -466,6 +535,8 @@ class Store:
             if own_txn:
                 self.con.execute("COMMIT")
         except duckdb.Error as exc:
+            if _disk_full(str(exc)):
+                raise self._translate(exc) from exc
             raise StoreError(f"writing {len(frame)} rows to {table} failed: {str(exc).splitlines()[0]}") from exc
         finally:
             self.con.unregister(view)
@@ -512,9 +583,20 @@ class Store:
     # ------------------------------------------------------------------ ids
     def add_patients(self, patient_ids: Sequence[str], collection: str | None, source: str,
                      run_id: str | None = None) -> None:
-        """Register canonical patients (idempotent)."""
+        """Register canonical patients (idempotent).
+
+        Raises
+        ------
+        InputError
+            An id is empty, holds control characters or is absurdly long
+            (:func:`radiogenomics.ids.check_patient_id`); nothing is written then.
+        """
         import pandas as pd
-        frame = pd.DataFrame({"patient_id": list(dict.fromkeys(patient_ids))})
+
+        from ..ids import check_patient_id
+
+        ids = [check_patient_id(p, f"from {source}") for p in dict.fromkeys(patient_ids)]
+        frame = pd.DataFrame({"patient_id": ids})
         frame["collection"] = collection
         frame["source"] = source
         self.upsert("patients", frame, run_id=run_id)
@@ -544,8 +626,44 @@ class Store:
         return dict(rows)
 
     # ------------------------------------------------------------------ info
+    #: DuckDB's file header: 1 main + 2 database headers of 4 KiB before the first block
+    _HEADER_BYTES = 3 * 4096
+
+    def check_file(self, deep: bool = False) -> list[str]:
+        """Problems of the store file (empty list: none found).
+
+        Always: the file must be as long as the blocks DuckDB's header says it holds (a
+        file cut short by a full disk or a partial copy is not).  With ``deep``, every
+        row of every base table is read as well, which finds damaged blocks (DuckDB
+        checks block checksums) at the cost of reading the whole store.
+        """
+        problems: list[str] = []
+        try:
+            row = self.con.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+                                   "WHERE database_name = current_database()").fetchall()
+        except duckdb.Error as exc:
+            return [f"its size cannot be read ({str(exc).splitlines()[0]})"]
+        if row and self.path.exists():
+            block_size, blocks = (int(v) for v in row[0])
+            expected = self._HEADER_BYTES + block_size * blocks
+            actual = self.path.stat().st_size
+            if actual < expected:
+                problems.append(f"the file is truncated: {actual:,d} bytes but its header lists {blocks} blocks "
+                                f"of {block_size:,d} bytes ({expected:,d} bytes)")
+        if deep:
+            tables = [r[0] for r in self.con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema='core' "
+                "AND table_type='BASE TABLE' ORDER BY table_name").fetchall()]
+            for table in tables:
+                try:
+                    self.con.execute(f'SELECT sum(hash(t)) FROM core."{table}" AS t').fetchall()
+                except duckdb.Error as exc:
+                    problems.append(f"table {table} cannot be read: {str(exc).splitlines()[0]}")
+        return problems
+
     def info(self) -> dict[str, Any]:
-        """Schema version, row count of every base table, file size in bytes.
+        """Schema version, row count of every base table, file size in bytes, ``problems``
+        found by :meth:`check_file` (empty when the file looks whole).
 
         With Parquet-backed features, ``features_parquet`` adds their location, files,
         bytes and rows (rows None for a remote location).
@@ -560,7 +678,7 @@ class Store:
         if wal.exists():
             size += wal.stat().st_size
         details = {"path": str(self.path), "schema_version": self.schema_version(),
-                   "tables": counts, "size_bytes": size}
+                   "tables": counts, "size_bytes": size, "problems": self.check_file()}
         from .parquet import features_parquet_info, is_remote, read_parquet_sql
 
         parquet = features_parquet_info(self)

@@ -12,7 +12,8 @@ writes Parquet instead of ``core.features``, and the ``features`` view becomes::
 
 Layout (hive partitioning; ``params_hash`` and ``bucket`` come from the path)::
 
-    <location>/params_hash=<hash>/bucket=<b>/p-<patient id>.parquet   one patient (upserts)
+    <location>/params_hash=<hash>/bucket=<b>/p-<patient id>.parquet   one patient (upserts; id
+                                                   percent-quoted, or p-+<slug>_<hash> when long)
     <location>/params_hash=<hash>/bucket=<b>/c-<uuid>.parquet         many patients (compacted)
 
 ``bucket`` = first 8 hex digits of md5(patient_id) modulo the bucket count, the
@@ -73,9 +74,25 @@ def bucket_sql(column: str, n_buckets: int) -> str:
     return f"(('0x' || md5({column})[1:8])::UBIGINT % {int(n_buckets)})::INTEGER"
 
 
+#: longest percent-quoted id kept as the file name; longer ids use a slug + hash
+_MAX_QUOTED = 100
+
+
+def patient_file_name(patient_id: str) -> str:
+    """File name of one patient: ``p-<percent-quoted id>.parquet``, or for ids whose quoted
+    form is long (CJK, very long ids) ``p-+<slug>_<hash>.parquet``.  Quoting never yields
+    ``+``, so the two forms cannot collide; both are bounded and injective."""
+    quoted = quote(str(patient_id), safe="-_.")
+    if len(quoted) <= _MAX_QUOTED:
+        return f"p-{quoted}.parquet"
+    from ..ids import id_file_name
+
+    return f"p-+{id_file_name(str(patient_id))}.parquet"
+
+
 def patient_file(location: str | os.PathLike[str], params_hash: str, bucket: int, patient_id: str) -> Path:
-    """Path of one patient's file."""
-    return partition_dir(location, params_hash, bucket) / f"p-{quote(str(patient_id), safe='-_.')}.parquet"
+    """Path of one patient's file (see :func:`patient_file_name`)."""
+    return partition_dir(location, params_hash, bucket) / patient_file_name(patient_id)
 
 
 def partition_dir(location: str | os.PathLike[str], params_hash: str, bucket: int) -> Path:
@@ -199,15 +216,27 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_file(rows: pd.DataFrame, path: Path) -> None:
-    """Write atomically: a temporary name the view's glob ignores, then rename."""
+    """Write atomically: a temporary name the view's glob ignores, checked, then renamed."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    from ..atomic import atomic_path
+
     table = pa.Table.from_pandas(_normalise(rows), schema=_arrow_schema(), preserve_index=False)
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomic_path(path, check=_check_parquet, keep_suffix=False) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def _check_parquet(path: Path) -> None:
+    """The footer of a just-written file reads back."""
+    import pyarrow.parquet as pq
+
+    from ..exceptions import WriteError
+
+    try:
+        pq.ParquetFile(path).metadata
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types on a bad file
+        raise WriteError(f"the Parquet file written to {path} does not read back ({exc}); is the disk full?") from exc
 
 
 def _read_file(path: Path) -> pd.DataFrame:

@@ -29,7 +29,7 @@ CREATE TABLE core.runs (
     input_checksums JSON,
     started_at TIMESTAMP NOT NULL,
     finished_at TIMESTAMP,
-    status VARCHAR NOT NULL,          -- running | ok | failed | partial
+    status VARCHAR NOT NULL,          -- running | ok | failed | partial | interrupted
     error VARCHAR
 );
 
@@ -404,14 +404,22 @@ UPDATE core.series SET source = 'NBIA' WHERE source IS NULL;
 ALTER TABLE core.rois ADD COLUMN IF NOT EXISTS segmentation_source VARCHAR;
 """
 
+# v3: which process runs a stage: a run left 'running' by a process that is gone is
+# marked 'interrupted' by the next rg command that opens the store
+_V3_RUN_OWNER = r"""
+ALTER TABLE core.runs ADD COLUMN IF NOT EXISTS pid INTEGER;
+ALTER TABLE core.runs ADD COLUMN IF NOT EXISTS host VARCHAR;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _V1),
     Migration(2, "series source/licence/DOI, scanner model/kernel/slice thickness, segmentation source", _V2),
+    Migration(3, "runs: pid and host of the process (interrupted runs)", _V3_RUN_OWNER),
 ]
 
 #: the documented SQL interface; recreated after migrations
 VIEWS: dict[str, str] = {
-    "runs": "SELECT run_id, command, parameters, package_versions, input_checksums, started_at, finished_at, status, error FROM core.runs",
+    "runs": "SELECT * FROM core.runs",  # run_id ... error, then pid, host (migration 3)
     "patients": "SELECT patient_id, collection, source, run_id FROM core.patients",
     "id_crosswalk": "SELECT source, source_id, patient_id, run_id FROM core.id_crosswalk",
     "series": "SELECT series_uid, patient_id, study_uid, modality, description, image_count, status, collection, study_date, study_description, manufacturer, sop_class_uid, referenced_series_uid, file_size, path, md5_verified, error, run_id, source, license, doi, manufacturer_model, convolution_kernel, slice_thickness, segmentation_source, analysis_result_id FROM core.series",

@@ -107,10 +107,10 @@ class RunRecorder:
         with self.session.open() as store:
             store.execute(
                 "INSERT INTO core.runs (run_id, command, parameters, package_versions, input_checksums, "
-                "started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                "started_at, status, pid, host) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
                 [self.run_id, self.command, json.dumps(self.parameters, sort_keys=True, default=str),
                  json.dumps({**package_versions(), "_host": socket.gethostname()}, sort_keys=True),
-                 json.dumps(self.inputs, sort_keys=True), _utcnow()])
+                 json.dumps(self.inputs, sort_keys=True), _utcnow(), os.getpid(), socket.gethostname()])
         return self
 
     def add_inputs(self, checksums: Mapping[str, str], store: Store | None = None) -> None:
@@ -143,32 +143,69 @@ class RunRecorder:
                     raise
                 return
             if exc is not None:
+                # Ctrl-C and SIGTERM (raised as KeyboardInterrupt by the CLI) interrupt a run
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
                 with contextlib.suppress(Exception):
-                    store.execute("UPDATE core.runs SET status='failed', error=?, finished_at=? WHERE run_id=?",
-                                  [f"{exc_type.__name__}: {exc}", _utcnow(), self.run_id])
+                    store.execute("UPDATE core.runs SET status=?, error=?, finished_at=? WHERE run_id=?",
+                                  [status, f"{exc_type.__name__}: {exc}", _utcnow(), self.run_id])
                 return
             store.execute("UPDATE core.runs SET status=?, finished_at=? WHERE run_id=?",
                           ["partial" if self.failures else "ok", _utcnow(), self.run_id])
 
 
 def write_batch(session: StoreSession, run: Any, stage: str, failures: list[tuple[str, str, str]],
-                tables: Mapping[str, list[pd.DataFrame]], recorded: list[tuple[str, str, str]] | None = None) -> None:
+                tables: Mapping[str, list[pd.DataFrame]],
+                recorded: list[tuple[str, str, str]] | None = None) -> list[str]:
     """Write one batch of a per-patient stage while holding the store only for this block.
 
     ``failures`` are ``(patient_id, item, reason)`` recorded as per-patient failures
     (and appended to ``recorded``); ``tables`` maps a table to the frames to upsert,
-    all in one transaction so a batch is stored whole or not at all.
+    all in one transaction so a batch is stored whole or not at all.  When the batch
+    cannot be written (disk full ...), each patient is tried on its own and those that
+    still fail are recorded as failures with the reason, instead of ending the run.
+
+    Returns
+    -------
+    list of str
+        Patients whose rows could not be written (so callers correct their counts).
     """
     import pandas as pd
+    from ..exceptions import WriteError
+
     frames = {table: pd.concat(parts, ignore_index=True) for table, parts in tables.items() if parts}
+    lost: list[str] = []
     if not (failures or frames):
-        return
+        return lost
     with session.open() as st:
         for patient_id, item, reason in failures:
             run.record_failure(stage, patient_id, reason, item=item, store=st)
             if recorded is not None:
                 recorded.append((patient_id, item, reason))
-        if frames:
-            with st.transaction():
-                for table, frame in frames.items():
-                    st.upsert(table, frame, run_id=run.run_id)
+        if not frames:
+            return lost
+        try:
+            _write_frames(st, run, frames)
+            return lost
+        except WriteError as exc:
+            if not all("patient_id" in f for f in frames.values()):
+                raise
+            log.warning("writing a batch failed (%s); writing patient by patient", exc)
+        patients = list(dict.fromkeys(p for f in frames.values() for p in f["patient_id"]))
+        for patient_id in patients:
+            mine = {t: f[f["patient_id"] == patient_id] for t, f in frames.items()}
+            try:
+                _write_frames(st, run, {t: f for t, f in mine.items() if len(f)})
+            except WriteError as exc:
+                lost.append(patient_id)
+                run.record_failure(stage, patient_id, str(exc), item="", store=st)
+                if recorded is not None:
+                    recorded.append((patient_id, "", str(exc)))
+    return lost
+
+
+def _write_frames(st: Store, run: Any, frames: Mapping[str, pd.DataFrame]) -> None:
+    # file-backed tables (Parquet features) last: a failed file write rolls back the rest
+    order = sorted(frames, key=lambda t: t == "features")
+    with st.transaction():
+        for table in order:
+            st.upsert(table, frames[table], run_id=run.run_id)

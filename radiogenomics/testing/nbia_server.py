@@ -187,14 +187,17 @@ class LocalNBIAServer:
         Extra URL path -> local file (e.g. ``{"/clinical/data.csv": path}``).
     faults
         A :class:`FaultPlan` (``srv.faults`` can be changed while serving).
+    port
+        Port to listen on; 0 (default) lets the system choose a free one.
     """
 
     def __init__(self, series_root: str | Path | None = None, collection: str = "SYNTH",
                  geo_root: str | Path | None = None, files: Mapping[str, str | Path] | None = None,
                  faults: FaultPlan | None = None, license_name: str = "CC BY 4.0",
                  license_uri: str = "https://creativecommons.org/licenses/by/4.0/",
-                 chunk_size: int = 1 << 16) -> None:
+                 chunk_size: int = 1 << 16, port: int = 0) -> None:
         self.collection = collection
+        self._bind_port = int(port)
         self.series_root = Path(series_root) if series_root else None
         self.geo_root = Path(geo_root) if geo_root else None
         self.files = {k if k.startswith("/") else "/" + k: Path(v) for k, v in (files or {}).items()}
@@ -217,7 +220,7 @@ class LocalNBIAServer:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "LocalNBIAServer":
         handler = type("_Handler", (_Handler,), {"srv": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd = ThreadingHTTPServer(("127.0.0.1", self._bind_port), handler)
         httpd.daemon_threads = True
         httpd.block_on_close = False  # a handler sleeping in a 'slow' fault must not block close
         self._httpd = httpd

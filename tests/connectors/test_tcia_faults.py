@@ -264,7 +264,7 @@ def test_interrupt_stops_cleanly_and_rerun_completes(settings, store, server, co
 
     with pytest.raises(KeyboardInterrupt):
         fetch_tcia(settings, store, COLLECTION, workers=1, progress=progress)
-    assert store.query("SELECT status FROM core.runs")["status"].tolist() == ["failed"]
+    assert store.query("SELECT status FROM core.runs")["status"].tolist() == ["interrupted"]
     assert not any(partial_dir(settings).iterdir())
     complete = store.query("SELECT series_uid, path FROM core.series WHERE status = 'complete'")
     assert all(Path(p).is_dir() for p in complete["path"])
