@@ -93,17 +93,13 @@ def info(
 
     A damaged store (truncated file, unreadable blocks) is reported and exits 4.
     """
-    from ..exceptions import StoreError
+    from ..store.db import raise_if_damaged
 
     with _state.open_store(read_only=not migrate) as store:
-        details = store.info()
-        if check:
-            details["problems"] = store.check_file(deep=True)
+        details = store.info(deep=check)
     if as_json:
         typer.echo(json.dumps(details, indent=2))
-    if details["problems"]:
-        raise StoreError(f"store {details['path']} is damaged: {'; '.join(details['problems'])}; restore it from "
-                         "a backup or rebuild it (rerun the stages)")
+    raise_if_damaged(details)
     if as_json:
         return
     typer.echo(f"store:          {details['path']}")

@@ -286,13 +286,15 @@ def _sql(call: StageCall, query: str, format: str, out: Path | None, write: bool
     return StageResult("sql", run_ids=list(runs), counts={"rows": len(frame)}, summary=frame)
 
 
-@stage("store info", {"json": Opt(_flag, False), "migrate": Opt(_flag, False)})
-def _store_info(call: StageCall, json: bool, migrate: bool) -> StageResult:
-    """Schema version, row counts of every table, and the store's size."""
+@stage("store info", {"json": Opt(_flag, False), "migrate": Opt(_flag, False), "check": Opt(_flag, False)})
+def _store_info(call: StageCall, json: bool, migrate: bool, check: bool) -> StageResult:
+    """Schema version, row counts of every table, the store's size; a damaged store raises."""
     from ..store import Store
+    from ..store.db import raise_if_damaged
 
     with Store.open(call.store, read_only=not migrate) as store:
-        details = store.info()
+        details = store.info(deep=check)
+    raise_if_damaged(details)
     return StageResult("store info", counts=dict(details["tables"]), summary=details)
 
 

@@ -148,6 +148,13 @@ def _open_error(path: Path, exc: Exception) -> StoreError:
                       "DuckDB store written by rg; restore it from a backup (or move it away to start a new store)")
 
 
+def raise_if_damaged(details: Mapping[str, Any]) -> None:
+    """Raise :class:`StoreError` when :meth:`Store.info` found problems with the file."""
+    if details.get("problems"):
+        raise StoreError(f"store {details['path']} is damaged: {'; '.join(details['problems'])}; restore it from "
+                         "a backup or rebuild it (rerun the stages)")
+
+
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
 
@@ -661,9 +668,9 @@ class Store:
                     problems.append(f"table {table} cannot be read: {str(exc).splitlines()[0]}")
         return problems
 
-    def info(self) -> dict[str, Any]:
+    def info(self, deep: bool = False) -> dict[str, Any]:
         """Schema version, row count of every base table, file size in bytes, ``problems``
-        found by :meth:`check_file` (empty when the file looks whole).
+        found by :meth:`check_file` (empty when the file looks whole; ``deep`` reads every row).
 
         With Parquet-backed features, ``features_parquet`` adds their location, files,
         bytes and rows (rows None for a remote location).
@@ -678,7 +685,7 @@ class Store:
         if wal.exists():
             size += wal.stat().st_size
         details = {"path": str(self.path), "schema_version": self.schema_version(),
-                   "tables": counts, "size_bytes": size, "problems": self.check_file()}
+                   "tables": counts, "size_bytes": size, "problems": self.check_file(deep=deep)}
         from .parquet import features_parquet_info, is_remote, read_parquet_sql
 
         parquet = features_parquet_info(self)
