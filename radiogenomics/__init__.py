@@ -6,7 +6,7 @@ __all__ = ["__version__"]
 
 
 def __getattr__(name: str) -> str:
-    # importlib.metadata costs ~30 ms at start-up; only --version and provenance need it
+    # importlib.metadata is slow to import; only --version and provenance need it
     if name == "__version__":
         from importlib import metadata
 

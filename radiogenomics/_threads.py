@@ -2,8 +2,7 @@
 
 Products like (20,000 genes x 130 samples) @ (130 x 2) are memory bound: OpenBLAS's
 threads cost more to wake than they save, and on a shared machine a second thread is
-often not free at all.  Measured on the project's 2-core machine: 3 ms on one thread
-against 12-16 ms on two for the limma solve.
+often not free at all (the limma solve ran several times faster on one thread here).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ def one_blas_thread() -> Iterator[None]:
         yield
         return
     if _CONTROLLER is None:
-        # building the controller scans the loaded libraries once (~ms); limits are then ~20 us
+        # building the controller scans the loaded libraries once; later limits are cheap
         _CONTROLLER = ThreadpoolController()
     with _CONTROLLER.limit(limits=1, user_api="blas"):
         yield

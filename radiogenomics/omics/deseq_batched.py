@@ -218,7 +218,7 @@ class BatchedInference(DefaultInference):
     def lin_reg_mu(self, counts: np.ndarray, size_factors: np.ndarray, design_matrix: np.ndarray,
                    min_mu: float) -> np.ndarray:
         # pydeseq2 fits one sklearn LinearRegression (no intercept) per gene: one least-squares
-        # solve with all genes as right-hand sides is the same fit (~90 % of its run time at 20,000 genes)
+        # solve with all genes as right-hand sides is the same fit (most of its run time at 20,000 genes)
         X = np.asarray(design_matrix, dtype=float)
         sf = np.asarray(size_factors, dtype=float)[:, None]
         beta = np.linalg.lstsq(X, np.asarray(counts, dtype=float) / sf, rcond=None)[0]

@@ -96,7 +96,7 @@ def ora(query: Iterable[str], universe: Iterable[str], gene_sets: Mapping[str, I
     sets outside [min_size, max_size] are not tested.  Rows are returned for every tested
     set (overlap may be 0), sorted by p-value.
     """
-    from scipy import stats  # imported here: scipy.stats costs ~0.3 s, rg de / rg gsea do not need it
+    from scipy import stats  # imported here: importing scipy.stats is slow and rg de does not need it
 
     annotated = set().union(*[set(v) for v in gene_sets.values()]) if gene_sets else set()
     uni = set(universe) & annotated

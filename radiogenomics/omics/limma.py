@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special  # the t distribution through special.stdtr: scipy.stats costs ~0.3 s to import
+from scipy import special  # the t distribution through special.stdtr: importing scipy.stats is slow
 
 from .._threads import one_blas_thread
 from ..exceptions import InputError, StatisticalWarning

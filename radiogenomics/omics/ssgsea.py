@@ -52,7 +52,7 @@ def ssgsea_matrix(x: np.ndarray, members: list[np.ndarray], alpha: float = 0.25,
     ndarray
         Sets x samples (unnormalised).
     """
-    from scipy import stats  # lazily: importing scipy.stats costs ~0.3 s
+    from scipy import stats  # lazily: importing scipy.stats is slow
 
     n, m = x.shape
     ranks = stats.rankdata(x, axis=0, method="average")
