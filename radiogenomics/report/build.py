@@ -646,10 +646,11 @@ def section_immune(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Sec
     fit = merged[(merged["method"] == "deconvolution") & merged["score"].isin(DECONVOLUTION_DIAGNOSTICS)]
     scores = merged.drop(index=fit.index)
     for method, sub in scores.groupby("method"):
-        what = "estimated cell-type fractions" if method == "deconvolution" else "scores"
+        extra = (" (estimated cell-type fractions; fit diagnostics in the table 'deconvolution fit')"
+                 if method == "deconvolution" else "")
         units = {s: SCORE_UNITS.get(str(method), {}).get(s, SCORE_DEFAULT_UNIT.get(str(method), "score (a.u.)"))
                  for s in sub["score"].unique()}
-        c.figure(f"{method}: {what} by risk group", figures.score_box_figure, sub[["score", "grp", "value"]], pv,
+        c.figure(f"{method}: scores by risk group{extra}", figures.score_box_figure, sub[["score", "grp", "value"]], pv,
                  title=str(method), units=units, slug=f"immune_{method}")
     summary = scores.groupby(["method", "score", "grp"])["value"].median().unstack("grp").reset_index()
     c.table("immune_medians", summary, 30)
