@@ -411,10 +411,37 @@ ALTER TABLE core.runs ADD COLUMN IF NOT EXISTS pid INTEGER;
 ALTER TABLE core.runs ADD COLUMN IF NOT EXISTS host VARCHAR;
 """
 
+# the radiogenomic map (rg map): every imaging variable x every molecular variable, and the
+# patients each map used
+_RGMAP = r"""
+CREATE TABLE IF NOT EXISTS core.radiogenomic_map (
+    map_id VARCHAR NOT NULL,
+    imaging VARCHAR NOT NULL,
+    imaging_source VARCHAR,
+    molecular VARCHAR NOT NULL,
+    molecular_source VARCHAR,
+    rho DOUBLE,
+    p DOUBLE,
+    fdr DOUBLE,
+    n INTEGER,
+    method VARCHAR,
+    covariates VARCHAR,
+    run_id VARCHAR,
+    PRIMARY KEY (map_id, imaging, molecular)
+);
+CREATE TABLE IF NOT EXISTS core.radiogenomic_map_patients (
+    map_id VARCHAR NOT NULL,
+    patient_id VARCHAR NOT NULL,
+    run_id VARCHAR,
+    PRIMARY KEY (map_id, patient_id)
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _V1),
     Migration(2, "series source/licence/DOI, scanner model/kernel/slice thickness, segmentation source", _V2),
     Migration(3, "runs: pid and host of the process (interrupted runs)", _V3_RUN_OWNER),
+    Migration(4, "radiogenomic map", _RGMAP),
 ]
 
 #: the documented SQL interface; recreated after migrations
@@ -443,6 +470,8 @@ VIEWS: dict[str, str] = {
     "ora_results": "SELECT * FROM core.ora_results",
     "immune_scores": "SELECT * FROM core.immune_scores",
     "associations": "SELECT * FROM core.associations",
+    "radiogenomic_map": "SELECT map_id, imaging, imaging_source, molecular, molecular_source, rho, p, fdr, n, method, covariates, run_id FROM core.radiogenomic_map",
+    "radiogenomic_map_patients": "SELECT map_id, patient_id, run_id FROM core.radiogenomic_map_patients",
     "pipeline_steps": "SELECT pipeline, step, input_hash, status, run_id, finished_at FROM core.pipeline_steps",
 }
 
