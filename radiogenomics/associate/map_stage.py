@@ -21,6 +21,9 @@ from .rgmap import radiogenomic_map
 
 log = logging.getLogger(__name__)
 
+#: pairs whose per-patient values are stored (radiogenomic_map_values) for the report's scatter plots
+TOP_VALUES = 6
+
 
 def _imaging(st, model_id: str | None, features: str | None, roi: str, params_hash: str | None
              ) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -157,8 +160,16 @@ def run_map(store: StoreLike, map_id: str = "default", *, model_id: str | None =
     params = dict(map_id=map_id, model_id=model_id, features=features, roi=roi, params_hash=params_hash,
                   dataset_id=dataset_id, pathways=pathways, immune=immune, genes=genes, adjust=list(adjust),
                   n_imaging=int(img.shape[1]), n_molecular=int(mol.shape[1]), n_patients=len(patients))
+    top = top_pairs(table, TOP_VALUES)
+    shown = sorted(set(top["imaging"]) | set(top["molecular"]))
+    both = pd.concat([img, mol], axis=1)
+    both = both.loc[:, ~both.columns.duplicated()]
+    values = both.loc[both.index.intersection(patients), shown].rename_axis("patient_id").reset_index().melt(
+        id_vars="patient_id", var_name="variable", value_name="value").dropna(subset=["value"])
+    values.insert(0, "map_id", map_id)
     with StoreSession(store).open() as st, st.run("rg map", params) as run:
         with st.transaction():
+            st.replace("radiogenomic_map_values", values, "map_id = ?", [map_id], run_id=run.run_id)
             st.replace("radiogenomic_map", table, "map_id = ?", [map_id], run_id=run.run_id)
             st.replace("radiogenomic_map_patients", pd.DataFrame({"map_id": map_id, "patient_id": patients}),
                        "map_id = ?", [map_id], run_id=run.run_id)

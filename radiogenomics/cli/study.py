@@ -117,8 +117,36 @@ def demo_cmd(
         raise typer.Exit(code=5)
 
 
+def map_cmd(
+    map_id: str = typer.Option("default", "--map-id", help="Name of the map in radiogenomic_map (a rerun replaces it)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Include this model's Rad-score as an imaging variable."),
+    features: str = typer.Option("stable", "--features", help="Imaging features: stable, all, none or a comma-separated list."),
+    roi: str = typer.Option("tumor", "--roi", help="ROI of the features."),
+    params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set when several were extracted."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset [default: the only one in the store]."),
+    pathways: str = typer.Option("hallmark", "--pathways", help="Single-sample pathway scores (ssGSEA): hallmark, go_bp, a GMT path, or none."),
+    no_immune: bool = typer.Option(False, "--no-immune", help="Leave out the stored immune scores (rg immune)."),
+    genes: bool = typer.Option(False, "--genes", help="Also correlate with every gene (log2 expression)."),
+    adjust: Optional[str] = typer.Option(None, "--adjust", help="Clinical columns to adjust for (partial Spearman), e.g. age,gender."),
+) -> None:
+    """The radiogenomic map: Spearman of every imaging variable with every pathway / immune score / gene, BH FDR."""
+    from ..associate.map_stage import run_map
+
+    result = run_map(_state.settings().store, map_id, model_id=model, features=features, roi=roi,
+                     params_hash=params_hash, dataset_id=dataset, pathways=pathways, immune=not no_immune,
+                     genes=genes, adjust=[c.strip() for c in (adjust or "").split(",") if c.strip()])
+    c = result.counts
+    console = _state.out_console()
+    console.print(f"map {map_id}: {c['imaging']} imaging x {c['molecular']} molecular variables over "
+                  f"{c['patients']} patients; {c['significant']} of {c['pairs']} pairs with FDR < 0.05 "
+                  f"(run {result.run_ids[0]})")
+    for r in result.summary["top"].itertuples():
+        console.print(f"  {r.imaging} ~ {r.molecular}: rho {r.rho:+.3f}, FDR {r.fdr:.3g} (n = {r.n})")
+
+
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the rg app."""
+    app.command("map")(map_cmd)
     app.command("associate")(associate_cmd)
     app.command("report")(report_cmd)
     app.command("run")(run_cmd)

@@ -765,6 +765,19 @@ def _immune(call: StageCall, dataset: str, signature: Path | None, method: list[
                                           "scores": int(rows["score"].nunique())})
 
 
+@stage("map", {"map_id": Opt(_text, "default"), "model": Opt(_text, None), "features": Opt(_text, "stable"),
+               "roi": Opt(_text, "tumor"), "params_hash": Opt(_text, None), "dataset": Opt(_text, None),
+               "pathways": Opt(_text, "hallmark"), "no_immune": Opt(_flag, False), "genes": Opt(_flag, False),
+               "adjust": Opt(_text, None)})
+def _map(call: StageCall, map_id: str, model: str | None, features: str, roi: str, params_hash: str | None,
+         dataset: str | None, pathways: str, no_immune: bool, genes: bool, adjust: str | None) -> StageResult:
+    """The radiogenomic map."""
+    from ..associate.map_stage import run_map
+
+    return run_map(call.store, map_id, model_id=model, features=features, roi=roi, params_hash=params_hash,
+                   dataset_id=dataset, pathways=pathways, immune=not no_immune, genes=genes, adjust=_split(adjust))
+
+
 @stage("associate", {"grouping": Opt(_text, _REQUIRED), "dataset": Opt(_text, None),
                      "what": Opt(_text, "de,gsea,ora,immune,clinical"), "groups": Opt(_text, None),
                      "gsea_method": Opt(_text, "prerank"), "permutations": Opt(_int, 1000), "seed": Opt(_int, 0),

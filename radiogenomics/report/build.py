@@ -81,6 +81,11 @@ def load_inputs(store, grouping: str, dataset_id: str | None = None) -> ReportIn
     inputs.frames["model_results"] = store_tables.result_rows(store, "model_results", subject=subjects)
     for table in ("de_results", "gsea_results", "ora_results", "associations"):
         inputs.frames[table] = store_tables.result_rows(store, table, grouping=grouping)
+    for table in ("radiogenomic_map", "radiogenomic_map_values", "radiogenomic_map_patients"):
+        try:
+            inputs.frames[table] = store_tables.result_rows(store, table)
+        except RGError:  # a store from before the map existed: the section says how to make one
+            inputs.frames[table] = pd.DataFrame()
     if dataset_id is None:
         for table in ("de_results", "gsea_results"):
             frame = inputs.get(table)
@@ -751,6 +756,43 @@ def section_methods(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Se
     return section
 
 
+def section_map(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
+    """The radiogenomic map(s) of the store (``rg map``): heatmap and top pairs, from stored results."""
+    from .map_figures import map_heatmap_figure, map_scatter_figure
+
+    section = Section("map", "Radiogenomic map")
+    c = _Collector(section, tables)
+    rgmap = inputs.get("radiogenomic_map")
+    if rgmap.empty:
+        section.notes.append("No radiogenomic map in the store; run `rg map` (e.g. `rg map --model MODEL`).")
+        return section
+    values = inputs.get("radiogenomic_map_values")
+    used = inputs.get("radiogenomic_map_patients")
+    if len(used):
+        used = used.groupby("map_id").size().rename("n").reset_index()
+    text = []
+    for map_id, table in rgmap.sort_values(["map_id", "p"]).groupby("map_id", sort=True):
+        n_pat = int(used.loc[used["map_id"] == map_id, "n"].iloc[0]) if len(used) and (used["map_id"] == map_id).any() \
+            else int(table["n"].max())
+        n_sig = int((table["fdr"] < 0.05).sum())
+        method = str(table["method"].iloc[0])
+        covs = str(table["covariates"].iloc[0] or "")
+        text.append(f"<p>Map <b>{html.escape(str(map_id))}</b>: {table['imaging'].nunique()} imaging x "
+                    f"{table['molecular'].nunique()} molecular variables over {n_pat} patients, {html.escape(method)}"
+                    f"{' adjusted for ' + html.escape(covs) if covs else ''}; {n_sig} of {len(table)} pairs with "
+                    "Benjamini-Hochberg FDR &lt; 0.05 over the whole map.</p>")
+        c.figure(f"Radiogenomic map {map_id}: Spearman rho of the imaging and molecular variables with the smallest "
+                 "FDR, clustered (dots: FDR < 0.05)", map_heatmap_figure, table, title=f"map {map_id}")
+        top = table.dropna(subset=["p"]).sort_values(["p", "imaging", "molecular"]).head(6)
+        c.figure(f"Radiogenomic map {map_id}: the six pairs with the smallest p", map_scatter_figure, top,
+                 values[values["map_id"] == map_id] if len(values) else values)
+        c.table(f"radiogenomic_map_{map_id}_top",
+                table.dropna(subset=["p"]).sort_values(["p", "imaging", "molecular"]).head(50)[
+                    ["imaging", "molecular", "molecular_source", "rho", "p", "fdr", "n"]], 15)
+    section.text = "".join(text)
+    return section
+
+
 def section_checks(checks: pd.DataFrame, tables: dict[str, pd.DataFrame], counts: str = "") -> Section:
     """A section listing expected effects and whether the results show them (demo), per cohort."""
     section = Section("checks", "Planted effects: recovered?")
@@ -769,7 +811,7 @@ def section_checks(checks: pd.DataFrame, tables: dict[str, pd.DataFrame], counts
 
 SECTIONS: tuple[Callable[[ReportInputs, dict[str, pd.DataFrame]], Section], ...] = (
     section_cohort, section_radscore, section_survival, section_calibration, section_expression, section_gsea,
-    section_immune, section_clinical, section_methods,
+    section_immune, section_clinical, section_map, section_methods,
 )
 
 

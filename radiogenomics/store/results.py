@@ -19,7 +19,8 @@ import pandas as pd
 from ..exceptions import StoreError
 
 __all__ = ["ResultTable", "RESULT_TABLES", "MODELS", "RADSCORES", "RISK_GROUPS", "MODEL_RESULTS", "DE_RESULTS",
-           "GSEA_RESULTS", "ORA_RESULTS", "IMMUNE_SCORES", "ASSOCIATIONS", "Analysis", "Stat", "hr_statistics",
+           "GSEA_RESULTS", "ORA_RESULTS", "IMMUNE_SCORES", "ASSOCIATIONS", "RADIOGENOMIC_MAP",
+           "RADIOGENOMIC_MAP_PATIENTS", "RADIOGENOMIC_MAP_VALUES", "Analysis", "Stat", "hr_statistics",
            "km_statistics", "km_term", "require_columns", "require_statistics", "result_table"]
 
 
@@ -59,11 +60,18 @@ IMMUNE_SCORES = ResultTable("immune_scores", ("dataset_id", "patient_id", "metho
 ASSOCIATIONS = ResultTable("associations", ("grouping", "family", "variable", "test"),
                            ("grouping", "family", "variable", "test", "statistic", "p", "fdr", "n_per_group",
                             "effect_size", "effect_name", "groups", "note", "run_id"))
+RADIOGENOMIC_MAP = ResultTable("radiogenomic_map", ("map_id", "imaging", "molecular"),
+                                ("map_id", "imaging", "imaging_source", "molecular", "molecular_source", "rho", "p",
+                                 "fdr", "n", "method", "covariates", "run_id"))
+RADIOGENOMIC_MAP_PATIENTS = ResultTable("radiogenomic_map_patients", ("map_id", "patient_id"),
+                                        ("map_id", "patient_id", "run_id"))
+RADIOGENOMIC_MAP_VALUES = ResultTable("radiogenomic_map_values", ("map_id", "variable", "patient_id"),
+                                      ("map_id", "variable", "patient_id", "value", "run_id"))
 
 #: every declared result table by name
 RESULT_TABLES: dict[str, ResultTable] = {t.name: t for t in (
     MODELS, RADSCORES, RISK_GROUPS, MODEL_RESULTS, DE_RESULTS, GSEA_RESULTS, ORA_RESULTS, IMMUNE_SCORES,
-    ASSOCIATIONS)}
+    ASSOCIATIONS, RADIOGENOMIC_MAP, RADIOGENOMIC_MAP_PATIENTS, RADIOGENOMIC_MAP_VALUES)}
 
 
 class Analysis:

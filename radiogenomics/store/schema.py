@@ -429,6 +429,14 @@ CREATE TABLE IF NOT EXISTS core.radiogenomic_map (
     run_id VARCHAR,
     PRIMARY KEY (map_id, imaging, molecular)
 );
+CREATE TABLE IF NOT EXISTS core.radiogenomic_map_values (
+    map_id VARCHAR NOT NULL,
+    variable VARCHAR NOT NULL,
+    patient_id VARCHAR NOT NULL,
+    value DOUBLE,
+    run_id VARCHAR,
+    PRIMARY KEY (map_id, variable, patient_id)
+);
 CREATE TABLE IF NOT EXISTS core.radiogenomic_map_patients (
     map_id VARCHAR NOT NULL,
     patient_id VARCHAR NOT NULL,
@@ -472,6 +480,7 @@ VIEWS: dict[str, str] = {
     "associations": "SELECT * FROM core.associations",
     "radiogenomic_map": "SELECT map_id, imaging, imaging_source, molecular, molecular_source, rho, p, fdr, n, method, covariates, run_id FROM core.radiogenomic_map",
     "radiogenomic_map_patients": "SELECT map_id, patient_id, run_id FROM core.radiogenomic_map_patients",
+    "radiogenomic_map_values": "SELECT map_id, variable, patient_id, value, run_id FROM core.radiogenomic_map_values",
     "pipeline_steps": "SELECT pipeline, step, input_hash, status, run_id, finished_at FROM core.pipeline_steps",
 }
 
