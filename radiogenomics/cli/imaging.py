@@ -151,8 +151,32 @@ def import_features_cmd(
                f"ROI {res['roi']}, params {res['params_hash']} (run {res['run_id']}){extra}")
 
 
+def harmonize_cmd(
+    batch: str = typer.Option(..., "--batch", help="Batch: a scanner column of series (manufacturer, manufacturer_model, convolution_kernel, slice_thickness) or a clinical column."),
+    roi: str = typer.Option("tumor", "--roi", help="ROI whose features are harmonised."),
+    params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set when several were extracted."),
+    preserve: Optional[str] = typer.Option(None, "--preserve", help="Clinical columns whose effects ComBat keeps, e.g. age,histology."),
+    train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids: ComBat learns on them only and is applied to the others."),
+    model: Optional[str] = typer.Option(None, "--model", help="Learn on the training cohort of this Rad-score model."),
+    nonparametric: bool = typer.Option(False, "--nonparametric", help="Non-parametric empirical Bayes [default: parametric]."),
+) -> None:
+    """ComBat on features (fitted on training patients, applied to the rest), written as a new parameter set."""
+    from ..imaging.harmonize import read_train_file, run_harmonize
+
+    result = run_harmonize(_state.settings().store, batch, roi=roi, params_hash=params_hash,
+                           preserve=[c.strip() for c in (preserve or "").split(",") if c.strip()],
+                           train=read_train_file(train), model_id=model, parametric=not nonparametric)
+    c, s = result.counts, result.summary
+    _state.out_console().print(
+        f"harmonised {c['patients']} patients x {c['features']} features by {batch} (batches {', '.join(s['batches'])}; "
+        f"fitted on {c['train']}) -> params_hash {s['params_hash']} (run {s['run_id']}); {c['failed']} not harmonised")
+    if result.partial:
+        raise typer.Exit(code=5)
+
+
 def register(app: typer.Typer) -> None:
     """Attach this module's commands to the rg app."""
     app.command("rois")(rois_cmd)
     app.command("features")(features_cmd)
     app.command("stability")(stability_cmd)
+    app.command("harmonize")(harmonize_cmd)

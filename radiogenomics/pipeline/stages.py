@@ -765,6 +765,18 @@ def _immune(call: StageCall, dataset: str, signature: Path | None, method: list[
                                           "scores": int(rows["score"].nunique())})
 
 
+@stage("harmonize", {"batch": Opt(_text, _REQUIRED), "roi": Opt(_text, "tumor"), "params_hash": Opt(_text, None),
+                     "preserve": Opt(_text, None), "train": Opt(_path, None), "model": Opt(_text, None),
+                     "nonparametric": Opt(_flag, False)})
+def _harmonize(call: StageCall, batch: str, roi: str, params_hash: str | None, preserve: str | None,
+               train: Path | None, model: str | None, nonparametric: bool) -> StageResult:
+    """ComBat harmonisation of features."""
+    from ..imaging.harmonize import read_train_file, run_harmonize
+
+    return run_harmonize(call.store, batch, roi=roi, params_hash=params_hash, preserve=_split(preserve),
+                         train=read_train_file(train), model_id=model, parametric=not nonparametric)
+
+
 @stage("map", {"map_id": Opt(_text, "default"), "model": Opt(_text, None), "features": Opt(_text, "stable"),
                "roi": Opt(_text, "tumor"), "params_hash": Opt(_text, None), "dataset": Opt(_text, None),
                "pathways": Opt(_text, "hallmark"), "no_immune": Opt(_flag, False), "genes": Opt(_flag, False),

@@ -1,0 +1,160 @@
+"""``rg harmonize``: ComBat on a parameter set's features, written as a new parameter set beside it.
+
+The batch is a scanner fact of the CT each ROI was drawn on (``series.manufacturer``,
+``manufacturer_model``, ``convolution_kernel``, ``slice_thickness``) or a clinical column.
+ComBat is fitted on the training patients only (a list, or the ``train`` cohort of a Rad-score
+model) and applied unchanged to every other patient of a seen batch; patients of a batch the
+training patients do not have are recorded as failures, never guessed. The originals are not
+touched: the harmonised values get ``params_hash = <source>+combat-<digest>`` and a
+``feature_params`` row saying how they were made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from ..exceptions import DataQualityWarning, InputError
+from ..result import StageResult, collect_warnings
+from ..store import RunRecorder, StoreLike, StoreSession, reading
+from .combat import ComBat
+
+log = logging.getLogger(__name__)
+
+#: scanner facts stored per series (``rg fetch`` reads them from the DICOM headers)
+SERIES_BATCHES = ("manufacturer", "manufacturer_model", "convolution_kernel", "slice_thickness")
+
+
+def _batch(st, column: str, roi: str) -> pd.Series:
+    if column in SERIES_BATCHES:
+        rows = st.query(f"SELECT r.patient_id, s.{column} AS batch FROM rois r JOIN series s "
+                        "ON s.series_uid = r.ct_series_uid WHERE r.roi = ? AND r.reader = 'default'", [roi])
+        if rows.empty or rows["batch"].isna().all():
+            raise InputError(f"no series {column} is stored for the CTs of ROI {roi!r}; fetch or import the imaging "
+                             "again with this version (it stores the scanner facts), or use a clinical column")
+        return rows.dropna().drop_duplicates("patient_id").set_index("patient_id")["batch"].astype(str)
+    cols = st.query("SELECT * FROM clinical LIMIT 0").columns
+    if column not in cols:
+        raise InputError(f"--batch {column!r} is neither a scanner column ({', '.join(SERIES_BATCHES)}) nor a column "
+                         "of `clinical`")
+    rows = st.query(f'SELECT patient_id, "{column}" AS batch FROM clinical').dropna()
+    return rows.set_index("patient_id")["batch"].astype(str)
+
+
+def _train_patients(st, train: Sequence[str] | None, model_id: str | None, available: pd.Index) -> list[str]:
+    if train is not None and model_id is not None:
+        raise InputError("give the training patients with --train or --model, not both")
+    if model_id is not None:
+        rows = st.query("SELECT patient_id FROM radscores WHERE model_id = ? AND cohort = 'train'", [model_id])
+        if rows.empty:
+            raise InputError(f"model {model_id!r} has no training patients in radscores; fit it with `rg radscore fit`")
+        train = rows["patient_id"].tolist()
+    if train is None:
+        warnings.warn("no training patients given (--train / --model): ComBat is fitted on every patient, so "
+                      "held-out patients inform the harmonisation of the training ones", DataQualityWarning,
+                      stacklevel=3)
+        return list(available)
+    return [p for p in train if p in available]
+
+
+def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_hash: str | None = None,
+                  preserve: Sequence[str] = (), train: Sequence[str] | None = None, model_id: str | None = None,
+                  parametric: bool = True) -> StageResult:
+    """``rg harmonize --batch COLUMN``: ComBat-harmonised copy of a parameter set's features.
+
+    Parameters
+    ----------
+    batch
+        A scanner column of ``series`` (:data:`SERIES_BATCHES`) or a column of ``clinical``.
+    roi, params_hash
+        The features to harmonise (the parameter set is required when the ROI has several).
+    preserve
+        Clinical columns whose effects ComBat keeps (e.g. ``age``, ``histology``).
+    train, model_id
+        Training patients: a list, or the ``train`` cohort of a Rad-score model.
+    parametric
+        Parametric (default) or non-parametric empirical Bayes.
+
+    Returns
+    -------
+    StageResult
+        ``summary["params_hash"]`` is the new parameter set; counts ``patients``, ``features``,
+        ``train``, ``failed``.
+    """
+    from ..models.workflow import load_features
+
+    caught: list[str] = []
+    with collect_warnings(caught):
+        with reading(store) as st:
+            X, source_hash = load_features(st, roi=roi, params_hash=params_hash, stable_only=False)
+            b = _batch(st, batch, roi)
+            cov = None
+            if preserve:
+                cols = st.query("SELECT * FROM clinical LIMIT 0").columns
+                unknown = [c for c in preserve if c not in cols]
+                if unknown:
+                    raise InputError(f"--preserve column(s) {unknown} are not columns of `clinical`")
+                quoted = ", ".join(f'"{c}"' for c in preserve)
+                cov = st.query(f"SELECT patient_id, {quoted} FROM clinical").set_index("patient_id")
+            complete = X.index[X.notna().all(axis=1)]
+            dropped = X.columns[X.loc[complete].nunique() < 2] if len(complete) else X.columns
+            X = X.drop(columns=dropped)
+            usable = complete.intersection(b.index)
+            if cov is not None:
+                usable = usable.intersection(cov.index[cov.notna().all(axis=1)])
+            train_ids = _train_patients(st, list(train) if train is not None else None, model_id, usable)
+        if len(train_ids) < 4:
+            raise InputError(f"only {len(train_ids)} training patient(s) have complete features, a batch"
+                             f"{' and every --preserve column' if preserve else ''}; ComBat needs more")
+        model = ComBat(parametric=parametric).fit(X.loc[train_ids], b, cov.loc[train_ids] if cov is not None else None)
+        seen = b.reindex(usable).isin(model.batches_)
+        apply_ids = list(usable[seen.to_numpy()])
+        harmonised = model.transform(X.loc[apply_ids], b, cov.loc[apply_ids] if cov is not None else None)
+    settings = {"source_params_hash": source_hash, "roi": roi, "batch": batch, "preserve": list(preserve),
+                "parametric": parametric, "train_patients": sorted(train_ids), "batches": model.batches_}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    new_hash = f"{source_hash}+combat-{digest}"
+    rows = harmonised.rename_axis("patient_id").reset_index().melt(id_vars="patient_id", var_name="feature",
+                                                                  value_name="value")
+    rows["roi"], rows["params_hash"] = roi, new_hash
+    failed = {p: ("no batch" if p not in b.index else f"batch {b[p]!r} not among the training patients' batches "
+                  f"{model.batches_}") for p in X.index.difference(pd.Index(apply_ids))}
+    for p in complete.difference(pd.Index(apply_ids)).intersection(b.index):
+        if cov is not None and p not in cov.index[cov.notna().all(axis=1)]:
+            failed[p] = f"missing --preserve value(s) {list(preserve)}"
+    for p in X.index.difference(complete):
+        failed[p] = "missing feature values"
+    session = StoreSession(store)
+    params = {**settings, "params_hash": new_hash, "train_patients": len(train_ids), "model_id": model_id,
+              "dropped_constant_features": list(map(str, dropped))}
+    with RunRecorder(session, "rg harmonize", params) as run:
+        for p, reason in sorted(failed.items()):
+            run.record_failure("harmonize", p, f"not harmonised: {reason}", item=new_hash)
+        with session.open() as st, st.transaction():
+            st.upsert("feature_params", pd.DataFrame([{"params_hash": new_hash, "params_yaml": json.dumps(
+                {"combat": settings}, indent=1), "source_path": f"rg harmonize (from {source_hash})"}]),
+                run_id=run.run_id)
+            st.upsert("features", rows, run_id=run.run_id)
+        run_id = run.run_id
+    log.info("harmonised %d patients x %d features by %s -> %s", len(apply_ids), X.shape[1], batch, new_hash)
+    return StageResult("harmonize", run_ids=[run_id],
+                       counts={"patients": len(apply_ids), "features": int(X.shape[1]), "train": len(train_ids),
+                               "failed": len(failed)},
+                       warnings=caught, partial=bool(failed),
+                       summary={"params_hash": new_hash, "source_params_hash": source_hash, "batches": model.batches_,
+                                "run_id": run_id})
+
+
+def read_train_file(path: str | Path | None) -> list[str] | None:
+    """Training patients from a patient-list file (``None`` when not given)."""
+    if path is None:
+        return None
+    from ..patient_list import read_patient_list
+
+    return read_patient_list(path, what="training list")
