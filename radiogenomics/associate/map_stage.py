@@ -27,29 +27,33 @@ TOP_VALUES = 6
 
 def _imaging(st, model_id: str | None, features: str | None, roi: str, params_hash: str | None
              ) -> tuple[pd.DataFrame, dict[str, str]]:
-    from ..models.workflow import load_features
+    from ..store import tables
 
     frames, source = [], {}
     if model_id:
-        s = st.query("SELECT patient_id, score FROM radscores WHERE model_id = ? AND score IS NOT NULL", [model_id])
+        s = tables.radscores(st, model_id).dropna()
         if s.empty:
             raise InputError(f"model {model_id!r} has no Rad-scores in the store; run `rg radscore fit` "
                              "(or `rg radscore apply`) first, or leave out --model")
         name = f"radscore:{model_id}"
-        frames.append(s.set_index("patient_id")["score"].rename(name).to_frame())
+        frames.append(s.rename(name).to_frame())
         source[name] = "radscore"
     if features and features != "none":
         if features in ("stable", "all"):
-            wide, used = load_features(st, roi=roi, params_hash=params_hash, stable_only=features == "stable")
+            # "stable": the read layer's policy (stable features when stability results exist)
+            wide = tables.feature_matrix(st, roi, params_hash, stable_only=None if features == "stable" else False)
         else:
             wanted = [f.strip() for f in features.split(",") if f.strip()]
-            wide, used = load_features(st, roi=roi, params_hash=params_hash, stable_only=False)
+            wide = tables.feature_matrix(st, roi, params_hash, stable_only=False)
             unknown = [f for f in wanted if f not in wide.columns]
             if unknown:
                 raise InputError(f"feature(s) {unknown[:5]} are not among the {wide.shape[1]} features of ROI "
-                                 f"{roi!r} (params {used}); list them with `rg sql \"SELECT DISTINCT feature FROM "
+                                 f"{roi!r} (params {wide.attrs.get('params_hash')}); list them with `rg sql \"SELECT DISTINCT feature FROM "
                                  f"features WHERE roi = '{roi}'\"`")
+            used = wide.attrs.get("params_hash")
             wide = wide[wanted]
+            wide.attrs["params_hash"] = used
+        used = wide.attrs.get("params_hash")
         frames.append(wide)
         source.update({c: f"feature:{roi}:{used}" for c in wide.columns})
     if not frames:
@@ -60,13 +64,14 @@ def _imaging(st, model_id: str | None, features: str | None, roi: str, params_ha
 
 def _molecular(st, dataset_id: str | None, pathways: str | None, immune: bool, genes: bool
                ) -> tuple[pd.DataFrame, dict[str, str], str | None]:
-    from ..omics.expression import load_expression, prepare_expression
+    from ..omics.expression import prepare_expression
     from ..omics.genesets import load_library
     from ..omics.ssgsea import ssgsea
+    from ..store import tables
 
     frames, source = [], {}
     if dataset_id is None:
-        known = st.query("SELECT dataset_id FROM datasets ORDER BY 1")["dataset_id"].tolist()
+        known = tables.datasets(st)
         if len(known) > 1:
             raise InputError(f"the store has {len(known)} expression datasets ({', '.join(known)}); choose one "
                              "with --dataset")
@@ -74,7 +79,8 @@ def _molecular(st, dataset_id: str | None, pathways: str | None, immune: bool, g
     if (pathways and pathways != "none") or genes:
         if dataset_id is None:
             raise InputError("pathway and gene variables need expression: import it first (`rg fetch geo`)")
-        expr, scale = load_expression(st, dataset_id)
+        expr = tables.expression(st, dataset_id)
+        scale = str(tables.dataset_info(st, dataset_id).get("scale") or "other").lower()
         logx = prepare_expression(expr, scale, log_transform=True)
         if pathways and pathways != "none":
             label, sets = load_library(pathways)
@@ -86,8 +92,7 @@ def _molecular(st, dataset_id: str | None, pathways: str | None, immune: bool, g
             frames.append(g)
             source.update({c: "gene" for c in g.columns})
     if immune:
-        imm = st.query("SELECT patient_id, method, score, value FROM immune_scores"
-                       + (" WHERE dataset_id = ?" if dataset_id else ""), [dataset_id] if dataset_id else None)
+        imm = tables.immune_scores(st, dataset_id) if dataset_id else pd.DataFrame()
         if len(imm):
             imm = imm[imm["score"].notna()]
             imm["variable"] = imm["method"] + ":" + imm["score"]
@@ -105,14 +110,12 @@ def _molecular(st, dataset_id: str | None, pathways: str | None, immune: bool, g
 
 
 def _covariates(st, names: Sequence[str]) -> pd.DataFrame | None:
+    from ..store import tables
+
     if not names:
         return None
-    cols = st.query("SELECT * FROM clinical LIMIT 0").columns
-    unknown = [c for c in names if c not in cols]
-    if unknown:
-        raise InputError(f"covariate(s) {unknown} are not columns of `clinical` (e.g. age, gender, histology)")
-    quoted = ", ".join(f'"{c}"' for c in names)
-    return st.query(f"SELECT patient_id, {quoted} FROM clinical").set_index("patient_id")
+    frame = tables.clinical(st, list(names))
+    return frame.set_index("patient_id") if "patient_id" in frame else frame
 
 
 def run_map(store: StoreLike, map_id: str = "default", *, model_id: str | None = None, features: str | None = "stable",

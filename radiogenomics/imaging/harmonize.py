@@ -39,22 +39,26 @@ def _batch(st, column: str, roi: str) -> pd.Series:
             raise InputError(f"no series {column} is stored for the CTs of ROI {roi!r}; fetch or import the imaging "
                              "again with this version (it stores the scanner facts), or use a clinical column")
         return rows.dropna().drop_duplicates("patient_id").set_index("patient_id")["batch"].astype(str)
-    cols = st.query("SELECT * FROM clinical LIMIT 0").columns
-    if column not in cols:
-        raise InputError(f"--batch {column!r} is neither a scanner column ({', '.join(SERIES_BATCHES)}) nor a column "
-                         "of `clinical`")
-    rows = st.query(f'SELECT patient_id, "{column}" AS batch FROM clinical').dropna()
-    return rows.set_index("patient_id")["batch"].astype(str)
+    from ..store import tables
+
+    try:
+        rows = tables.clinical(st, [column])
+    except InputError as exc:
+        raise InputError(f"--batch {column!r} is neither a scanner column ({', '.join(SERIES_BATCHES)}) nor a "
+                         f"clinical column: {exc}") from None
+    return rows.set_index("patient_id").iloc[:, 0].dropna().astype(str).rename("batch")
 
 
 def _train_patients(st, train: Sequence[str] | None, model_id: str | None, available: pd.Index) -> list[str]:
     if train is not None and model_id is not None:
         raise InputError("give the training patients with --train or --model, not both")
     if model_id is not None:
-        rows = st.query("SELECT patient_id FROM radscores WHERE model_id = ? AND cohort = 'train'", [model_id])
-        if rows.empty:
+        from ..store import tables
+
+        scored = tables.radscores(st, model_id, cohort="train")
+        if scored.empty:
             raise InputError(f"model {model_id!r} has no training patients in radscores; fit it with `rg radscore fit`")
-        train = rows["patient_id"].tolist()
+        train = list(scored.index)
     if train is None:
         warnings.warn("no training patients given (--train / --model): ComBat is fitted on every patient, so "
                       "held-out patients inform the harmonisation of the training ones", DataQualityWarning,
@@ -87,21 +91,17 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
         ``summary["params_hash"]`` is the new parameter set; counts ``patients``, ``features``,
         ``train``, ``failed``.
     """
-    from ..models.workflow import load_features
+    from ..store import tables
 
     caught: list[str] = []
     with collect_warnings(caught):
         with reading(store) as st:
-            X, source_hash = load_features(st, roi=roi, params_hash=params_hash, stable_only=False)
+            X = tables.feature_matrix(st, roi, params_hash, stable_only=False)
+            source_hash = str(X.attrs["params_hash"])
             b = _batch(st, batch, roi)
             cov = None
             if preserve:
-                cols = st.query("SELECT * FROM clinical LIMIT 0").columns
-                unknown = [c for c in preserve if c not in cols]
-                if unknown:
-                    raise InputError(f"--preserve column(s) {unknown} are not columns of `clinical`")
-                quoted = ", ".join(f'"{c}"' for c in preserve)
-                cov = st.query(f"SELECT patient_id, {quoted} FROM clinical").set_index("patient_id")
+                cov = tables.clinical(st, list(preserve)).set_index("patient_id")
             complete = X.index[X.notna().all(axis=1)]
             dropped = X.columns[X.loc[complete].nunique() < 2] if len(complete) else X.columns
             X = X.drop(columns=dropped)

@@ -73,7 +73,7 @@ def test_partial_map_adjusts_for_a_clinical_column(map_store):
     (dict(model_id="nope", features="none"), "model 'nope' has no Rad-scores"),
     (dict(features="none"), "nothing on the imaging side"),
     (dict(features="original_glcm_Nope"), "are not among the 2 features"),
-    (dict(model_id="m", features="none", adjust=["bmi"]), "not columns of `clinical`"),
+    (dict(model_id="m", features="none", adjust=["bmi"]), "neither columns of `clinical`"),
     (dict(model_id="m", features="none", immune=False), "nothing on the molecular side"),
 ])
 def test_bad_requests_are_clear_and_write_nothing(map_store, kwargs, message):
