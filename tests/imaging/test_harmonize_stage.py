@@ -88,5 +88,5 @@ def test_cli_harmonize_warns_without_training_patients(scanner_store, capsys):
     assert code == 0  # every batch has training patients when all patients train
     assert "harmonised 40 patients x 5 features by manufacturer" in " ".join(capsys.readouterr().out.split())
     with pytest.warns(Warning, match="fitted on every patient"):
-        res = run_harmonize(path, "manufacturer")
+        res = run_harmonize(path, "manufacturer", params_hash="h1")
     assert any("fitted on every patient" in w for w in res.warnings)
