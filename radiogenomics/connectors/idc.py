@@ -40,7 +40,7 @@ from . import idc_index
 from .http import HttpClient
 from .series_io import VerifyError, safe_name
 from .storeio import RunRecorder, StoreLike, StoreSession
-from .tcia import FetchSummary, ProgressFn, clean_partials, download_series_list
+from .tcia import FetchSummary, ProgressFn, clean_partials, download_series_list, referenced_by_complete_segs
 
 log = logging.getLogger(__name__)
 
@@ -257,18 +257,7 @@ def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, index
                       name: str, seg_listings: Sequence[dict[str, Any]], workers: int, progress: ProgressFn | None,
                       summary: FetchSummary, http: HttpClient, materialise: Any) -> None:
     """Fetch the series the complete SEGs reference (from their headers), found in the index."""
-    seg_uids = [x["series_uid"] for x in seg_listings]
-    with session.open() as store:
-        refs = store.query("SELECT series_uid, patient_id, referenced_series_uid FROM core.series "
-                           "WHERE status='complete' AND series_uid IN (SELECT unnest(?))", [seg_uids])
-    wanted: dict[str, str] = {}
-    for rec in refs.to_dict("records"):
-        if rec["referenced_series_uid"]:
-            wanted.setdefault(rec["referenced_series_uid"], rec["patient_id"])
-        else:
-            reason = "the SEG header names no referenced series"
-            summary.failed.append((rec["series_uid"], reason))
-            run.record_failure(STAGE, rec["patient_id"] or "unknown", reason, item=rec["series_uid"])
+    wanted = referenced_by_complete_segs(session, run, STAGE, seg_listings, summary)
     if not wanted:
         return
     try:

@@ -686,10 +686,10 @@ def fetch_tcia(settings: Settings, store: StoreLike, collection: str, patients: 
     return summary
 
 
-def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, client: NBIAClient, collection: str,
-                      seg_listings: Sequence[dict[str, Any]], workers: int, md5: bool,
-                      progress: ProgressFn | None, summary: FetchSummary, http: HttpClient,
-                      executor: str = "local") -> None:
+def referenced_by_complete_segs(session: StoreSession, run: Any, stage: str, seg_listings: Sequence[dict[str, Any]],
+                                summary: FetchSummary) -> dict[str, str]:
+    """Series uid -> patient of the series that the complete SEGs among ``seg_listings`` reference
+    (read from their stored headers); a SEG naming none is a recorded failure. Shared by NBIA and IDC."""
     seg_uids = [x["series_uid"] for x in seg_listings]
     with session.open() as store:
         refs = store.query("SELECT series_uid, patient_id, referenced_series_uid FROM core.series "
@@ -701,7 +701,15 @@ def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, clien
         else:
             reason = "the SEG header names no referenced series"
             summary.failed.append((rec["series_uid"], reason))
-            run.record_failure("fetch_tcia", rec["patient_id"] or "unknown", reason, item=rec["series_uid"])
+            run.record_failure(stage, rec["patient_id"] or "unknown", reason, item=rec["series_uid"])
+    return wanted
+
+
+def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, client: NBIAClient, collection: str,
+                      seg_listings: Sequence[dict[str, Any]], workers: int, md5: bool,
+                      progress: ProgressFn | None, summary: FetchSummary, http: HttpClient,
+                      executor: str = "local") -> None:
+    wanted = referenced_by_complete_segs(session, run, "fetch_tcia", seg_listings, summary)
     listings = []
     for ref, patient in wanted.items():
         try:
