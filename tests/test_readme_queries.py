@@ -91,6 +91,12 @@ def _demo_like_store(path: Path) -> None:
             store.upsert("associations", pd.DataFrame({
                 "grouping": "demo", "family": ["clinical"], "variable": ["t_stage"], "test": ["chi2"],
                 "p": [1e-4], "fdr": [2e-3]}), run_id=run.run_id)
+        with store.run("rg map") as run:
+            store.upsert("radiogenomic_map", pd.DataFrame({
+                "map_id": "demo", "imaging": ["radscore:demo-dfs", "original_glcm_Imc2"],
+                "molecular": "HALLMARK_HYPOXIA", "molecular_source": "ssgsea:hallmark_v7.0", "rho": [0.9, 0.8],
+                "p": [1e-8, 1e-6], "fdr": [2e-8, 1e-6], "n": 6, "method": "spearman", "covariates": ""}),
+                run_id=run.run_id)
 
 
 def test_readme_queries_return_rows_on_a_demo_like_store(tmp_path, capsys, monkeypatch):

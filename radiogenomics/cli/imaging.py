@@ -158,7 +158,7 @@ def harmonize_cmd(
     preserve: Optional[str] = typer.Option(None, "--preserve", help="Clinical columns whose effects ComBat keeps, e.g. age,histology."),
     train: Optional[Path] = typer.Option(None, "--train", help="File of training patient ids: ComBat learns on them only and is applied to the others."),
     model: Optional[str] = typer.Option(None, "--model", help="Learn on the training cohort of this Rad-score model."),
-    nonparametric: bool = typer.Option(False, "--nonparametric", help="Non-parametric empirical Bayes [default: parametric]."),
+    nonparametric: bool = typer.Option(False, "--nonparametric", help="Non-parametric empirical Bayes (default: parametric)."),
 ) -> None:
     """ComBat on features (fitted on training patients, applied to the rest), written as a new parameter set."""
     from ..imaging.harmonize import read_train_file, run_harmonize

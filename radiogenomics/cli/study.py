@@ -123,7 +123,7 @@ def map_cmd(
     features: str = typer.Option("stable", "--features", help="Imaging features: stable, all, none or a comma-separated list."),
     roi: str = typer.Option("tumor", "--roi", help="ROI of the features."),
     params_hash: Optional[str] = typer.Option(None, "--params-hash", help="Feature parameter set when several were extracted."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset [default: the only one in the store]."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Expression dataset (default: the only one in the store)."),
     pathways: str = typer.Option("hallmark", "--pathways", help="Single-sample pathway scores (ssGSEA): hallmark, go_bp, a GMT path, or none."),
     no_immune: bool = typer.Option(False, "--no-immune", help="Leave out the stored immune scores (rg immune)."),
     genes: bool = typer.Option(False, "--genes", help="Also correlate with every gene (log2 expression)."),
