@@ -17,7 +17,7 @@ import pandas as pd
 from ..exceptions import InputError
 from ..result import StageResult, collect_warnings
 from ..store import StoreLike, StoreSession, reading
-from .rgmap import radiogenomic_map
+from .rgmap import radiogenomic_map, top_pairs
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +163,8 @@ def run_map(store: StoreLike, map_id: str = "default", *, model_id: str | None =
     params = dict(map_id=map_id, model_id=model_id, features=features, roi=roi, params_hash=params_hash,
                   dataset_id=dataset_id, pathways=pathways, immune=immune, genes=genes, adjust=list(adjust),
                   n_imaging=int(img.shape[1]), n_molecular=int(mol.shape[1]), n_patients=len(patients))
-    top = top_pairs(table, TOP_VALUES)
-    shown = sorted(set(top["imaging"]) | set(top["molecular"]))
+    top = top_pairs(table)
+    shown = sorted(set(top["imaging"].head(TOP_VALUES)) | set(top["molecular"].head(TOP_VALUES)))
     both = pd.concat([img, mol], axis=1)
     both = both.loc[:, ~both.columns.duplicated()]
     values = both.loc[both.index.intersection(patients), shown].rename_axis("patient_id").reset_index().melt(
@@ -178,16 +178,9 @@ def run_map(store: StoreLike, map_id: str = "default", *, model_id: str | None =
                        "map_id = ?", [map_id], run_id=run.run_id)
         run_id = run.run_id
     sig = table[table["fdr"] < 0.05]
-    top = top_pairs(table)
     log.info("map %s: %d pairs over %d patients, %d with FDR < 0.05", map_id, len(table), len(patients), len(sig))
     return StageResult("map", run_ids=[run_id],
                        counts={"pairs": len(table), "significant": len(sig), "patients": len(patients),
                                "imaging": int(img.shape[1]), "molecular": int(mol.shape[1])},
                        warnings=caught, summary={"map_id": map_id, "top": top, "run_id": run_id,
                                                  "parameters": json.loads(json.dumps(params, default=str))})
-
-
-def top_pairs(table: pd.DataFrame, k: int = 10) -> pd.DataFrame:
-    """The ``k`` pairs with the smallest p (ties broken by name), for the console and the report."""
-    return table.dropna(subset=["p"]).sort_values(["p", "imaging", "molecular"]).head(k)
-

@@ -227,3 +227,8 @@ def radiogenomic_map(imaging: pd.DataFrame, molecular: pd.DataFrame, covariates:
     })
     out["molecular_source"] = out["molecular"].map(src).fillna("") if len(src) else ""
     return out[MAP_COLUMNS], [str(p_) for p_ in patients]
+
+
+def top_pairs(table: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """The ``k`` pairs of a map table with the smallest p (ties broken by name), for console and report."""
+    return table.dropna(subset=["p"]).sort_values(["p", "imaging", "molecular"]).head(k)

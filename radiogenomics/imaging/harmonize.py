@@ -27,25 +27,20 @@ from .combat import ComBat
 
 log = logging.getLogger(__name__)
 
-#: scanner facts stored per series (``rg fetch`` reads them from the DICOM headers)
-SERIES_BATCHES = ("manufacturer", "manufacturer_model", "convolution_kernel", "slice_thickness")
-
-
 def _batch(st, column: str, roi: str) -> pd.Series:
-    if column in SERIES_BATCHES:
-        rows = st.query(f"SELECT r.patient_id, s.{column} AS batch FROM rois r JOIN series s "
-                        "ON s.series_uid = r.ct_series_uid WHERE r.roi = ? AND r.reader = 'default'", [roi])
-        if rows.empty or rows["batch"].isna().all():
-            raise InputError(f"no series {column} is stored for the CTs of ROI {roi!r}; fetch or import the imaging "
-                             "again with this version (it stores the scanner facts), or use a clinical column")
-        return rows.dropna().drop_duplicates("patient_id").set_index("patient_id")["batch"].astype(str)
     from ..store import tables
 
+    if column in tables.SCANNER_COLUMNS:
+        facts = tables.scanner_facts(st, roi, column)
+        if facts.empty:
+            raise InputError(f"no series {column} is stored for the CTs of ROI {roi!r}; fetch or import the imaging "
+                             "again with this version (it stores the scanner facts), or use a clinical column")
+        return facts.astype(str).rename("batch")
     try:
         rows = tables.clinical(st, [column])
     except InputError as exc:
-        raise InputError(f"--batch {column!r} is neither a scanner column ({', '.join(SERIES_BATCHES)}) nor a "
-                         f"clinical column: {exc}") from None
+        raise InputError(f"--batch {column!r} is neither a scanner column ({', '.join(tables.SCANNER_COLUMNS)}) "
+                         f"nor a clinical column: {exc}") from None
     return rows.set_index("patient_id").iloc[:, 0].dropna().astype(str).rename("batch")
 
 
@@ -75,7 +70,7 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
     Parameters
     ----------
     batch
-        A scanner column of ``series`` (:data:`SERIES_BATCHES`) or a column of ``clinical``.
+        A scanner column of ``series`` (:data:`radiogenomics.store.tables.SCANNER_COLUMNS`) or a column of ``clinical``.
     roi, params_hash
         The features to harmonise (the parameter set is required when the ROI has several).
     preserve
@@ -107,7 +102,7 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
             X = X.drop(columns=dropped)
             usable = complete.intersection(b.index)
             if cov is not None:
-                usable = usable.intersection(cov.index[cov.notna().all(axis=1)])
+                usable = usable.intersection(cov.index[cov.notna().all(axis=1)])  # complete covariates
             train_ids = _train_patients(st, list(train) if train is not None else None, model_id, usable)
         if len(train_ids) < 4:
             raise InputError(f"only {len(train_ids)} training patient(s) have complete features, a batch"
@@ -123,13 +118,18 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
     rows = harmonised.rename_axis("patient_id").reset_index().melt(id_vars="patient_id", var_name="feature",
                                                                   value_name="value")
     rows["roi"], rows["params_hash"] = roi, new_hash
-    failed = {p: ("no batch" if p not in b.index else f"batch {b[p]!r} not among the training patients' batches "
-                  f"{model.batches_}") for p in X.index.difference(pd.Index(apply_ids))}
-    for p in complete.difference(pd.Index(apply_ids)).intersection(b.index):
-        if cov is not None and p not in cov.index[cov.notna().all(axis=1)]:
-            failed[p] = f"missing --preserve value(s) {list(preserve)}"
-    for p in X.index.difference(complete):
-        failed[p] = "missing feature values"
+    with_cov = cov.index[cov.notna().all(axis=1)] if cov is not None else None
+
+    def reason(p: str) -> str:
+        if p not in complete:
+            return "missing feature values"
+        if p not in b.index:
+            return "no batch"
+        if with_cov is not None and p not in with_cov:
+            return f"missing --preserve value(s) {list(preserve)}"
+        return f"batch {b[p]!r} not among the training patients' batches {model.batches_}"
+
+    failed = {p: reason(p) for p in X.index.difference(pd.Index(apply_ids))}
     session = StoreSession(store)
     params = {**settings, "params_hash": new_hash, "train_patients": len(train_ids), "model_id": model_id,
               "dropped_constant_features": list(map(str, dropped))}

@@ -758,6 +758,7 @@ def section_methods(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Se
 
 def section_map(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Section:
     """The radiogenomic map(s) of the store (``rg map``): heatmap and top pairs, from stored results."""
+    from ..associate.rgmap import top_pairs
     from .map_figures import map_heatmap_figure, map_scatter_figure
 
     section = Section("map", "Radiogenomic map")
@@ -783,12 +784,10 @@ def section_map(inputs: ReportInputs, tables: dict[str, pd.DataFrame]) -> Sectio
                     "Benjamini-Hochberg FDR &lt; 0.05 over the whole map.</p>")
         c.figure(f"Radiogenomic map {map_id}: Spearman rho of the imaging and molecular variables with the smallest "
                  "FDR, clustered (dots: FDR < 0.05)", map_heatmap_figure, table, title=f"map {map_id}")
-        top = table.dropna(subset=["p"]).sort_values(["p", "imaging", "molecular"]).head(6)
-        c.figure(f"Radiogenomic map {map_id}: the six pairs with the smallest p", map_scatter_figure, top,
-                 values[values["map_id"] == map_id] if len(values) else values)
+        c.figure(f"Radiogenomic map {map_id}: the six pairs with the smallest p", map_scatter_figure,
+                 top_pairs(table, 6), values[values["map_id"] == map_id] if len(values) else values)
         c.table(f"radiogenomic_map_{map_id}_top",
-                table.dropna(subset=["p"]).sort_values(["p", "imaging", "molecular"]).head(50)[
-                    ["imaging", "molecular", "molecular_source", "rho", "p", "fdr", "n"]], 15)
+                top_pairs(table, 50)[["imaging", "molecular", "molecular_source", "rho", "p", "fdr", "n"]], 15)
     section.text = "".join(text)
     return section
 

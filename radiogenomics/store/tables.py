@@ -272,6 +272,21 @@ def usable_rois(store, rois: Sequence[str] | None = None, patients: Sequence[str
     return store.query(sql + " ORDER BY patient_id, roi, (reader = 'default') DESC, reader", args)
 
 
+#: scanner facts stored per CT series (read from the DICOM headers by the connectors)
+SCANNER_COLUMNS = ("manufacturer", "manufacturer_model", "convolution_kernel", "slice_thickness")
+
+
+def scanner_facts(store, roi: str, column: str) -> pd.Series:
+    """One scanner fact (:data:`SCANNER_COLUMNS`) of the CT each patient's ``roi`` (default reader) was
+    drawn on: Series indexed by ``patient_id`` (patients without the fact left out)."""
+    if column not in SCANNER_COLUMNS:
+        raise InputError(f"{column!r} is not a scanner column ({', '.join(SCANNER_COLUMNS)})")
+    rows = store.query(f"SELECT r.patient_id, s.{column} AS value FROM rois r JOIN series s "
+                       "ON s.series_uid = r.ct_series_uid WHERE r.roi = ? AND r.reader = 'default' "
+                       "AND coalesce(r.status, 'ok') = 'ok' ORDER BY r.patient_id", [roi])
+    return rows.dropna().drop_duplicates("patient_id").set_index("patient_id")["value"]
+
+
 def roi_volumes(store, rois: Sequence[str] | None = None) -> pd.DataFrame:
     """``patient_id, roi, volume_mm3`` of the usable ROIs (status ok, default reader)."""
     sql = "SELECT patient_id, roi, volume_mm3 FROM rois WHERE status = 'ok' AND reader = 'default'"
