@@ -261,3 +261,34 @@ def test_replace_swaps_a_slice_whole_or_not_at_all(store_path):
         with pytest.raises(StoreError):
             store.replace("features", _features([9.0]).assign(bogus=1), "params_hash = ?", ["abc"])
         assert store.query("SELECT value FROM features WHERE params_hash = 'abc'")["value"].tolist() == [5.0]
+
+
+def test_replace_rewrites_rows_whole_and_drops_stale_ones(store_path):
+    """Rows of the slice that are written again are replaced whole (columns the new rows lack
+    are reset), rows of the slice that are not written again are gone, other slices stay."""
+    def de(genes, **cols):
+        return pd.DataFrame({"grouping": "g", "dataset_id": "d", "method": "limma", "contrast": "high-low",
+                             "gene": genes, **cols})
+
+    where = "grouping = ? AND dataset_id = ? AND method = ? AND contrast = ?"
+    with Store.open(store_path) as store:
+        store.upsert("de_results", de(["A", "B", "C"], t=[1.0, 2.0, 3.0], B=[0.1, 0.2, 0.3], direction="ns"))
+        store.upsert("de_results", de(["A"], t=[9.0]).assign(contrast="low-high"))
+        assert store.replace("de_results", de(["B", "C", "D"], t=[20.0, 30.0, 40.0]), where,
+                             ["g", "d", "limma", "high-low"], run_id="r2") == 3
+        got = store.query('SELECT contrast, gene, t, "B", direction, run_id FROM core.de_results ORDER BY contrast, gene')
+        assert got.astype(object).where(got.notna(), None).values.tolist() == [
+            ["high-low", "B", 20.0, None, None, "r2"], ["high-low", "C", 30.0, None, None, "r2"],
+            ["high-low", "D", 40.0, None, None, "r2"], ["low-high", "A", 9.0, None, None, None]]
+        # an empty result empties the slice
+        assert store.replace("de_results", de([]), where, ["g", "d", "limma", "high-low"]) == 0
+        assert store.query("SELECT gene FROM core.de_results")["gene"].tolist() == ["A"]
+
+
+def test_replace_keeps_column_defaults_and_json(store_path):
+    with Store.open(store_path) as store:
+        store.execute("CREATE TABLE core.t_defaults (k VARCHAR PRIMARY KEY, n INTEGER DEFAULT 7, info JSON, run_id VARCHAR)")
+        store.upsert("t_defaults", pd.DataFrame({"k": ["a"], "n": [1], "info": [{"x": 1}]}))
+        store.replace("t_defaults", pd.DataFrame({"k": ["a", "b"], "info": [None, ["y"]]}), "TRUE", run_id="r")
+        rows = store.query("SELECT k, n, info::VARCHAR AS info, run_id FROM core.t_defaults ORDER BY k")
+        assert rows.astype(object).where(rows.notna(), None).values.tolist() == [["a", 7, None, "r"], ["b", 7, '["y"]', "r"]]

@@ -132,6 +132,14 @@ def test_expression_matrix(store):
     assert got.shape == (7, 5) and got.isna().sum().sum() == 1
     pd.testing.assert_frame_equal(got, expected, check_names=False, check_exact=True)
     assert list(got.index) == sorted(genes) and list(got.columns) == sorted(pats)
+    # a value stored as NULL reads as NaN; another dataset's values do not leak in
+    store.upsert("datasets", pd.DataFrame({"dataset_id": ["D2"], "scale": ["log2"]}))
+    store.upsert("expression", pd.DataFrame({"dataset_id": "D2", "gene": ["G0", "G0", "Z9"], "patient_id": ["P0", "P9", "P0"],
+                                             "value": [1.5, None, 2.5]}))
+    other = tables.expression(store, "D2")
+    assert list(other.index) == ["G0", "Z9"] and list(other.columns) == ["P0", "P9"]
+    assert other.loc["G0", "P0"] == 1.5 and np.isnan(other.loc["G0", "P9"]) and np.isnan(other.loc["Z9", "P9"])
+    pd.testing.assert_frame_equal(tables.expression(store, "D1"), got)
 
 
 def test_endpoint(store):
