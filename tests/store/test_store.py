@@ -292,3 +292,18 @@ def test_replace_keeps_column_defaults_and_json(store_path):
         store.replace("t_defaults", pd.DataFrame({"k": ["a", "b"], "info": [None, ["y"]]}), "TRUE", run_id="r")
         rows = store.query("SELECT k, n, info::VARCHAR AS info, run_id FROM core.t_defaults ORDER BY k")
         assert rows.astype(object).where(rows.notna(), None).values.tolist() == [["a", 7, None, "r"], ["b", 7, '["y"]', "r"]]
+
+
+def test_package_versions_match_importlib_metadata():
+    from importlib import metadata
+
+    from radiogenomics.store import package_versions
+    from radiogenomics.store.db import TRACKED_PACKAGES
+
+    expected = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            expected[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    assert package_versions() == expected and "numpy" in expected and "duckdb" in expected
