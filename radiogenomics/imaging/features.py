@@ -57,11 +57,8 @@ def default_params_path() -> Path:
 
 
 def _validate(params: dict, source: str) -> None:
-    from radiomics import featureextractor
-
-    _quiet_radiomics()
     try:
-        featureextractor.RadiomicsFeatureExtractor(dict(params))
+        _extractor(params)  # pyradiomics validates in its constructor; the extractor is kept for the run
     except Exception as exc:  # noqa: BLE001 - pykwalify raises its own SchemaError types
         message = str(exc).strip().splitlines()
         raise ConfigError(f"pyradiomics parameters {source} are invalid: {' '.join(message)[:400]}; "
@@ -157,11 +154,23 @@ def _quiet_radiomics() -> None:
     logging.getLogger("radiomics").setLevel(logging.INFO if debug else logging.ERROR)
 
 
+_EXTRACTORS: dict[str, Any] = {}
+
+
 def _extractor(params: dict):
-    from radiomics import featureextractor
+    """The extractor of a parameter set, built (and schema-validated by pyradiomics) once per process.
+
+    It is pyradiomics' extractor with a loader that resamples a crop around the ROI
+    instead of the whole CT (:mod:`radiogenomics.imaging.cropload`; same values).
+    """
+    from .cropload import cropping_extractor_class
 
     _quiet_radiomics()
-    return featureextractor.RadiomicsFeatureExtractor(json.loads(json.dumps(params)))
+    key = json.dumps(params, sort_keys=True, default=str)
+    if key not in _EXTRACTORS:
+        _EXTRACTORS.clear()  # one parameter set per run; do not keep old ones alive
+        _EXTRACTORS[key] = cropping_extractor_class()(json.loads(key))
+    return _EXTRACTORS[key]
 
 
 def nan_voxels_in_mask(image: sitk.Image, mask: sitk.Image, label: int | None = 1) -> int:
