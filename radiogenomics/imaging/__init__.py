@@ -1,6 +1,8 @@
 """Imaging arm: CT series / DICOM SEG / RTSTRUCT -> ROIs -> pyradiomics features -> stability.
 
-Public API (pyradiomics itself is imported only when features are computed):
+Public API (each name is imported from its module on first use, so ``rg features``
+does not load the stability or DICOM code, and pyradiomics itself is imported only
+when features are computed):
 
 - :func:`extract_features` — features of one image + mask (paths or SimpleITK images)
 - :func:`run_features` — all ROIs in the store, parallel over patients, cached
@@ -9,19 +11,45 @@ Public API (pyradiomics itself is imported only when features are computed):
 - :func:`read_ct_series`, :func:`read_seg`, :func:`read_rtstruct` — DICOM to volumes
 """
 
-from .features import (FeatureParams, FeatureRunSummary, extract_features, feature_matrix, load_params,
-                       params_hash, run_features)
-from .rois import (RoiRunSummary, build_rois, derive_ring, import_images, mask_problem, name_segments,
-                   ring_mask)
-from .stability import (ICCResult, StabilitySummary, icc, icc_table, perturb_mask, run_stability,
-                        stable_features)
-from .volumes import (CTVolume, Segment, image_sha1, read_ct_series, read_image, read_rtstruct, read_seg,
-                      write_image)
+from __future__ import annotations
 
-__all__ = [
-    "CTVolume", "FeatureParams", "FeatureRunSummary", "ICCResult", "RoiRunSummary", "Segment", "StabilitySummary",
-    "build_rois", "derive_ring", "extract_features", "feature_matrix", "icc", "icc_table", "image_sha1",
-    "import_images", "load_params", "mask_problem", "name_segments", "params_hash", "perturb_mask",
-    "read_ct_series", "read_image", "read_rtstruct", "read_seg", "ring_mask", "run_features", "run_stability",
-    "stable_features", "write_image",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "features": ["FeatureParams", "FeatureRunSummary", "extract_features", "feature_matrix", "load_params",
+                 "params_hash", "run_features"],
+    "rois": ["RoiRunSummary", "build_rois", "derive_ring", "import_images", "mask_problem", "name_segments",
+             "ring_mask"],
+    "stability": ["ICCResult", "StabilitySummary", "icc", "icc_table", "perturb_mask", "run_stability",
+                  "stable_features"],
+    "volumes": ["CTVolume", "Segment", "image_sha1", "read_ct_series", "read_image", "read_rtstruct", "read_seg",
+                "write_image"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .features import (FeatureParams, FeatureRunSummary, extract_features, feature_matrix, load_params,
+                           params_hash, run_features)
+    from .rois import (RoiRunSummary, build_rois, derive_ring, import_images, mask_problem, name_segments,
+                       ring_mask)
+    from .stability import (ICCResult, StabilitySummary, icc, icc_table, perturb_mask, run_stability,
+                            stable_features)
+    from .volumes import (CTVolume, Segment, image_sha1, read_ct_series, read_image, read_rtstruct, read_seg,
+                          write_image)
