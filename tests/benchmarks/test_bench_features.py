@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ._harness import MIN_RUNS, REPO, machine, python_blas, requires_benchmarks, write_report
+from _harness import MIN_RUNS, REPO, machine, python_blas, requires_benchmarks, write_report
 
 pytestmark = [pytest.mark.benchmark, requires_benchmarks]
 
