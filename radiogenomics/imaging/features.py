@@ -412,7 +412,8 @@ def run_features(settings, store, params: Any = None, rois: Sequence[str] | None
             st.upsert("feature_params", pd.DataFrame([dict(params_hash=p.hash, params_yaml=p.yaml_text,
                                                            source_path=p.source)]), run_id=run.run_id)
         tasks = []
-        threads = 1 if workers > 1 else 0
+        # one ITK thread per worker process; a single patient runs in this process with all of them
+        threads = 1 if workers > 1 and todo.patient_id.nunique() > 1 else 0
         for patient_id, group in todo.groupby("patient_id", sort=True):
             tasks.append(dict(patient_id=patient_id, params=p.params, threads=threads,
                               rois=group[["roi", "image_path", "mask_path", "image_sha1", "mask_sha1"]]

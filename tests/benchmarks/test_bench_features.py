@@ -9,7 +9,9 @@ CT) and ``lung2_label.nrrd`` (24,644-voxel tumour), the default 851-feature para
 * cold: fresh processes, alternating, order flipped each repeat: ``python -m radiogenomics
   features`` on a store holding that one patient's CT + ROI (its feature rows deleted,
   untimed, before each run) against ``python -c`` importing pyradiomics, building the
-  extractor from the same parameter file and executing it on the two files;
+  extractor from the same parameter file and executing it on the two files; CPU seconds
+  too; and ``rg features`` with one worker on a store of 3 copies of the CT (start-up and
+  extractor construction paid once per run, as the issue counts them);
 * warm: in this process, alternating the same way: ``run_features`` (the library call the
   CLI makes: store read, image loading, extraction, store write) against pyradiomics'
   ``extractor.execute(image_path, mask_path)`` with the extractor built once, as shipped
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -43,6 +46,7 @@ SHARED = Path(os.environ.get("RG_SHARED_DIR", REPO.parent / "shared"))
 IMAGE = SHARED / "data" / "ct" / "lung2_image.nrrd"
 MASK = SHARED / "data" / "ct" / "lung2_label.nrrd"
 PATIENT = "LUNG2"
+N_PATIENTS = 3
 RUNS = MIN_RUNS
 
 PYRADIOMICS_COLD = """
@@ -63,12 +67,17 @@ def _clear_features(store_path: Path) -> None:
         store.execute("DELETE FROM core.feature_diagnostics")
 
 
-def _timed(cmd: list[str], env: dict[str, str]) -> float:
+def _timed(cmd: list[str], env: dict[str, str], cpu: list[float] | None = None) -> float:
+    """Wall seconds of a fresh process; its CPU seconds (user + system) are appended to ``cpu``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, cwd=REPO)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} failed: {out.stderr[-2000:]}")
+    if cpu is not None:
+        cpu.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     return elapsed
 
 
@@ -120,9 +129,25 @@ def test_bench_features(tmp_path):
     # ---- cold: whole commands in fresh processes
     rg_cmd = [sys.executable, "-m", "radiogenomics", "features"]
     py_cmd = [sys.executable, "-c", PYRADIOMICS_COLD, params, str(IMAGE), str(MASK)]
-    cold = _alternate({"rg_features_command": lambda: _timed(rg_cmd, env),
-                       "pyradiomics_script": lambda: _timed(py_cmd, env)},
-                      before={"rg_features_command": lambda: _clear_features(store_path)})
+    # and the same command on a store of N_PATIENTS copies of the CT, one worker: what a run
+    # pays once (start-up, extractor construction) is shared by its patients
+    home_n = tmp_path / "rg_home_n"
+    home_n.mkdir()
+    store_n = home_n / "rg.duckdb"
+    with Store.open(store_n) as store:
+        for i in range(N_PATIENTS):
+            import_images(store, f"{PATIENT}_{i}", IMAGE, MASK)
+    env_n = dict(env, RG_HOME=str(home_n), RG_WORKERS="1")
+    cpu: dict[str, list[float]] = {"rg_features_command": [], "pyradiomics_script": [],
+                                   "rg_features_command_n_patients": []}
+    cold = _alternate({"rg_features_command": lambda: _timed(rg_cmd, env, cpu["rg_features_command"]),
+                       "pyradiomics_script": lambda: _timed(py_cmd, env, cpu["pyradiomics_script"]),
+                       "rg_features_command_n_patients": lambda: _timed(rg_cmd, env_n,
+                                                                        cpu["rg_features_command_n_patients"])},
+                      before={"rg_features_command": lambda: _clear_features(store_path),
+                              "rg_features_command_n_patients": lambda: _clear_features(store_n)})
+    with Store.open(store_n) as store:
+        assert int(store.query("SELECT count(*) AS n FROM features").n.iloc[0]) == 851 * N_PATIENTS
     with Store.open(store_path) as store:
         n_cold = int(store.query("SELECT count(*) AS n FROM features").n.iloc[0])
     assert n_cold == 851
@@ -185,9 +210,19 @@ def test_bench_features(tmp_path):
             "ratio_rg_command_cold_over_pyradiomics_execute_warm": round(rg_cold / pyr_warm, 3),
             "target": "<= 0.25 (issue 18)",
             "rg_command_cold_s": round(rg_cold, 3), "pyradiomics_execute_warm_s": round(pyr_warm, 3)},
-        "cold": {"rg_features_command": _summary(cold["rg_features_command"]),
-                 "pyradiomics_script": _summary(cold["pyradiomics_script"]),
+        "cold": {"rg_features_command": dict(_summary(cold["rg_features_command"]),
+                                             cpu_min_s=round(min(cpu["rg_features_command"]), 3)),
+                 "pyradiomics_script": dict(_summary(cold["pyradiomics_script"]),
+                                            cpu_min_s=round(min(cpu["pyradiomics_script"]), 3)),
                  "ratio_rg_over_pyradiomics": round(rg_cold / min(cold["pyradiomics_script"]), 3),
+                 "cpu_ratio_rg_over_pyradiomics": round(min(cpu["rg_features_command"])
+                                                        / min(cpu["pyradiomics_script"]), 3),
+                 f"rg_features_command_{N_PATIENTS}_patients_1_worker": dict(
+                     _summary(cold["rg_features_command_n_patients"]),
+                     cpu_min_s=round(min(cpu["rg_features_command_n_patients"]), 3),
+                     per_patient_s=round(min(cold["rg_features_command_n_patients"]) / N_PATIENTS, 3),
+                     ratio_per_patient_over_pyradiomics_execute_warm=round(
+                         min(cold["rg_features_command_n_patients"]) / N_PATIENTS / pyr_warm, 3)),
                  "what": "fresh process each run: `python -m radiogenomics features` (store with the one patient, "
                          "its features deleted untimed before each run) vs python -c (import pyradiomics, build the "
                          "extractor from the same YAML, execute on the two files)"},
