@@ -93,15 +93,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     for handler in list(root.handlers):
         if getattr(handler, "_rg_handler", False):
             root.removeHandler(handler)
-    try:
-        from rich.logging import RichHandler
-
-        handler: logging.Handler = RichHandler(show_path=verbose >= 2, rich_tracebacks=False,
-                                               console=_state.err_console())
-        handler.setFormatter(logging.Formatter("%(message)s"))
-    except ImportError:  # pragma: no cover - rich is a dependency
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler: logging.Handler = _LazyRichHandler(show_path=verbose >= 2)
     handler._rg_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
@@ -112,6 +104,33 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logging.getLogger("radiomics").setLevel(logging.ERROR if verbose < 2 else logging.INFO)
     logging.captureWarnings(False)
     warnings.showwarning = _show_warning
+
+
+class _LazyRichHandler(logging.Handler):
+    """rich's log handler, built at the first record.
+
+    Importing rich's logging and console modules is a tenth of the start-up of a command
+    that, like most under ``-q``, logs nothing.
+    """
+
+    def __init__(self, show_path: bool) -> None:
+        super().__init__()
+        self._show_path = show_path
+        self._inner: logging.Handler | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._inner is None:
+            try:
+                from rich.logging import RichHandler
+
+                inner: logging.Handler = RichHandler(show_path=self._show_path, rich_tracebacks=False,
+                                                     console=_state.err_console())
+                inner.setFormatter(logging.Formatter("%(message)s"))
+            except ImportError:  # pragma: no cover - rich is a dependency
+                inner = logging.StreamHandler(sys.stderr)
+                inner.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            self._inner = inner
+        self._inner.handle(record)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
