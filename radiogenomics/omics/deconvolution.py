@@ -1,13 +1,18 @@
 """CIBERSORT-style deconvolution: nu-support-vector regression of a mixture on a signature matrix.
 
-Method (Newman et al., Nat Methods 2015), implemented from the paper's description on
-scikit-learn's libsvm (the same solver as R e1071): the signature matrix is standardised
-as a whole and each mixture per sample; a linear-kernel nu-SVR is fitted for nu in
-{0.25, 0.5, 0.75}; weights are ``coef @ support vectors``, negative weights are set to 0 and
-the rest normalised to sum 1; the nu with the smallest RMSE between the reconstructed and
-the observed (standardised) mixture wins.  Significance: correlations of the fit on random
-mixtures drawn from the mixture's own values give an empirical null; ``P-value`` is the
-fraction of null correlations >= the observed one.
+Method (Newman et al., Nat Methods 2015), implemented from the paper's description: the
+signature matrix is standardised as a whole and each mixture per sample; a linear-kernel
+nu-SVR (C = 1, libsvm's scaling) is fitted for nu in {0.25, 0.5, 0.75}; negative weights are
+set to 0 and the rest normalised to sum 1; the nu with the smallest RMSE between the
+reconstructed and the observed (standardised) mixture wins.  Significance: correlations of
+the fit on random mixtures drawn from the mixture's own values give an empirical null;
+``P-value`` is the fraction of null correlations >= the observed one.
+
+The nu-SVR is solved exactly in the primal (:func:`~radiogenomics.omics.nusvr.linear_nu_svr`):
+the same optimisation problem as libsvm's (R e1071, scikit-learn), whose SMO stops at a
+tolerance of 1e-3 with the kernel in single precision, so weights differ from e1071's default
+run by up to ~3e-3 and from e1071 at ``tolerance = 1e-9`` by up to ~1e-4 (and the objective
+here is never above e1071's).
 
 No signature matrix with a compatible licence could be shipped: CIBERSORT's LM22 is under
 an academic licence (not redistributable) and no openly licensed equivalent was found in
@@ -19,15 +24,19 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from ..exceptions import DataQualityWarning, InputError
+from ..exceptions import DataQualityWarning, InputError, OmicsError
+from .nusvr import MAX_ITER, linear_nu_svr
 
 log = logging.getLogger(__name__)
 
 NUS = (0.25, 0.5, 0.75)
+#: mixtures fitted together (x 3 values of nu); fixed, so results do not depend on ``workers``
+BLOCK = 64
 
 
 def read_signature(path: str | Path) -> pd.DataFrame:
@@ -60,24 +69,34 @@ def read_signature(path: str | Path) -> pd.DataFrame:
     return sig
 
 
-def _svr_core(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-    """Best-of-three nu-SVR fit of standardised y on standardised X: (weights, r, rmse, nu)."""
-    from sklearn.svm import NuSVR
+class _Fit(NamedTuple):
+    """The best-of-three nu-SVR fit of one mixture; ``error`` says why a fit failed (then all else is NaN)."""
 
-    best: tuple[np.ndarray, float, float, float] | None = None
-    for nu in NUS:
-        model = NuSVR(kernel="linear", nu=nu, C=1.0, tol=1e-3)
-        model.fit(X, y)
-        w = (model.dual_coef_ @ model.support_vectors_).ravel()
+    w: np.ndarray
+    r: float
+    rmse: float
+    nu: float
+    error: str = ""
+
+
+def _best_of_nus(X: np.ndarray, y: np.ndarray, coefs: np.ndarray, converged: np.ndarray) -> _Fit:
+    """CIBERSORT's choice among the fits of one standardised mixture ``y`` for each of :data:`NUS`."""
+    if not converged.all():
+        nu = NUS[int(np.flatnonzero(~converged)[0])]
+        return _Fit(np.full(X.shape[1], np.nan), float("nan"), float("nan"), float("nan"),
+                    f"the nu-SVR (nu={nu}) did not converge in {MAX_ITER} interior-point iterations")
+    best: _Fit | None = None
+    for nu, w in zip(NUS, coefs):
+        w = w.copy()
         w[w < 0] = 0.0
         total = w.sum()
         w = w / total if total > 0 else w
         k = X @ w
         rmse = float(np.sqrt(np.mean((k - y) ** 2)))
         r = float(np.corrcoef(k, y)[0, 1]) if np.std(k) > 0 else float("nan")
-        if best is None or rmse < best[2]:
-            best = (w, r, rmse, nu)
-    assert best is not None
+        if best is None or rmse < best.rmse:
+            best = _Fit(w, r, rmse, nu)
+    assert best is not None  # NUS is not empty
     return best
 
 
@@ -88,28 +107,44 @@ def _standardise(v: np.ndarray) -> np.ndarray:
     return (v - v.mean()) / sd
 
 
-def _svr_many(X: np.ndarray, Y: np.ndarray) -> list[tuple[np.ndarray, float, float, float]]:
-    """:func:`_svr_core` of each column of ``Y`` (standardised mixtures) on ``X``."""
-    return [_svr_core(X, Y[:, j]) for j in range(Y.shape[1])]
+def _svr_many(X: np.ndarray, Y: np.ndarray) -> list[_Fit]:
+    """Best-of-three nu-SVR fits of each column of ``Y`` (standardised mixtures) on ``X``.
+
+    Columns go through :func:`~radiogenomics.omics.nusvr.linear_nu_svr` in fixed blocks of
+    :data:`BLOCK` (all three nu of a column in the same block), on one BLAS thread, so a
+    column's result is the same whichever worker gets its block.
+    """
+    from .._threads import one_blas_thread
+
+    out: list[_Fit] = []
+    with one_blas_thread():
+        for start in range(0, Y.shape[1], BLOCK):
+            block = Y[:, start:start + BLOCK]
+            fits = linear_nu_svr(X, np.repeat(block, len(NUS), axis=1), np.tile(NUS, block.shape[1]))
+            coefs = fits.coef.reshape(block.shape[1], len(NUS), -1)
+            conv = fits.converged.reshape(block.shape[1], len(NUS))
+            out += [_best_of_nus(X, block[:, j], coefs[j], conv[j]) for j in range(block.shape[1])]
+    return out
 
 
-def _fit_columns(X: np.ndarray, Y: np.ndarray, workers: int) -> list[tuple[np.ndarray, float, float, float]]:
+def _fit_columns(X: np.ndarray, Y: np.ndarray, workers: int) -> list[_Fit]:
     """Best-of-three nu-SVR fits of every column of ``Y``, over ``workers`` processes.
 
-    libsvm's SMO iterations are the whole cost (tens of thousands per fit; the 500 x 500
-    linear kernel is cached after the first pass, so precomputing it does not help), and the
-    fits are independent: they are split into contiguous chunks, one per worker, each
-    worker on one BLAS thread.  Results are the same as in one process.
+    The fits are exact primal solves that iterate together (see :mod:`.nusvr`); with
+    ``workers > 1`` whole blocks of :data:`BLOCK` columns go to each worker, so the result
+    is bit for bit the same for any number of workers.
     """
-    if workers <= 1 or Y.shape[1] < 2:
+    n_blocks = -(-Y.shape[1] // BLOCK)
+    if workers <= 1 or n_blocks < 2:
         return _svr_many(X, Y)
     from concurrent.futures import ProcessPoolExecutor
 
     from .._threads import limit_blas_threads
 
-    chunks = [c for c in np.array_split(np.arange(Y.shape[1]), min(workers, Y.shape[1])) if c.size]
-    with ProcessPoolExecutor(max_workers=len(chunks), initializer=limit_blas_threads) as pool:
-        parts = list(pool.map(_svr_many, [X] * len(chunks), [Y[:, c] for c in chunks]))
+    groups = [g for g in np.array_split(np.arange(n_blocks), min(workers, n_blocks)) if g.size]
+    parts_in = [Y[:, g[0] * BLOCK:(g[-1] + 1) * BLOCK] for g in groups]
+    with ProcessPoolExecutor(max_workers=len(groups), initializer=limit_blas_threads) as pool:
+        parts = list(pool.map(_svr_many, [X] * len(groups), parts_in))
     return [fit for part in parts for fit in part]
 
 
@@ -134,7 +169,7 @@ def deconvolve(expr: pd.DataFrame, signature: pd.DataFrame, perm: int = 100, see
         Minimum number of signature genes present in ``expr``.
     workers : int
         Processes sharing the nu-SVR fits (samples and permutations); the result does not
-        depend on it.
+        depend on it (one process is usually enough: a fit takes a few milliseconds).
 
     Returns
     -------
@@ -172,11 +207,22 @@ def deconvolve(expr: pd.DataFrame, signature: pd.DataFrame, perm: int = 100, see
         pool = Y.ravel()
         columns += [_standardise(pool[rng.choice(pool.size, size=len(common), replace=False)]) for _ in range(perm)]
     fits = _fit_columns(X, np.column_stack(columns), workers)
-    null = np.array([fit[1] for fit in fits[Y.shape[1]:]])
+    samples, nulls = fits[:Y.shape[1]], fits[Y.shape[1]:]
+    failed = [str(s) for s, fit in zip(mix.columns, samples) if fit.error]
+    if len(failed) == len(samples):
+        raise OmicsError(f"deconvolution: the nu-SVR failed for every sample ({samples[0].error})")
+    if failed:
+        warnings.warn(f"deconvolution: the nu-SVR failed for {len(failed)} sample(s) ({', '.join(failed[:5])}): "
+                      f"{next(f.error for f in samples if f.error)}; their rows are NaN", DataQualityWarning,
+                      stacklevel=2)
+    null = np.array([fit.r for fit in nulls if not fit.error])
+    if perm > 0 and null.size < perm:
+        warnings.warn(f"deconvolution: {perm - null.size} of {perm} random mixtures failed to fit; P-values use "
+                      f"the other {null.size}", DataQualityWarning, stacklevel=2)
     rows = []
-    for w, r, rmse, nu in fits[:Y.shape[1]]:
-        pval = float(np.mean(null >= r)) if perm > 0 else float("nan")
-        rows.append([*w, pval, r, rmse, nu])
+    for fit in samples:
+        pval = float(np.mean(null >= fit.r)) if null.size and not fit.error else float("nan")
+        rows.append([*fit.w, pval, fit.r, fit.rmse, fit.nu])
     out = pd.DataFrame(rows, index=mix.columns, columns=[*map(str, signature.columns), "P-value", "Correlation",
                                                         "RMSE", "nu"])
     out.index.name = "sample"
