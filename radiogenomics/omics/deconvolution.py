@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import DataQualityWarning, InputError, OmicsError
-from .nusvr import MAX_ITER, linear_nu_svr
+from . import nusvr
+from .nusvr import linear_nu_svr
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _best_of_nus(X: np.ndarray, y: np.ndarray, coefs: np.ndarray, converged: np.
     if not converged.all():
         nu = NUS[int(np.flatnonzero(~converged)[0])]
         return _Fit(np.full(X.shape[1], np.nan), float("nan"), float("nan"), float("nan"),
-                    f"the nu-SVR (nu={nu}) did not converge in {MAX_ITER} interior-point iterations")
+                    f"the nu-SVR (nu={nu}) did not converge in {nusvr.MAX_ITER} interior-point iterations")
     best: _Fit | None = None
     for nu, w in zip(NUS, coefs):
         w = w.copy()

@@ -102,12 +102,23 @@ def test_ips_matches_r_procedure():
     assert set(out["IPS"]) <= set(range(11))
 
 
-def test_deconvolution_matches_e1071():
+@pytest.mark.parametrize("ref_file,atol_fraction,atol_fit", [
+    # e1071 at its default tolerance (1e-3): its SMO stops short of the optimum, which is solved
+    # exactly here, so fractions differ by up to ~3e-3 (largest seen 2.9e-3)
+    ("ref_deconv.csv", 5e-3, 5e-4),
+    # e1071 at tolerance 1e-9 (reference_deconv_tight.R): only libsvm's single-precision kernel
+    # separates the two (largest seen: fractions 3.8e-5, correlation 7e-7, RMSE 2.9e-6)
+    ("ref_deconv_tight.csv", 1e-4, 1e-5),
+])
+def test_deconvolution_matches_e1071(ref_file, atol_fraction, atol_fit):
     sig = read_signature(REF / "deconv_signature.txt")
     mix = _csv("deconv_mixture.csv")
-    ref = pd.read_csv(REF / "ref_deconv.csv", dtype={"sample": str}).set_index("sample")
+    ref = pd.read_csv(REF / ref_file, dtype={"sample": str}).set_index("sample")
     out = deconvolve(mix, sig, perm=0)
     ref = ref.rename(columns={"correlation": "Correlation", "rmse": "RMSE"})
-    assert_close(out, ref, rtol=0, atol=1e-4)
-    np.testing.assert_allclose(out[list(sig.columns)].sum(axis=1), 1.0, atol=1e-12)
+    cells = list(sig.columns)
+    assert_close(out[cells], ref[cells], rtol=0, atol=atol_fraction)
+    assert_close(out[["Correlation", "RMSE"]], ref[["Correlation", "RMSE"]], rtol=0, atol=atol_fit)
+    assert (out.loc[ref.index, "nu"] == ref["nu"]).all()
+    np.testing.assert_allclose(out[cells].sum(axis=1), 1.0, atol=1e-12)
     assert out["P-value"].isna().all()
