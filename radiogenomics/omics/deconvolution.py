@@ -222,7 +222,8 @@ def deconvolve(expr: pd.DataFrame, signature: pd.DataFrame, perm: int = 100, see
                       f"the other {null.size}", DataQualityWarning, stacklevel=2)
     rows = []
     for fit in samples:
-        pval = float(np.mean(null >= fit.r)) if null.size and not fit.error else float("nan")
+        # no correlation (every weight clipped to 0) has no P-value, rather than P = 0
+        pval = float(np.mean(null >= fit.r)) if null.size and np.isfinite(fit.r) else float("nan")
         rows.append([*fit.w, pval, fit.r, fit.rmse, fit.nu])
     out = pd.DataFrame(rows, index=mix.columns, columns=[*map(str, signature.columns), "P-value", "Correlation",
                                                         "RMSE", "nu"])

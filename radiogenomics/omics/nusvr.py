@@ -19,7 +19,14 @@ The slacks ``t`` enter the Newton system diagonally, so each iteration reduces t
 ``(p + 2) x (p + 2)`` solve per fit; all fits that share the design matrix (samples,
 permutations and values of ``nu``) iterate together in numpy, the weighted cross products of
 all of them coming from one matrix product with the row-wise outer products of ``X``.  A fit
-leaves the batch once it has converged.
+leaves the batch once it has converged (13-20 iterations on CIBERSORT-sized input).
+
+The converged iterate is then made exact (:func:`_polish`): the points it puts on the edges
+of the tube, outside and inside it make the optimality conditions a linear system, whose
+solution is used only if it passes every optimality check (otherwise the interior-point
+answer, within the tolerances below, stays).  Tested against R e1071 at tolerance 1e-9,
+scikit-learn at 1e-9 and Clarabel at 1e-12 (tests/omics/test_nusvr.py): the objective here is
+never above theirs.
 """
 
 from __future__ import annotations

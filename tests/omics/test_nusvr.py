@@ -160,3 +160,18 @@ def test_deconvolve_reports_fits_that_did_not_converge(all_data, monkeypatch):
     monkeypatch.setattr(deconvolution, "linear_nu_svr", real)
     with pytest.raises(OmicsError, match="failed for every sample"):
         deconvolve(mix, sig, perm=0)
+
+
+def test_deconvolve_gives_no_pvalue_without_a_fit(all_data):
+    """A mixture anti-correlated with every cell type: all weights clip to 0, so no correlation and no
+    P-value (not P = 0)."""
+    from radiogenomics.omics import deconvolve
+
+    sig, mix, _ = all_data
+    anti = (sig.to_numpy().max() * 2 - sig.to_numpy() @ np.full(sig.shape[1], 1.0 / sig.shape[1]))
+    frame = mix.loc[sig.index].copy()
+    frame["anti"] = anti
+    out = deconvolve(frame, sig, perm=20, seed=1)
+    assert (out.loc["anti", list(sig.columns)] == 0).all()
+    assert np.isnan(out.loc["anti", "Correlation"]) and np.isnan(out.loc["anti", "P-value"])
+    assert out.drop(index="anti")["P-value"].notna().all()
