@@ -39,11 +39,13 @@ def classify_cmd(
     with _state.progress() as bar:
         task = bar.add_task(f"classify {endpoint}", total=None)
         # the store path: read-only while loading and tuning, the write lock only to write
-        outcome = run_classify(_state.settings().store, endpoint, positive, _split_list(features),
-                               _split_list(models), split, seed, train_ids, reader_scores, params_hash,
-                               inner_folds, outer_folds, clinical_columns=_split_list(clinical_columns) or None,
+        outcome = run_classify(_state.settings().store, endpoint, positive=positive, features=_split_list(features),
+                               models=_split_list(models), split=split, seed=seed, train=train_ids,
+                               reader_scores=reader_scores, params_hash=params_hash, inner_folds=inner_folds,
+                               outer_folds=outer_folds, clinical_columns=_split_list(clinical_columns) or None,
                                rois=_split_list(rois) or None, stable_only=stable,
-                               progress=lambda name: bar.update(task, advance=1, description=f"classify {name}"))
+                               progress=lambda name: bar.update(task, advance=1,
+                                                                description=f"classify {name}")).summary
     _print_summary(outcome, outcome.counts)
 
 

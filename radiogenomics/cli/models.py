@@ -52,15 +52,15 @@ def fit_cmd(
     cohort: Optional[str] = typer.Option(None, "--cohort", help="Only patients of this clinical.cohort (train + validation come from it)."),
 ) -> None:
     """Fit the LASSO-Cox Rad-score and its cut-off on the training patients; score all."""
-    from ..models.workflow import fit_radscore
+    from ..models.workflow import run_radscore_fit
 
     with _state.progress() as bar:
         bar.add_task(f"Rad-score ({endpoint})", total=None)
-        res = fit_radscore(_state.settings().store, endpoint, train_file=train, validation_file=validation,
-                           split=split, seed=seed, roi=roi,
-                           params_hash=params_hash, stable_only=stable, top_k=top_k or None, n_folds=folds,
-                           lambda_rule=lambda_rule, cutoff_method=cutoff, minprop=minprop, horizon=horizon,
-                           model_id=model_id, cohort=cohort)
+        res = run_radscore_fit(_state.settings().store, endpoint=endpoint, train_file=train,
+                               validation_file=validation, split=split, seed=seed, roi=roi, params_hash=params_hash,
+                               stable_only=stable, top_k=top_k, n_folds=folds, lambda_rule=lambda_rule,
+                               cutoff_method=cutoff, minprop=minprop, horizon=horizon, model_id=model_id,
+                               cohort=cohort).summary
     console = _state.out_console()
     console.print(f"model {res['model_id']} (run {res['run_id']}): {len(res['features'])} feature(s), "
                   f"alpha {res['alpha']:.4g}, cut-off {res['cutoff']:.4g}; "
@@ -80,13 +80,11 @@ def apply_cmd(
     relabel_seen: bool = typer.Option(False, "--relabel-seen", help="Also re-label patients the model was trained or validated on with --cohort (they then no longer count as train/validation) (default: they keep their label and are skipped)."),
 ) -> None:
     """Apply a frozen Rad-score formula, unchanged, to patients the model has not seen."""
-    from ..models.workflow import apply_radscore, model_id_or_import
+    from ..models.workflow import run_radscore_apply
 
-    store = _state.settings().store
-    model_id = model_id_or_import(store, model)
-    ids = _patient_list(patients)
-    res = apply_radscore(store, model_id, ids, cohort=cohort, roi=roi, params_hash=params_hash,
-                         relabel_seen=relabel_seen)
+    res = run_radscore_apply(_state.settings().store, model=model, patients=_patient_list(patients), cohort=cohort,
+                             roi=roi, params_hash=params_hash, relabel_seen=relabel_seen).summary
+    model_id = res["model_id"]
     skipped = (f"; skipped {res['n_skipped']} patient(s) the model was trained or validated on (they keep "
                "their train/validation label)" if res["n_skipped"] else "")
     _state.out_console().print(f"model {model_id}: scored {res['n_scored']} patient(s) as {cohort!r}, "
@@ -99,9 +97,9 @@ def export_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="JSON file to write (default: print)."),
 ) -> None:
     """Export the frozen formula (features, coefficients, means, sds, cut-off, run) as JSON."""
-    from ..models.workflow import export_model
+    from ..models.workflow import run_radscore_export
 
-    formula = export_model(_state.settings().store, model, out)
+    formula = run_radscore_export(_state.settings().store, model=model, out=out).summary
     if out is None:
         typer.echo(json.dumps(formula, indent=2, sort_keys=True))
     else:
@@ -145,7 +143,7 @@ def groups_cmd(
                      quantiles=_numbers(quantiles, float, "--quantiles") if quantiles else None,
                      thresholds=_numbers(thresholds, float, "--thresholds") if thresholds else None,
                      levels=_split(levels) or None, labels=_split(labels) or None, grouping=grouping, cohort=cohort,
-                     cutoff=cutoff, patients=_patient_list(patients), dataset=dataset)
+                     cutoff=cutoff, patients=_patient_list(patients), dataset=dataset).summary
     counts = ", ".join(f"{k} {v}" for k, v in sorted(res["counts"].items()))
     _state.out_console().print(f"grouping {res['grouping']}: {counts} (run {res['run_id']})")
 
@@ -156,9 +154,9 @@ def groups_import_cmd(
     grouping: str = typer.Option(..., "--grouping", help="Name of the grouping."),
 ) -> None:
     """Import a grouping (e.g. a collaborator's model) from a patient_id,group file."""
-    from ..models.groupings import import_groups
+    from ..models.groupings import run_groups_import
 
-    res = import_groups(_state.settings().store, file, grouping)
+    res = run_groups_import(_state.settings().store, file, grouping=grouping).summary
     counts = ", ".join(f"{k} {v}" for k, v in sorted(res["counts"].items()))
     extra = f"; {res['n_failed']} row(s) not imported (see failures)" if res["n_failed"] else ""
     _state.out_console().print(f"grouping {res['grouping']}: {counts} (run {res['run_id']}){extra}")
@@ -174,10 +172,10 @@ def survival_cmd(
 ) -> None:
     """Survival evidence (KM, log-rank, HR, Cox, C-index, td-AUC, clinical vs combined, calibration, DCA,
     nomogram) into model_results."""
-    from ..models.workflow import survival_evidence
+    from ..models.workflow import run_survival
 
-    res = survival_evidence(_state.settings().store, model_id=model, grouping=grouping, endpoint=endpoint,
-                            covariates=_split(covariates), times=_numbers(times, float, "--times"), cohort=cohort)
+    res = run_survival(_state.settings().store, model_id=model, grouping=grouping, endpoint=endpoint,
+                       covariates=_split(covariates), times=_numbers(times, float, "--times"), cohort=cohort).summary
     extra = f", log-rank p = {res['logrank_p']:.3g}" if "logrank_p" in res else ""
     _state.out_console().print(f"{res['subject']}: {res['n']} patients, {res['events']} events{extra}; "
                                f"{res['rows']} rows in model_results (run {res['run_id']})")

@@ -20,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
+from ..result import StageResult
 from .groups import groups_by_levels, groups_by_quantiles, groups_by_thresholds, require_levels
 
 log = logging.getLogger(__name__)
 
-__all__ = ["groups_from_clinical", "groups_from_predicate", "import_groups", "read_group_file", "run_groups"]
+__all__ = ["groups_from_clinical", "groups_from_predicate", "import_groups", "read_group_file", "run_groups",
+           "run_groups_import"]
 
 #: accepted names of the group column of an imported file (first match wins)
 GROUP_COLUMNS = ("group", "grp", "risk_group")
@@ -265,18 +267,12 @@ def import_groups(store, path: str | Path, grouping: str) -> dict:
                   inputs={Path(path).name: sha256_file(path)}, failures=failures)
 
 
-def run_groups(store, *, model: str | None = None, clinical: str | None = None, where: str | None = None,
-               method: str | None = None, ranks: Sequence[int] | None = None,
-               quantiles: Sequence[float] | None = None, thresholds: Sequence[float] | None = None,
-               levels: Sequence[str] | None = None, labels: Sequence[str] | None = None,
-               grouping: str | None = None, cohort: str | None = None, cutoff: float | None = None,
-               patients: Sequence[str] | None = None, dataset: str | None = None) -> dict:
-    """``rg groups``: a grouping from exactly one source (the entry the CLI and the pipeline call).
-
-    ``model`` -> :func:`radiogenomics.models.workflow.make_groups` (``method`` cutoff by
-    default); ``clinical`` -> :func:`groups_from_clinical` (levels by default); ``where`` ->
-    :func:`groups_from_predicate`.  Options of another source are refused rather than ignored.
-    """
+def _groups_from_source(store, *, model: str | None, clinical: str | None, where: str | None,
+                        method: str | None, ranks: Sequence[int] | None, quantiles: Sequence[float] | None,
+                        thresholds: Sequence[float] | None, levels: Sequence[str] | None,
+                        labels: Sequence[str] | None, grouping: str | None, cohort: str | None,
+                        cutoff: float | None, patients: Sequence[str] | None, dataset: str | None) -> dict:
+    """The grouping of exactly one source (see :func:`run_groups`), written; the writer's dict."""
     sources = [name for name, v in (("--model", model), ("--clinical", clinical), ("--where", where)) if v]
     if len(sources) != 1:
         raise InputError("rg groups needs exactly one source: --model ID, --clinical COLUMN, --where PREDICATE "
@@ -304,3 +300,29 @@ def run_groups(store, *, model: str | None = None, clinical: str | None = None, 
     if unused:
         raise InputError(f"{', '.join(unused)} do not apply to --where (put conditions in the predicate)")
     return groups_from_predicate(store, where, labels=labels or ("yes", "no"), grouping=grouping)
+
+
+def run_groups(store, *, model: str | None = None, clinical: str | None = None, where: str | None = None,
+               method: str | None = None, ranks: Sequence[int] | None = None,
+               quantiles: Sequence[float] | None = None, thresholds: Sequence[float] | None = None,
+               levels: Sequence[str] | None = None, labels: Sequence[str] | None = None,
+               grouping: str | None = None, cohort: str | None = None, cutoff: float | None = None,
+               patients: Sequence[str] | None = None, dataset: str | None = None) -> StageResult:
+    """``rg groups``: a grouping from exactly one source (the entry the CLI and the pipeline call).
+
+    ``model`` -> :func:`radiogenomics.models.workflow.make_groups` (``method`` cutoff by
+    default); ``clinical`` -> :func:`groups_from_clinical` (levels by default); ``where`` ->
+    :func:`groups_from_predicate`.  Options of another source are refused rather than ignored.
+    The ``summary`` is the writer's dict (``run_id, grouping, counts``).
+    """
+    res = _groups_from_source(store, model=model, clinical=clinical, where=where, method=method, ranks=ranks,
+                              quantiles=quantiles, thresholds=thresholds, levels=levels, labels=labels,
+                              grouping=grouping, cohort=cohort, cutoff=cutoff, patients=patients, dataset=dataset)
+    return StageResult("groups", run_ids=[res["run_id"]], counts=dict(res["counts"]), summary=res)
+
+
+def run_groups_import(store, file: str | Path, *, grouping: str) -> StageResult:
+    """``rg groups import``: :func:`import_groups` as a stage (rows of unknown patients are failures)."""
+    res = import_groups(store, file, grouping)
+    return StageResult("groups import", run_ids=[res["run_id"]], counts=dict(res["counts"]),
+                       partial=bool(res["n_failed"]), summary=res)

@@ -21,6 +21,7 @@ import pandas as pd
 from ..clinical.table import resolve_column
 from ..exceptions import DataQualityWarning, InputError, ModelError, NotInStoreError, RGError
 from ..patient_list import read_patient_list
+from ..result import StageResult
 from ..store import tables
 from ..store.results import Analysis, Stat, hr_statistics, km_statistics, km_term
 from .cutpoint import cutpoint
@@ -646,3 +647,56 @@ def survival_evidence(store, *, model_id: str | None = None, grouping: str | Non
     if len(lr):
         summary["logrank_p"] = float(lr.value.iloc[0])
     return summary
+
+
+# --------------------------------------------------------------------------- stage entries
+# One shape for `rg radscore fit|apply|export` and `rg survival`: the store (or its path) first,
+# keyword options, a StageResult.  The command line and the pipeline registry both call these.
+
+
+def run_radscore_fit(store, *, endpoint: str = "dfs", train_file: Path | None = None,
+                     validation_file: Path | None = None, split: float = 0.7, seed: int = 0, roi: str = "tumor",
+                     params_hash: str | None = None, stable_only: bool | None = None, top_k: int | None = 20,
+                     n_folds: int = 10, lambda_rule: str = "min", cutoff_method: str = "maxstat",
+                     minprop: float = 0.1, horizon: float | None = None, model_id: str | None = None,
+                     cohort: str | None = None) -> StageResult:
+    """``rg radscore fit``: :func:`fit_radscore` as a stage; its dict is the ``summary``."""
+    res = fit_radscore(store, endpoint, train_file=train_file, validation_file=validation_file, split=split,
+                       seed=seed, roi=roi, params_hash=params_hash, stable_only=stable_only, top_k=top_k or None,
+                       n_folds=n_folds, lambda_rule=lambda_rule, cutoff_method=cutoff_method, minprop=minprop,
+                       horizon=horizon, model_id=model_id, cohort=cohort)
+    return StageResult("radscore fit", run_ids=[res["run_id"]],
+                       counts={"features": len(res["features"]), "train": res["n_train"],
+                               "validation": res["n_validation"], "unseen": res["n_unseen"]}, summary=res)
+
+
+def run_radscore_apply(store, *, model: str, patients: Sequence[str] | None = None, cohort: str = "external",
+                       roi: str | None = None, params_hash: str | None = None,
+                       relabel_seen: bool = False) -> StageResult:
+    """``rg radscore apply``: ``model`` is a model id or an exported JSON formula (imported first,
+    a run of its own); then :func:`apply_radscore`.  ``summary`` is its dict plus ``model_id``."""
+    from ..store import collect_runs
+
+    with collect_runs() as runs:  # importing a JSON formula is a run of its own
+        model_id = model_id_or_import(store, model)
+    res = apply_radscore(store, model_id, patients, cohort=cohort, roi=roi, params_hash=params_hash,
+                         relabel_seen=relabel_seen)
+    return StageResult("radscore apply", run_ids=[*runs, res["run_id"]],
+                       counts={"scored": res["n_scored"], "failed": res["n_failed"], "skipped": res["n_skipped"]},
+                       summary={**res, "model_id": model_id, "cohort": cohort})
+
+
+def run_radscore_export(store, *, model: str, out: Path | None = None) -> StageResult:
+    """``rg radscore export``: the frozen formula (``summary``), written to ``out`` when given."""
+    formula = export_model(store, model, out)
+    return StageResult("radscore export", counts={"features": len(formula.get("features", []))}, summary=formula)
+
+
+def run_survival(store, *, model_id: str | None = None, grouping: str | None = None, endpoint: str = "os",
+                 covariates: Sequence[str] = (), times: Sequence[float] = YEARS_1_3_5,
+                 cohort: str | None = None) -> StageResult:
+    """``rg survival``: :func:`survival_evidence` as a stage; its dict is the ``summary``."""
+    res = survival_evidence(store, model_id=model_id, grouping=grouping, endpoint=endpoint,
+                            covariates=list(covariates), times=list(times), cohort=cohort)
+    return StageResult("survival", run_ids=[res["run_id"]],
+                       counts={"patients": res["n"], "events": res["events"], "rows": res["rows"]}, summary=res)

@@ -565,18 +565,15 @@ def _radscore_fit(call: StageCall, endpoint: str, train: Path | None, validation
                   cutoff: str, minprop: float, horizon: float | None, model_id: str | None, cohort: str | None,
                   **kw: Any) -> StageResult:
     """Fit the LASSO-Cox Rad-score."""
-    from ..models.workflow import fit_radscore
+    from ..models.workflow import run_radscore_fit
 
     if stable and all_features:
         raise PipelineError("`rg radscore fit`: give --stable or --all-features, not both")
-    res = fit_radscore(call.store, endpoint, train_file=train, validation_file=validation, split=split, seed=seed,
-                       roi=roi,
-                       params_hash=params_hash, stable_only=True if stable else (False if all_features else None),
-                       top_k=top_k or None, n_folds=folds, lambda_rule=kw["lambda"], cutoff_method=cutoff,
-                       minprop=minprop, horizon=horizon, model_id=model_id, cohort=cohort)
-    return StageResult("radscore fit", run_ids=[res["run_id"]],
-                       counts={"features": len(res["features"]), "train": res["n_train"],
-                               "validation": res["n_validation"], "unseen": res["n_unseen"]}, summary=res)
+    return run_radscore_fit(call.store, endpoint=endpoint, train_file=train, validation_file=validation, split=split,
+                            seed=seed, roi=roi, params_hash=params_hash,
+                            stable_only=True if stable else (False if all_features else None), top_k=top_k,
+                            n_folds=folds, lambda_rule=kw["lambda"], cutoff_method=cutoff, minprop=minprop,
+                            horizon=horizon, model_id=model_id, cohort=cohort)
 
 
 @stage("radscore apply", {"model": Opt(_text, _REQUIRED), "patients": Opt(_text, None),
@@ -585,26 +582,19 @@ def _radscore_fit(call: StageCall, endpoint: str, train: Path | None, validation
 def _radscore_apply(call: StageCall, model: str, patients: str | None, cohort: str, roi: str | None,
                     params_hash: str | None, relabel_seen: bool) -> StageResult:
     """Apply a frozen Rad-score formula."""
-    from ..models.workflow import apply_radscore, model_id_or_import
+    from ..models.workflow import run_radscore_apply
     from ..patient_list import parse_patient_ids
-    from ..store import collect_runs
 
-    with collect_runs() as runs:  # importing a JSON formula is a run of its own
-        model_id = model_id_or_import(call.store, model)
-    res = apply_radscore(call.store, model_id, parse_patient_ids(patients), cohort=cohort, roi=roi,
-                         params_hash=params_hash, relabel_seen=relabel_seen)
-    return StageResult("radscore apply", run_ids=[*runs, res["run_id"]],
-                       counts={"scored": res["n_scored"], "failed": res["n_failed"], "skipped": res["n_skipped"]},
-                       summary=res)
+    return run_radscore_apply(call.store, model=model, patients=parse_patient_ids(patients), cohort=cohort, roi=roi,
+                              params_hash=params_hash, relabel_seen=relabel_seen)
 
 
 @stage("radscore export", {"model": Opt(_text, _REQUIRED), "out": Opt(_path, None)})
 def _radscore_export(call: StageCall, model: str, out: Path | None) -> StageResult:
     """Export the frozen formula as JSON."""
-    from ..models.workflow import export_model
+    from ..models.workflow import run_radscore_export
 
-    formula = export_model(call.store, model, out)
-    return StageResult("radscore export", counts={"features": len(formula.get("features", []))}, summary=formula)
+    return run_radscore_export(call.store, model=model, out=out)
 
 
 @stage("groups", {"model": Opt(_text, None), "clinical": Opt(_text, None), "where": Opt(_text, None),
@@ -620,23 +610,20 @@ def _groups(call: StageCall, model: str | None, clinical: str | None, where: str
     from ..models.groupings import run_groups
     from ..patient_list import parse_patient_ids
 
-    res = run_groups(call.store, model=model, clinical=clinical, where=where, method=method,
-                     ranks=_numbers(ranks, int, "ranks") if ranks else None,
-                     quantiles=_numbers(quantiles, float, "quantiles") if quantiles else None,
-                     thresholds=_numbers(thresholds, float, "thresholds") if thresholds else None,
-                     levels=_split(levels) or None, labels=_split(labels) or None, grouping=grouping,
-                     cohort=cohort, cutoff=cutoff, patients=parse_patient_ids(patients), dataset=dataset)
-    return StageResult("groups", run_ids=[res["run_id"]], counts=dict(res["counts"]), summary=res)
+    return run_groups(call.store, model=model, clinical=clinical, where=where, method=method,
+                      ranks=_numbers(ranks, int, "ranks") if ranks else None,
+                      quantiles=_numbers(quantiles, float, "quantiles") if quantiles else None,
+                      thresholds=_numbers(thresholds, float, "thresholds") if thresholds else None,
+                      levels=_split(levels) or None, labels=_split(labels) or None, grouping=grouping,
+                      cohort=cohort, cutoff=cutoff, patients=parse_patient_ids(patients), dataset=dataset)
 
 
 @stage("groups import", {"grouping": Opt(_text, _REQUIRED)}, {"file": Opt(_existing_file, _REQUIRED)})
 def _groups_import(call: StageCall, grouping: str, file: Path) -> StageResult:
     """A grouping from a patient_id,group CSV/TSV."""
-    from ..models.groupings import import_groups
+    from ..models.groupings import run_groups_import
 
-    res = import_groups(call.store, file, grouping)
-    return StageResult("groups import", run_ids=[res["run_id"]], counts=dict(res["counts"]),
-                       partial=bool(res["n_failed"]), summary=res)
+    return run_groups_import(call.store, file, grouping=grouping)
 
 
 @stage("survival", {"model": Opt(_text, None), "grouping": Opt(_text, None), "endpoint": Opt(_text, "os"),
@@ -645,12 +632,10 @@ def _groups_import(call: StageCall, grouping: str, file: Path) -> StageResult:
 def _survival(call: StageCall, model: str | None, grouping: str | None, endpoint: str, covariates: str | None,
               times: str, cohort: str | None) -> StageResult:
     """Survival evidence into model_results."""
-    from ..models.workflow import survival_evidence
+    from ..models.workflow import run_survival
 
-    res = survival_evidence(call.store, model_id=model, grouping=grouping, endpoint=endpoint,
-                            covariates=_split(covariates), times=_numbers(times, float, "times"), cohort=cohort)
-    return StageResult("survival", run_ids=[res["run_id"]],
-                       counts={"patients": res["n"], "events": res["events"], "rows": res["rows"]}, summary=res)
+    return run_survival(call.store, model_id=model, grouping=grouping, endpoint=endpoint,
+                        covariates=_split(covariates), times=_numbers(times, float, "times"), cohort=cohort)
 
 
 @stage("classify", {"endpoint": Opt(_text, _REQUIRED), "positive": Opt(_text, None),
@@ -670,12 +655,11 @@ def _classify(call: StageCall, endpoint: str, positive: str | None, features: st
     from ..patient_list import read_patient_list
 
     train_ids = read_patient_list(train, what="training-patient file") if train else None
-    outcome = run_classify(call.store, endpoint, positive, _split(features), _split(models), split, seed, train_ids,
-                           reader_scores, params_hash, inner_folds, outer_folds,
-                           clinical_columns=_split(clinical_columns) or None, rois=_split(rois) or None,
-                           stable_only=True if stable else (False if all_features else None))
-    return StageResult("classify", run_ids=[outcome.run_id] if outcome.run_id else [], counts=dict(outcome.counts),
-                       summary=outcome)
+    return run_classify(call.store, endpoint, positive=positive, features=_split(features), models=_split(models),
+                        split=split, seed=seed, train=train_ids, reader_scores=reader_scores, params_hash=params_hash,
+                        inner_folds=inner_folds, outer_folds=outer_folds,
+                        clinical_columns=_split(clinical_columns) or None, rois=_split(rois) or None,
+                        stable_only=True if stable else (False if all_features else None))
 
 
 # --------------------------------------------------------------------------- omics and association

@@ -43,7 +43,7 @@ def test_run_classify_writes_models_and_results(store_path):
     with Store.open(store_path) as store:
         _fill(store)
         out = run_classify(store, "egfr", features=["radiomics", "clinical"], models=["lasso", "lr"], split=0.3,
-                           seed=0, reader_scores="reader1", inner_folds=3, outer_folds=3)
+                           seed=0, reader_scores="reader1", inner_folds=3, outer_folds=3).summary
         models = store.query("SELECT * FROM models WHERE kind = 'classifier' ORDER BY model_id")
         results = store.query("SELECT * FROM model_results")
     data = out.data

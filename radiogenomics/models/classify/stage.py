@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ...exceptions import InputError, StatisticalWarning
+from ...result import StageResult
 from ..delong import delong_test
 from .cv import ClassificationResult, _check_folds, classify
 from .data import ClassifyData, load_classify_data
@@ -194,19 +195,20 @@ def write_classify(store, outcome: ClassifyOutcome, run_id: str) -> dict[str, in
     return {"models": n_models, "model_results": n_results}
 
 
-def run_classify(store, endpoint: str, positive: str | Sequence[str] | None = None,
+def run_classify(store, endpoint: str, *, positive: str | Sequence[str] | None = None,
                  features: Sequence[str] = ("radiomics", "clinical"), models: Sequence[str] = DEFAULT_MODELS,
                  split: float = 0.3, seed: int = 0, train: Sequence[str] | None = None,
                  reader_scores: str | None = None, params_hash: str | None = None,
                  inner_folds: int = 5, outer_folds: int = 5, clinical_columns: Sequence[str] | None = None,
                  rois: Sequence[str] | None = None,
-                 progress: Callable[[str], None] | None = None, stable_only: bool | None = None) -> ClassifyOutcome:
+                 progress: Callable[[str], None] | None = None, stable_only: bool | None = None) -> StageResult:
     """Read, fit, compare and write one binary endpoint in one call (see :func:`load_classify_data`,
     :func:`compute_classify`, :func:`write_classify`); the run is recorded in ``runs``.
 
     ``store`` is an open store or a store path; a path is opened read-only to read and
     read-write only to write, so the lock is not held while the models are tuned.  The
-    outcome carries the ``run_id`` and the rows written (``counts``).
+    result's ``summary`` is the :class:`ClassifyOutcome` (with its ``run_id`` and the rows
+    written per table, ``counts``).
     """
     from ...store.session import StoreSession, reading
 
@@ -217,4 +219,4 @@ def run_classify(store, endpoint: str, positive: str | Sequence[str] | None = No
     with StoreSession(store).open() as st, st.run("classify", outcome.parameters) as run:
         outcome.counts = write_classify(st, outcome, run.run_id)
         outcome.run_id = run.run_id
-    return outcome
+    return StageResult("classify", run_ids=[outcome.run_id], counts=dict(outcome.counts), summary=outcome)
