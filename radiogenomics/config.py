@@ -133,3 +133,12 @@ class Settings:
         except OSError as exc:
             raise ConfigError(f"the data folder {self.data_dir} is not writable ({exc.strerror}); choose another "
                               "with --data-dir / RG_DATA_DIR or fix its permissions") from exc
+
+
+def stage_settings(settings: Settings | None = None, **overrides: object) -> Settings:
+    """The settings a stage entry runs with: ``settings`` (default: the environment's), with
+    the non-None ``overrides`` (a stage's keyword arguments such as ``data_dir``) applied."""
+    base = settings if settings is not None else Settings.from_env()
+    clean = {k: (Path(str(v)).expanduser() if k in ("store", "data_dir", "home") else v)
+             for k, v in overrides.items() if v is not None}
+    return replace(base, **clean) if clean else base

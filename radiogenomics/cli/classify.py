@@ -96,9 +96,9 @@ def deep_features_cmd(
     params = deep.DeepParams(arch=arch, neighbours=neighbours, crop_mm=crop_mm, pixels=pixels, pooling=pooling)
     with _state.progress() as bar:
         task = bar.add_task("deep features", total=None)
-        out = deep.run_deep_features(_state.settings().store, weights, roi, params, random_init=random_init,
-                                     seed=seed, workers=workers, executor=executor,
-                                     progress=lambda i, total: bar.update(task, completed=i, total=total))
+        out = deep.run_deep_features(_state.settings().store, weights=weights, roi=roi, params=params,
+                                     random_init=random_init, seed=seed, workers=workers, executor=executor,
+                                     progress=lambda i, total: bar.update(task, completed=i, total=total)).summary
     _state.out_console().print(f"deep features for {out['patients']} patients ({out['failed']} failed), "
                                f"{out['features']} values, params_hash {out['params_hash']}")
 

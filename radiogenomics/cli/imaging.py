@@ -12,10 +12,6 @@ from ._groups import import_app
 from .scale import executor_option
 
 
-def _workers(workers: Optional[int]) -> int:
-    return workers if workers is not None else _state.settings().workers
-
-
 def _print_failures(failures, limit: int = 10) -> None:
     console = _state.err_console()
     for patient, item, reason in failures[:limit]:
@@ -47,13 +43,13 @@ def rois_cmd(
 
     Exits 12 when some patients failed (recorded in `failures`; the rest is stored).
     """
-    from ..imaging.rois import build_rois
+    from ..imaging.rois import run_rois
 
     settings = _state.settings()
     with _state.progress() as progress:
-        summary = build_rois(settings, settings.store, patients=patient or None, ring_mm=None if no_ring else ring_mm,
-                             ring_gap_mm=ring_gap_mm, min_voxels=min_voxels, workers=_workers(workers),
-                             executor=executor, progress=progress)
+        summary = run_rois(settings.store, patients=patient or None, ring_mm=None if no_ring else ring_mm,
+                           ring_gap_mm=ring_gap_mm, min_voxels=min_voxels, workers=workers, executor=executor,
+                           progress=progress, settings=settings).summary
     typer.echo(summary.text())
     _print_failures(summary.failures)
     _exit_if_failed(summary.failures)
@@ -74,8 +70,8 @@ def features_cmd(
 
     settings = _state.settings()
     with _state.progress() as progress:
-        summary = run_features(settings, settings.store, params=params, rois=roi or None, patients=patient or None,
-                               workers=_workers(workers), executor=executor, progress=progress)
+        summary = run_features(settings.store, params=params, rois=roi or None, patients=patient or None,
+                               workers=workers, executor=executor, progress=progress, settings=settings).summary
     typer.echo(f"features: {summary.computed} ROIs computed, {summary.cached} cached, {summary.failed} failed; "
                f"{summary.n_features} features, params {summary.params_hash} ({summary.seconds:.1f} s, "
                f"run {summary.run_id})")
@@ -103,10 +99,10 @@ def stability_cmd(
     kinds = [k.strip() for k in perturbations.split(",") if k.strip()]
     settings = _state.settings()
     with _state.progress() as progress:
-        summary = run_stability(settings, settings.store, params=params, roi=roi, method=method, perturbations=kinds,
+        summary = run_stability(settings.store, params=params, roi=roi, method=method, perturbations=kinds,
                                 in_plane=in_plane, patients=patient or None, max_patients=max_patients,
-                                threshold=threshold, workers=_workers(workers), executor=executor, progress=progress,
-                                params_hash=params_hash)
+                                threshold=threshold, workers=workers, executor=executor, progress=progress,
+                                params_hash=params_hash, settings=settings).summary
     typer.echo(f"stability ({summary.method}): {summary.n_stable} of {summary.n_features} features with "
                f"ICC(3,1) > {summary.threshold:g} over {summary.n_patients} patients x {summary.n_raters} raters "
                f"(run {summary.run_id})")
@@ -123,11 +119,11 @@ def import_images_cmd(
     label: Optional[int] = typer.Option(None, "--label", help="Mask label to use when the mask holds several."),
 ) -> None:
     """Register an image + mask pair as an ROI of a patient (no network)."""
-    from ..imaging.rois import import_images
+    from ..imaging.rois import run_import_images
 
     settings = _state.settings()
-    row = import_images(settings.store, patient, image, mask, roi=roi, reader=reader, label=label,
-                        data_dir=settings.data_dir)
+    row = run_import_images(settings.store, patient=patient, image=image, mask=mask, roi=roi, reader=reader,
+                            label=label, settings=settings).summary
     typer.echo(f"imported {patient} ROI {roi} (reader {reader}): {row['voxels']} voxels, "
                f"{row['volume_mm3']:.1f} mm3 (run {row['run_id']})")
 
@@ -142,10 +138,10 @@ def import_features_cmd(
     params: Optional[Path] = typer.Option(None, "--params", help="Plain tables: the pyradiomics parameter file that produced them (its hash becomes params_hash)."),
 ) -> None:
     """Store features computed elsewhere (an earlier pyradiomics batch run, another tool) like extracted ones."""
-    from ..imaging.feature_import import import_features
+    from ..imaging.feature_import import run_import_features
 
-    res = import_features(_state.settings().store, file, fmt, roi=roi, patient_column=patient_column,
-                          patient_regex=patient_regex, params=params)
+    res = run_import_features(_state.settings().store, file, format=fmt, roi=roi, patient_column=patient_column,
+                              patient_regex=patient_regex, params=params).summary
     extra = f"; {res['n_failed']} row(s) not imported (see failures)" if res["n_failed"] else ""
     typer.echo(f"imported {res['format']} features: {res['n_patients']} patient(s) x {res['n_features']} feature(s), "
                f"ROI {res['roi']}, params {res['params_hash']} (run {res['run_id']}){extra}")

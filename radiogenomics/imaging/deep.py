@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ImagingError, InputError, OptionalDependencyError
+from ..result import StageResult
 
 log = logging.getLogger(__name__)
 
@@ -454,20 +455,16 @@ def write_deep_features(store, comp: DeepComputation) -> dict[str, Any]:
     return {"run_id": run_id, "params_hash": phash, "patients": patients, "failed": len(comp.failed), "features": n}
 
 
-def run_deep_features(store, weights: str | os.PathLike[str] | None = None, roi: str = "tumor",
+def run_deep_features(store, *, weights: str | os.PathLike[str] | None = None, roi: str = "tumor",
                       params: DeepParams | None = None, random_init: bool = False, seed: int = 0,
                       net=None, progress: Callable[[int, int], None] | None = None,
                       workers: int = 1, executor: str = "local",
-                      widths: Sequence[int] | None = None) -> dict[str, Any]:
-    """:func:`compute_deep_features` then :func:`write_deep_features`.
+                      widths: Sequence[int] | None = None) -> StageResult:
+    """``rg deep-features``: :func:`compute_deep_features` then :func:`write_deep_features`.
 
     ``store`` is an open read-write store or a store path (opened read-only to compute,
-    read-write only to write).
-
-    Returns
-    -------
-    dict
-        ``run_id, params_hash, patients, failed, features``.
+    read-write only to write).  ``params`` defaults to :class:`DeepParams` ().  The result's
+    ``summary`` is the writer's dict ``run_id, params_hash, patients, failed, features``.
     """
     from ..store.session import StoreSession, reading
 
@@ -475,4 +472,7 @@ def run_deep_features(store, weights: str | os.PathLike[str] | None = None, roi:
         comp = compute_deep_features(st, weights, roi, params, random_init, seed, net, progress,
                                      workers=workers, executor=executor, widths=widths)
     with StoreSession(store).open() as st:
-        return write_deep_features(st, comp)
+        out = write_deep_features(st, comp)
+    return StageResult("deep-features", run_ids=[out["run_id"]],
+                       counts={"patients": out["patients"], "failed": out["failed"], "features": out["features"]},
+                       summary=out)

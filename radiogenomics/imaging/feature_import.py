@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
+from ..result import StageResult
 
 log = logging.getLogger(__name__)
 
@@ -437,3 +438,15 @@ def import_features(store, path: str | Path, fmt: str = "auto", *, roi: str = "t
                "n_failed": len(failures)}
     log.info("imported %s features: %s", parsed.format, json.dumps(summary))
     return summary
+
+
+def run_import_features(store, file: str | Path, *, format: str = "auto", roi: str = "tumor",  # noqa: A002
+                        patient_column: str | None = None, patient_regex: str | None = None,
+                        params: str | Path | None = None) -> StageResult:
+    """``rg import features``: :func:`import_features` as a stage (``format`` is the ``--format``
+    option); rows that could not be imported are failures and make the result ``partial``."""
+    res = import_features(store, file, format, roi=roi, patient_column=patient_column, patient_regex=patient_regex,
+                          params=params)
+    return StageResult("import features", run_ids=[res["run_id"]],
+                       counts={"patients": res["n_patients"], "features": res["n_features"],
+                               "failed": res["n_failed"]}, partial=bool(res["n_failed"]), summary=res)

@@ -22,6 +22,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from ..exceptions import ConfigError, ImagingError
+from ..result import StageResult
 from .volumes import image_sha1, read_image
 
 log = logging.getLogger(__name__)
@@ -264,7 +265,7 @@ def extract_features(image: str | os.PathLike[str] | sitk.Image, mask: str | os.
 # ---------------------------------------------------------------------------- pipeline
 @dataclass
 class FeatureRunSummary:
-    """Outcome of :func:`run_features`."""
+    """Outcome of :func:`extract_store_features` (the ``summary`` of :func:`run_features`)."""
 
     run_id: str
     params_hash: str
@@ -344,15 +345,32 @@ def _select_rois(store, rois: Sequence[str] | None, patients: Sequence[str] | No
     return frame
 
 
-def run_features(settings, store, params: Any = None, rois: Sequence[str] | None = None,
-                 patients: Sequence[str] | None = None, workers: int = 1, executor: str = "local",
-                 progress: Any = None, batch_size: int = 16) -> FeatureRunSummary:
+def run_features(store, *, params: Any = None, rois: Sequence[str] | None = None,
+                 patients: Sequence[str] | None = None, workers: int | None = None, executor: str = "local",
+                 progress: Any = None, batch_size: int = 16, settings: Any = None) -> StageResult:
+    """``rg features``: extract features of the store's ROIs and store them (see :func:`extract_store_features`).
+
+    ``workers`` defaults to ``settings.workers`` (``RG_WORKERS``).  The result's ``summary``
+    is the :class:`FeatureRunSummary`; per-patient failures make it ``partial``.
+    """
+    from ..config import stage_settings
+
+    workers = workers if workers is not None else stage_settings(settings).workers
+    summary = extract_store_features(store, params=params, rois=rois, patients=patients, workers=workers,
+                                     executor=executor, progress=progress, batch_size=batch_size)
+    return StageResult("features", run_ids=[summary.run_id],
+                       counts={"computed": summary.computed, "cached": summary.cached, "failed": summary.failed,
+                               "features": summary.n_features},
+                       failures=list(summary.failures), partial=bool(summary.failures), summary=summary)
+
+
+def extract_store_features(store, params: Any = None, rois: Sequence[str] | None = None,
+                           patients: Sequence[str] | None = None, workers: int = 1, executor: str = "local",
+                           progress: Any = None, batch_size: int = 16) -> FeatureRunSummary:
     """Extract features for the store's ROIs, in parallel over patients, and store them.
 
     Parameters
     ----------
-    settings
-        :class:`~radiogenomics.config.Settings` (kept for symmetry with other stages).
     store
         An open read-write :class:`~radiogenomics.store.Store`, or the path of one: then
         the store is opened only to read the work list and to write each batch, so

@@ -30,6 +30,7 @@ import SimpleITK as sitk
 
 from ..exceptions import ImagingError, RGError
 from ..ids import check_patient_id, id_file_name
+from ..result import StageResult
 from .volumes import (image_sha1, read_ct_series, read_image, read_rtstruct, read_seg, same_grid,
                       write_image)
 
@@ -351,23 +352,14 @@ def build_rois(settings, store, patients: Sequence[str] | None = None, ring_mm: 
     from ..store.session import RunRecorder, StoreSession, write_batch
     from .features import _Progress
 
+    from ..store import tables
+    from ..store.session import reading
+
     # a store path is opened only for each read/write, so `rg sql` can read meanwhile
     session = StoreSession(store)
-    sql = ("SELECT s.series_uid AS seg_uid, s.patient_id, s.modality, s.path AS seg_path, "
-           "s.referenced_series_uid AS ct_uid, c.path AS ct_path, c.status AS ct_status, c.modality AS ct_modality, "
-           "s.segmentation_source, s.description AS seg_description "
-           "FROM core.series s LEFT JOIN core.series c ON c.series_uid = s.referenced_series_uid "
-           "WHERE s.modality IN ('SEG', 'RTSTRUCT') AND s.status = 'complete'")
-    params: list[Any] = []
-    if patients:
-        sql += f" AND s.patient_id IN ({', '.join('?' * len(patients))})"
-        params += list(patients)
-    with session.open() as st:
-        segs = st.query(sql + " ORDER BY s.patient_id, s.series_uid", params)
-        ring_rows = st.query(
-            "SELECT patient_id, reader, image_path, mask_path, image_sha1, ct_series_uid, segmentation_source FROM core.rois "
-            "WHERE roi = 'tumor' AND status = 'ok' AND source NOT IN ('seg', 'rtstruct')"
-            + (f" AND patient_id IN ({', '.join('?' * len(patients))})" if patients else ""), list(patients or []))
+    with reading(store) as st:
+        segs = tables.segmentation_series(st, patients)
+        ring_rows = tables.tumour_rois_not_from_segmentations(st, patients)
     if segs.empty and (ring_rows.empty or not ring_mm):
         raise ImagingError("no SEG/RTSTRUCT series with status 'complete' in the store"
                            f"{' for ' + ', '.join(patients) if patients else ''}; download them with "
@@ -497,6 +489,7 @@ def import_images(store, patient_id: str, image: str | Path, mask: str | Path, r
         mask_path = write_image(mask_img, base / "rois" / id_file_name(patient_id)
                                 / f"{_safe(roi)}__{_safe(reader)}_import.nrrd")
     from ..store import sha256_file
+    from ..store import tables
     from ..store.session import StoreSession
 
     # checksums and the row before the store is opened: the write lock is held only to write
@@ -506,10 +499,44 @@ def import_images(store, patient_id: str, image: str | Path, mask: str | Path, r
             st.run("rg import images", dict(patient_id=patient_id, image=str(image_path), mask=str(mask_path),
                                             roi=roi, reader=reader, label=label), inputs=inputs) as run:
         with st.transaction():
-            known = st.query("SELECT 1 FROM core.patients WHERE patient_id = ?", [patient_id])
-            if known.empty:  # never overwrite a patient registered by a connector
+            if not tables.has_patient(st, patient_id):  # never overwrite a patient registered by a connector
                 st.add_patients([patient_id], collection=None, source="import", run_id=run.run_id)
             st.add_crosswalk("import", {patient_id: patient_id}, run_id=run.run_id)
             st.upsert("rois", pd.DataFrame([row]), run_id=run.run_id)
         row["run_id"] = run.run_id
     return row
+
+
+# --------------------------------------------------------------------------- stage entries
+
+
+def run_rois(store, *, patients: Sequence[str] | None = None, ring_mm: float | None = 3.0, ring_gap_mm: float = 0.0,
+             min_voxels: int = 1, workers: int | None = None, executor: str = "local", progress: Any = None,
+             data_dir: str | Path | None = None, settings: Any = None) -> StageResult:
+    """``rg rois``: :func:`build_rois` as a stage.
+
+    ``data_dir`` (default ``settings.data_dir``, ``RG_DATA_DIR``) receives the ROI files and
+    ``workers`` defaults to ``settings.workers``.  The ``summary`` is the :class:`RoiRunSummary`;
+    per-patient failures make the result ``partial`` (``rg rois`` exits 12).
+    """
+    from ..config import stage_settings
+
+    settings = stage_settings(settings, data_dir=data_dir)
+    summary = build_rois(settings, store, patients=patients, ring_mm=ring_mm, ring_gap_mm=ring_gap_mm,
+                         min_voxels=min_voxels, workers=workers if workers is not None else settings.workers,
+                         executor=executor, progress=progress)
+    return StageResult("rois", run_ids=[summary.run_id],
+                       counts={"patients": summary.patients, "rois_ok": summary.rois_ok,
+                               "rois_failed": summary.rois_failed},
+                       failures=list(summary.failures), partial=bool(summary.failures), summary=summary)
+
+
+def run_import_images(store, *, patient: str, image: str | Path, mask: str | Path, roi: str = "tumor",
+                      reader: str = "default", label: int | None = None, data_dir: str | Path | None = None,
+                      settings: Any = None) -> StageResult:
+    """``rg import images``: :func:`import_images` as a stage; the ``summary`` is the ``rois`` row."""
+    from ..config import stage_settings
+
+    row = import_images(store, patient, image, mask, roi=roi, reader=reader, label=label,
+                        data_dir=stage_settings(settings, data_dir=data_dir).data_dir)
+    return StageResult("import images", run_ids=[row["run_id"]], counts={"voxels": int(row["voxels"])}, summary=row)

@@ -19,6 +19,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from ..exceptions import ConfigError, ImagingError
+from ..result import StageResult
 from ..store.tables import usable_rois
 from .features import _execute, _extractor, _Progress, load_params
 from .rois import mask_problem
@@ -246,17 +247,36 @@ def _stored_params(store, params_hash: str):
     return p
 
 
-def run_stability(settings, store, params: Any = None, roi: str = "tumor", method: str = "auto",
+def run_stability(store, *, params: Any = None, roi: str = "tumor", method: str = "auto",
                   perturbations: Sequence[str] = DEFAULT_PERTURBATIONS, in_plane: bool = True,
                   patients: Sequence[str] | None = None, max_patients: int | None = None,
-                  threshold: float = DEFAULT_THRESHOLD, workers: int = 1, executor: str = "local",
-                  progress: Any = None, seed: int = 0, params_hash: str | None = None) -> StabilitySummary:
+                  threshold: float = DEFAULT_THRESHOLD, workers: int | None = None, executor: str = "local",
+                  progress: Any = None, seed: int = 0, params_hash: str | None = None,
+                  settings: Any = None) -> StageResult:
+    """``rg stability``: ICCs of every feature of ``roi`` into ``feature_stability`` (see
+    :func:`compute_stability`).  ``workers`` defaults to ``settings.workers``; the result's
+    ``summary`` is the :class:`StabilitySummary`."""
+    from ..config import stage_settings
+
+    workers = workers if workers is not None else stage_settings(settings).workers
+    summary = compute_stability(store, params=params, roi=roi, method=method, perturbations=perturbations,
+                                in_plane=in_plane, patients=patients, max_patients=max_patients, threshold=threshold,
+                                workers=workers, executor=executor, progress=progress, seed=seed,
+                                params_hash=params_hash)
+    return StageResult("stability", run_ids=[summary.run_id],
+                       counts={"patients": summary.n_patients, "features": summary.n_features,
+                               "stable": summary.n_stable}, failures=list(summary.failures), summary=summary)
+
+
+def compute_stability(store, params: Any = None, roi: str = "tumor", method: str = "auto",
+                      perturbations: Sequence[str] = DEFAULT_PERTURBATIONS, in_plane: bool = True,
+                      patients: Sequence[str] | None = None, max_patients: int | None = None,
+                      threshold: float = DEFAULT_THRESHOLD, workers: int = 1, executor: str = "local",
+                      progress: Any = None, seed: int = 0, params_hash: str | None = None) -> StabilitySummary:
     """Compute ICC(3,1) and ICC(2,1) of every feature of ``roi`` and store them in ``feature_stability``.
 
     Parameters
     ----------
-    settings
-        :class:`~radiogenomics.config.Settings`.
     store
         An open read-write :class:`~radiogenomics.store.Store`, or the path of one: then
         the store is opened only to read the work list and to write the results, so

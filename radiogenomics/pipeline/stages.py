@@ -244,10 +244,6 @@ def run_stage(name: str, store: str | os.PathLike[str], args: list[Any] | None =
     return spec.run(call, args, params)
 
 
-def _workers(call: StageCall, workers: int | None) -> int:
-    return workers if workers is not None else call.settings.workers
-
-
 def _executor(call: StageCall, executor: str | None) -> str:
     return executor or call.env_default("RG_EXECUTOR", "local")
 
@@ -446,24 +442,16 @@ def _import_nbia(call: StageCall, folder: Path, workers: int) -> StageResult:
 # --------------------------------------------------------------------------- imaging
 
 
-def _per_patient(name: str, summary: Any, counts: dict[str, int], partial: bool = False) -> StageResult:
-    return StageResult(name, run_ids=[summary.run_id], counts=counts, failures=list(summary.failures),
-                       partial=partial, summary=summary)
-
-
 @stage("import features", {"format": Opt(_text, "auto"), "roi": Opt(_text, "tumor"),
                            "patient_column": Opt(_text, None), "patient_regex": Opt(_text, None),
                            "params": Opt(_existing_file, None)}, {"file": Opt(_existing_file, _REQUIRED)})
 def _import_features(call: StageCall, format: str, roi: str, patient_column: str | None,  # noqa: A002 - the option
                      patient_regex: str | None, params: Path | None, file: Path) -> StageResult:
     """Features computed elsewhere (pyradiomics batch output, wide or long tables)."""
-    from ..imaging.feature_import import import_features
+    from ..imaging.feature_import import run_import_features
 
-    res = import_features(call.store, file, format, roi=roi, patient_column=patient_column,
-                          patient_regex=patient_regex, params=params)
-    return StageResult("import features", run_ids=[res["run_id"]],
-                       counts={"patients": res["n_patients"], "features": res["n_features"],
-                               "failed": res["n_failed"]}, partial=bool(res["n_failed"]), summary=res)
+    return run_import_features(call.store, file, format=format, roi=roi, patient_column=patient_column,
+                               patient_regex=patient_regex, params=params)
 
 
 @stage("import images", {"patient": Opt(_text, _REQUIRED), "image": Opt(_path, _REQUIRED),
@@ -472,11 +460,10 @@ def _import_features(call: StageCall, format: str, roi: str, patient_column: str
 def _import_images(call: StageCall, patient: str, image: Path, mask: Path, roi: str, reader: str,
                    label: int | None) -> StageResult:
     """Register an image + mask pair as an ROI."""
-    from ..imaging.rois import import_images
+    from ..imaging.rois import run_import_images
 
-    row = import_images(call.store, patient, image, mask, roi=roi, reader=reader, label=label,
-                        data_dir=call.settings.data_dir)
-    return StageResult("import images", run_ids=[row["run_id"]], counts={"voxels": int(row["voxels"])}, summary=row)
+    return run_import_images(call.store, patient=patient, image=image, mask=mask, roi=roi, reader=reader,
+                             label=label, settings=call.settings)
 
 
 @stage("rois", {"patient": Opt(_repeat, None), "ring_mm": Opt(_float, 3.0), "ring_gap_mm": Opt(_float, 0.0),
@@ -485,14 +472,12 @@ def _import_images(call: StageCall, patient: str, image: Path, mask: Path, roi: 
 def _rois(call: StageCall, patient: list[str] | None, ring_mm: float, ring_gap_mm: float, no_ring: bool,
           min_voxels: int, workers: int | None, executor: str | None) -> StageResult:
     """Build ROIs from stored CT + SEG/RTSTRUCT series."""
-    from ..imaging.rois import build_rois
+    from ..imaging.rois import run_rois
 
-    summary = build_rois(call.settings, call.store, patients=patient or None, ring_mm=None if no_ring else ring_mm,
-                         ring_gap_mm=ring_gap_mm, min_voxels=min_voxels, workers=_workers(call, workers),
-                         executor=_executor(call, executor))
     # per-patient failures: `rg rois` exits 12, the step is partial
-    return _per_patient("rois", summary, {"patients": summary.patients, "rois_ok": summary.rois_ok,
-                                          "rois_failed": summary.rois_failed}, partial=bool(summary.failures))
+    return run_rois(call.store, patients=patient or None, ring_mm=None if no_ring else ring_mm,
+                    ring_gap_mm=ring_gap_mm, min_voxels=min_voxels, workers=workers,
+                    executor=_executor(call, executor), settings=call.settings)
 
 
 @stage("features", {"params": Opt(_path, None), "roi": Opt(_repeat, None), "patient": Opt(_repeat, None),
@@ -502,11 +487,8 @@ def _features(call: StageCall, params: Path | None, roi: list[str] | None, patie
     """Extract pyradiomics features of the stored ROIs."""
     from ..imaging.features import run_features
 
-    summary = run_features(call.settings, call.store, params=params, rois=roi or None, patients=patient or None,
-                           workers=_workers(call, workers), executor=_executor(call, executor))
-    return _per_patient("features", summary, {"computed": summary.computed, "cached": summary.cached,
-                                              "failed": summary.failed, "features": summary.n_features},
-                        partial=bool(summary.failures))
+    return run_features(call.store, params=params, rois=roi or None, patients=patient or None, workers=workers,
+                        executor=_executor(call, executor), settings=call.settings)
 
 
 @stage("stability", {"params": Opt(_path, None), "roi": Opt(_text, "tumor"), "method": Opt(_text, "auto"),
@@ -520,13 +502,10 @@ def _stability(call: StageCall, params: Path | None, roi: str, method: str, pert
     """ICC per feature across readers or perturbed masks."""
     from ..imaging.stability import run_stability
 
-    summary = run_stability(call.settings, call.store, params=params, roi=roi, method=method,
-                            perturbations=_split(perturbations), in_plane=in_plane and not three_d,
-                            patients=patient or None, max_patients=max_patients, threshold=threshold,
-                            workers=_workers(call, workers), executor=_executor(call, executor),
-                            params_hash=params_hash)
-    return _per_patient("stability", summary, {"patients": summary.n_patients, "features": summary.n_features,
-                                               "stable": summary.n_stable})
+    return run_stability(call.store, params=params, roi=roi, method=method, perturbations=_split(perturbations),
+                         in_plane=in_plane and not three_d, patients=patient or None, max_patients=max_patients,
+                         threshold=threshold, workers=workers, executor=_executor(call, executor),
+                         params_hash=params_hash, settings=call.settings)
 
 
 @stage("deep-features", {"weights": Opt(_path, None), "roi": Opt(_text, "tumor"), "arch": Opt(_text, "resnet18"),
@@ -541,12 +520,9 @@ def _deep_features(call: StageCall, weights: Path | None, roi: str, arch: str, n
 
     deep.load_torch()
     params = deep.DeepParams(arch=arch, neighbours=neighbours, crop_mm=crop_mm, pixels=pixels, pooling=pooling)
-    out = deep.run_deep_features(call.store, weights or call.env.get("RG_DEEP_WEIGHTS") or None, roi, params,
-                                 random_init=random_init, seed=seed, workers=workers,
-                                 executor=_executor(call, executor))
-    return StageResult("deep-features", run_ids=[out["run_id"]],
-                       counts={"patients": out["patients"], "failed": out["failed"], "features": out["features"]},
-                       summary=out)
+    return deep.run_deep_features(call.store, weights=weights or call.env.get("RG_DEEP_WEIGHTS") or None, roi=roi,
+                                  params=params, random_init=random_init, seed=seed, workers=workers,
+                                  executor=_executor(call, executor))
 
 
 # --------------------------------------------------------------------------- models

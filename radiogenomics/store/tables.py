@@ -272,6 +272,42 @@ def usable_rois(store, rois: Sequence[str] | None = None, patients: Sequence[str
     return store.query(sql + " ORDER BY patient_id, roi, (reader = 'default') DESC, reader", args)
 
 
+def segmentation_series(store, patients: Sequence[str] | None = None) -> pd.DataFrame:
+    """Complete SEG / RTSTRUCT series and the CT series each references (``rg rois``' work list).
+
+    Columns ``seg_uid, patient_id, modality, seg_path, ct_uid, ct_path, ct_status, ct_modality,
+    segmentation_source, seg_description`` (``ct_*`` NULL when the CT is not stored), sorted by
+    patient and series.
+    """
+    sql = ("SELECT s.series_uid AS seg_uid, s.patient_id, s.modality, s.path AS seg_path, "
+           "s.referenced_series_uid AS ct_uid, c.path AS ct_path, c.status AS ct_status, c.modality AS ct_modality, "
+           "s.segmentation_source, s.description AS seg_description "
+           "FROM core.series s LEFT JOIN core.series c ON c.series_uid = s.referenced_series_uid "
+           "WHERE s.modality IN ('SEG', 'RTSTRUCT') AND s.status = 'complete'")
+    args: list[Any] = []
+    if patients:
+        sql += " AND s.patient_id IN (SELECT unnest(?::VARCHAR[]))"
+        args.append(_ids(patients))
+    return store.query(sql + " ORDER BY s.patient_id, s.series_uid", args)
+
+
+def tumour_rois_not_from_segmentations(store, patients: Sequence[str] | None = None) -> pd.DataFrame:
+    """Tumour ROIs (status ok) that no SEG / RTSTRUCT produced (imported ones): ``patient_id, reader,
+    image_path, mask_path, image_sha1, ct_series_uid, segmentation_source`` (``rg rois`` rings them too)."""
+    sql = ("SELECT patient_id, reader, image_path, mask_path, image_sha1, ct_series_uid, segmentation_source "
+           "FROM core.rois WHERE roi = 'tumor' AND status = 'ok' AND source NOT IN ('seg', 'rtstruct')")
+    args: list[Any] = []
+    if patients:
+        sql += " AND patient_id IN (SELECT unnest(?::VARCHAR[]))"
+        args.append(_ids(patients))
+    return store.query(sql, args)
+
+
+def has_patient(store, patient_id: str) -> bool:
+    """Whether ``patient_id`` is registered in ``patients``."""
+    return not store.query("SELECT 1 FROM core.patients WHERE patient_id = ?", [str(patient_id)]).empty
+
+
 #: scanner facts stored per CT series (read from the DICOM headers by the connectors)
 SCANNER_COLUMNS = ("manufacturer", "manufacturer_model", "convolution_kernel", "slice_thickness")
 

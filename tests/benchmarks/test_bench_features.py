@@ -160,7 +160,7 @@ def test_bench_features(tmp_path):
     summaries: list = []
 
     def rg_warm():
-        summary = run_features(settings, store_path)
+        summary = run_features(store_path, settings=settings).summary
         assert summary.computed == 1 and summary.failed == 0
         summaries.append(summary)
 

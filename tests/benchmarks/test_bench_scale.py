@@ -89,7 +89,7 @@ def _bench_extraction(tmp_path: Path) -> dict:
             with Store.open(tmp_path / f"{name}.duckdb") as store:
                 store.upsert("rois", pd.DataFrame(rois))
                 t0 = time.perf_counter()
-                summary = run_features(Settings.from_env(), store, params=PARAMS, workers=workers, executor=spec)
+                summary = run_features(store, settings=Settings.from_env(), params=PARAMS, workers=workers, executor=spec).summary
                 seconds = time.perf_counter() - t0
                 assert summary.computed == n and summary.failed == 0
                 frames[name] = store.query("SELECT * EXCLUDE (run_id) FROM features ORDER BY ALL")

@@ -345,7 +345,7 @@ def test_stability_between_original_and_ai_masks(world, proxy, settings):
     build_rois(settings, settings.store, ring_mm=None)
     params = {"setting": {"binWidth": 25, "force2D": False}, "imageType": {"Original": {}},
               "featureClass": {"firstorder": ["Mean", "Energy"], "shape": ["VoxelVolume"]}}
-    run_stability(settings, settings.store, params=params, roi="tumor", method="readers")
+    run_stability(settings.store, settings=settings, params=params, roi="tumor", method="readers")
     with Store.open(settings.store, read_only=True) as store:
         stab = store.query("SELECT feature, method, n_patients, n_raters, icc31 FROM feature_stability ORDER BY feature")
     assert set(stab.method) == {"readers"} and set(stab.n_raters) == {2} and set(stab.n_patients) == {2}

@@ -107,7 +107,7 @@ def test_run_deep_features_stores_roi_deep(store_path, tmp_path):
     params = deep.DeepParams(neighbours=1, crop_mm=60.0, pixels=32)
     with Store.open(store_path) as store:
         store.upsert("rois", pd.DataFrame(rows), run_id="test")
-        out = deep.run_deep_features(store, params=params, net=net)
+        out = deep.run_deep_features(store, params=params, net=net).summary
         feats = store.query("SELECT * FROM features WHERE roi = 'deep'")
         failures = store.query("SELECT * FROM failures")
         run = store.query("SELECT status FROM runs WHERE command = 'deep-features'")

@@ -216,8 +216,8 @@ def test_stability_on_imported_pyradiomics_settings(tmp_path):
             sitk.WriteImage(msk, str(tmp_path / f"{pid}_mask.nrrd"))
             import_images(st, pid, tmp_path / f"{pid}_ct.nrrd", tmp_path / f"{pid}_mask.nrrd",
                           data_dir=tmp_path / "data")
-    summary = run_stability(Settings.from_env(store=path), path, params_hash=res["params_hash"],
-                            method="perturbation", perturbations=("erode", "dilate"))
+    summary = run_stability(path, settings=Settings.from_env(store=path), params_hash=res["params_hash"],
+                            method="perturbation", perturbations=("erode", "dilate")).summary
     assert summary.params_hash == res["params_hash"] and summary.n_features == 6
     with Store.open(path, read_only=True) as st:
         stab = st.query("SELECT feature, params_hash, stable FROM feature_stability")
@@ -229,4 +229,4 @@ def test_stability_on_imported_pyradiomics_settings(tmp_path):
     assert imported == pytest.approx(pd.read_csv(BATCH).original_firstorder_Mean[1])
     assert used == res["params_hash"] and set(wide.columns) == set(stab.loc[stab.stable, "feature"])
     with pytest.raises(Exception, match="no parameter set 'nope'"):
-        run_stability(Settings.from_env(store=path), path, params_hash="nope")
+        run_stability(path, settings=Settings.from_env(store=path), params_hash="nope")

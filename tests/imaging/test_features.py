@@ -78,43 +78,43 @@ def _count(store, sql, params=None):
 def test_run_features_cache_new_params_and_failures(three_patients, store_path):
     settings = Settings.from_env(store=store_path)
     with Store.open(store_path) as store:
-        first = run_features(settings, store, params=FAST_PARAMS)
+        first = run_features(store, settings=settings, params=FAST_PARAMS).summary
         assert (first.computed, first.cached, first.failed, first.n_features) == (3, 0, 0, 7)
         assert _count(store, "SELECT count(*) FROM features") == 21
         assert _count(store, "SELECT count(*) FROM features WHERE run_id = ?", [first.run_id]) == 21
         assert _count(store, "SELECT count(*) FROM feature_diagnostics WHERE key = 'diagnostics_Mask-original_VoxelNum'") == 3
         assert _count(store, "SELECT count(*) FROM core.feature_params WHERE params_hash = ?", [first.params_hash]) == 1
 
-        again = run_features(settings, store, params=FAST_PARAMS)
+        again = run_features(store, settings=settings, params=FAST_PARAMS).summary
         assert (again.computed, again.cached) == (0, 3)
         assert _count(store, "SELECT count(*) FROM features WHERE run_id = ?", [again.run_id]) == 0
 
         changed = {**FAST_PARAMS, "setting": {"binWidth": 10, "label": 1}}
-        new = run_features(settings, store, params=changed, patients=["P0", "P1"])
+        new = run_features(store, settings=settings, params=changed, patients=["P0", "P1"]).summary
         assert new.params_hash != first.params_hash and new.computed == 2
         assert _count(store, "SELECT count(*) FROM features") == 21 + 14  # old rows kept
 
         # a broken mask file: that patient is recorded, the others go on
         mask_path = store.query("SELECT mask_path FROM rois WHERE patient_id = 'P2'").mask_path.iloc[0]
         sitk.WriteImage(sitk.GetImageFromArray(np.ones((8, 24, 24), np.uint8)), mask_path)
-        broken = run_features(settings, store, params=changed)
+        broken = run_features(store, settings=settings, params=changed).summary
         assert (broken.computed, broken.cached, broken.failed) == (0, 2, 1)
         failure = store.query("SELECT * FROM failures WHERE run_id = ?", [broken.run_id])
         assert failure.patient_id.tolist() == ["P2"] and "changed since it was registered" in failure.reason.iloc[0]
         assert store.query("SELECT status FROM runs WHERE run_id = ?", [broken.run_id]).status.iloc[0] == "partial"
 
         with pytest.raises(ImagingError, match="no usable ROIs .* ROI node_9"):
-            run_features(settings, store, params=FAST_PARAMS, rois=["node_9"])
+            run_features(store, settings=settings, params=FAST_PARAMS, rois=["node_9"])
 
 
 def test_run_features_two_workers_equal_one(three_patients, store_path, tmp_path):
     settings = Settings.from_env(store=store_path)
     with Store.open(store_path) as store:
-        run_features(settings, store, params=FAST_PARAMS, workers=1)
+        run_features(store, settings=settings, params=FAST_PARAMS, workers=1)
         one = store.query("SELECT patient_id, feature, value FROM features ORDER BY 1, 2")
         store.execute("DELETE FROM core.features")
         done = []
-        summary = run_features(settings, store, params=FAST_PARAMS, workers=2, progress=lambda d, t: done.append((d, t)))
+        summary = run_features(store, settings=settings, params=FAST_PARAMS, workers=2, progress=lambda d, t: done.append((d, t))).summary
         two = store.query("SELECT patient_id, feature, value FROM features ORDER BY 1, 2")
     assert summary.computed == 3 and done[-1] == (3, 3)
     np.testing.assert_array_equal(one.to_numpy(), two.to_numpy())
@@ -130,7 +130,7 @@ def test_run_features_on_a_store_path_leaves_the_store_readable_while_computing(
         if done == 1:
             answers.append(sql_from_another_process(store_path, "SELECT count(*) AS n FROM rois"))
 
-    summary = run_features(settings, store_path, params=FAST_PARAMS, progress=progress, batch_size=1)
+    summary = run_features(store_path, settings=settings, params=FAST_PARAMS, progress=progress, batch_size=1).summary
     assert summary.computed == 3 and summary.failed == 0
     assert answers and answers[0][0] == 0, answers
     assert answers[0][1].split()[-1] == "3"

@@ -157,7 +157,7 @@ def test_long_cjk_patient_id_gets_bounded_parquet_file_name(tmp_path, store_path
         import_images(store, long_id, image, mask)
         import_images(store, "R01-001", image, mask)
     settings = Settings.from_env(store=store_path, data_dir=tmp_path / "data")
-    summary = run_features(settings, store_path, params=FAST_PARAMS)
+    summary = run_features(store_path, settings=settings, params=FAST_PARAMS).summary
     assert summary.failed == 0 and summary.computed == 2
     files = sorted((tmp_path / "features").rglob("*.parquet"))
     assert len(files) == 2 and all(len(f.name) < 100 for f in files)
@@ -274,7 +274,7 @@ def test_nan_voxels_inside_the_mask_warn(tmp_path, store_path):
         import_images(store, "R01-NAN", folder / "img.nrrd", folder / "mask.nrrd")
     settings = Settings.from_env(store=store_path, data_dir=tmp_path / "data")
     with pytest.warns(DataQualityWarning, match="R01-NAN"):
-        summary = run_features(settings, store_path, params=shape_only)
+        summary = run_features(store_path, settings=settings, params=shape_only).summary
     assert len(summary.warnings) == 1
     with Store.open(store_path, read_only=True) as store:
         diag = store.query("SELECT value FROM feature_diagnostics WHERE key = 'rg_nan_voxels_in_mask'")
@@ -325,7 +325,7 @@ def test_disk_full_while_storing_features_fails_only_that_patient(tmp_path, stor
 
     monkeypatch.setattr(pq, "write_table", write_table)
     settings = Settings.from_env(store=store_path, data_dir=tmp_path / "data")
-    summary = run_features(settings, store_path, params=FAST_PARAMS)
+    summary = run_features(store_path, settings=settings, params=FAST_PARAMS).summary
     assert (summary.computed, summary.failed) == (2, 1)
     assert [f[0] for f in summary.failures] == ["R01-001"] and "no space left on" in summary.failures[0][2]
     with Store.open(store_path, read_only=True) as store:

@@ -76,7 +76,7 @@ def cohort(tmp_path, store_path):
 def test_run_stability_perturbation(cohort, store_path):
     settings = Settings.from_env(store=store_path)
     with Store.open(store_path) as store:
-        summary = run_stability(settings, store, params=FAST_PARAMS, perturbations=["erode", "dilate", "shift+x"])
+        summary = run_stability(store, settings=settings, params=FAST_PARAMS, perturbations=["erode", "dilate", "shift+x"]).summary
         table = store.query("SELECT * FROM feature_stability ORDER BY feature")
         h = load_params(FAST_PARAMS).hash
         assert (summary.method, summary.n_patients, summary.n_raters, summary.n_features) == ("perturbation", 4, 4, 7)
@@ -115,7 +115,7 @@ def test_run_stability_readers(cohort, store_path, tmp_path):
             out.CopyInformation(mask)
             sitk.WriteImage(out, str(path))
             import_images(store, r.patient_id, r.image_path, path, reader="reader_2")
-        summary = run_stability(settings, store, params=FAST_PARAMS)
+        summary = run_stability(store, settings=settings, params=FAST_PARAMS).summary
         assert (summary.method, summary.n_patients, summary.n_raters) == ("readers", 4, 2)
         methods = set(store.query("SELECT DISTINCT method FROM feature_stability").method)
     assert methods == {"readers"}
@@ -125,13 +125,13 @@ def test_run_stability_bad_inputs(cohort, store_path):
     settings = Settings.from_env(store=store_path)
     with Store.open(store_path) as store:
         with pytest.raises(ConfigError, match="method"):
-            run_stability(settings, store, params=FAST_PARAMS, method="vote")
+            run_stability(store, settings=settings, params=FAST_PARAMS, method="vote")
         with pytest.raises(ImagingError, match="no usable ROI 'node_1'"):
-            run_stability(settings, store, params=FAST_PARAMS, roi="node_1")
+            run_stability(store, settings=settings, params=FAST_PARAMS, roi="node_1")
         with pytest.raises(ImagingError, match="at least 2 patients"):
-            run_stability(settings, store, params=FAST_PARAMS, patients=["P0"])
+            run_stability(store, settings=settings, params=FAST_PARAMS, patients=["P0"])
         with pytest.raises(ImagingError, match="several readers"):
-            run_stability(settings, store, params=FAST_PARAMS, method="readers")
+            run_stability(store, settings=settings, params=FAST_PARAMS, method="readers")
 
 
 def test_icc_identical_targets_is_nan():
@@ -151,8 +151,8 @@ def test_run_stability_on_a_store_path_leaves_the_store_readable_while_computing
         if done == 1:
             answers.append(sql_from_another_process(store_path, "SELECT count(*) AS n FROM rois"))
 
-    summary = run_stability(settings, store_path, params=FAST_PARAMS, perturbations=["erode", "dilate"],
-                            progress=progress)
+    summary = run_stability(store_path, settings=settings, params=FAST_PARAMS, perturbations=["erode", "dilate"],
+                            progress=progress).summary
     assert (summary.method, summary.n_patients, summary.n_raters, summary.n_features) == ("perturbation", 4, 3, 7)
     assert answers and answers[0][0] == 0, answers
     assert answers[0][1].split()[-1] == "4"

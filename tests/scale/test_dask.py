@@ -65,7 +65,7 @@ def _extract(store_path: Path, rois: list[dict], executor: str, workers: int) ->
 
     with Store.open(store_path) as store:
         store.upsert("rois", pd.DataFrame(rois))
-        summary = run_features(Settings.from_env(), store, params=PARAMS, workers=workers, executor=executor)
+        summary = run_features(store, settings=Settings.from_env(), params=PARAMS, workers=workers, executor=executor).summary
         assert summary.failed == 0 and summary.computed == len(rois)
         return store.query("SELECT * EXCLUDE (run_id) FROM features ORDER BY patient_id, roi, feature")
 
