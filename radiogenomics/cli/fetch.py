@@ -33,6 +33,8 @@ def _progress(label: str) -> Iterator[object]:
     received = [0]
 
     def callback(event: str, n: int) -> None:
+        if not bar.live.is_started:  # shown from the first event: an early error prints alone
+            bar.start()
         if event == "total":
             bar.update(task, total=(bar.tasks[0].total or 0) + n)
         elif event == "series":
@@ -41,8 +43,10 @@ def _progress(label: str) -> Iterator[object]:
             received[0] += n
             bar.update(task, size=decimal(received[0]))
 
-    with bar:
+    try:
         yield callback
+    finally:
+        bar.stop()
 
 
 def _finish(summary: object) -> None:
@@ -64,14 +68,13 @@ def fetch_tcia_cmd(
     executor: str = executor_option(),
 ) -> None:
     """Download series of a TCIA collection (NBIA v4, anonymous) into the store."""
-    from ..connectors.tcia import fetch_tcia
+    from ..connectors.tcia import run_fetch_tcia
 
     settings = _state.settings()
-    settings.ensure_dirs()
     with _progress("series") as cb:
-        summary = fetch_tcia(settings, settings.store, collection, patients=patient or None, modalities=modality or None,
-                             referenced_ct=referenced_ct, workers=workers, md5=md5, progress=cb,
-                             executor=executor)
+        summary = run_fetch_tcia(settings.store, collection=collection, patients=patient or None,
+                                 modalities=modality or None, referenced_ct=referenced_ct, workers=workers, md5=md5,
+                                 progress=cb, executor=executor, settings=settings).summary
     _finish(summary)
 
 
@@ -90,20 +93,18 @@ def fetch_idc_cmd(
     The series come from the IDC index bundled in idc-index-data (RG_IDC_INDEX to use another);
     files are read from RG_IDC_ENDPOINT (default AWS S3) without credentials.
     """
-    from ..connectors import idc_index
+    from ..connectors.idc import run_fetch_idc
 
     settings = _state.settings()
     if dry_run:
-        the_plan = idc_index.plan(settings.idc_index, collection, patient or None, modality or None, segmentation,
-                                  referenced_ct)
-        typer.echo(the_plan.text())
+        typer.echo(run_fetch_idc(settings.store, collection=collection, patients=patient or None,
+                                 modalities=modality or None, segmentation=segmentation, referenced_ct=referenced_ct,
+                                 dry_run=True, settings=settings).summary.text())
         return
-    from ..connectors.idc import fetch_idc
-
-    settings.ensure_dirs()
     with _progress("series") as cb:
-        summary = fetch_idc(settings, settings.store, collection, patients=patient or None, modalities=modality or None,
-                            segmentation=segmentation, referenced_ct=referenced_ct, workers=workers, progress=cb)
+        summary = run_fetch_idc(settings.store, collection=collection, patients=patient or None,
+                                modalities=modality or None, segmentation=segmentation, referenced_ct=referenced_ct,
+                                workers=workers, progress=cb, settings=settings).summary
     _finish(summary)
 
 
@@ -113,11 +114,10 @@ def fetch_geo_cmd(
     file: Optional[List[str]] = typer.Option(None, "--file", "-f", help="Supplementary file to load as the expression table (repeatable)."),
 ) -> None:
     """Download a GEO series: samples from the series matrix, expression from its table."""
-    from ..connectors.geo import fetch_geo
+    from ..connectors.geo import run_fetch_geo
 
     settings = _state.settings()
-    settings.ensure_dirs()
-    summary = fetch_geo(settings, settings.store, gse, files=file or None)
+    summary = run_fetch_geo(settings.store, gse, files=file or None, settings=settings).summary
     typer.echo(summary.text())
 
 
@@ -127,11 +127,10 @@ def fetch_clinical_cmd(
     file: Optional[Path] = typer.Option(None, "--file", help="Local copy of the clinical CSV (default: download the catalog entry's URL, or $RG_CLINICAL_URL)."),
 ) -> None:
     """Load the clinical CSV (typed, missing codes -> NULL, derived OS/DFS)."""
-    from ..connectors.collection import fetch_clinical
+    from ..connectors.collection import run_fetch_clinical
 
     settings = _state.settings()
-    settings.ensure_dirs()
-    summary = fetch_clinical(settings, settings.store, name, file)
+    summary = run_fetch_clinical(settings.store, name, file=file, settings=settings).summary
     typer.echo(summary.text())
 
 
@@ -144,16 +143,16 @@ def fetch_nsclc_cmd(
     executor: str = executor_option(),
 ) -> None:
     """Clinical CSV, SEGs plus the CT series they reference, and GSE103584, from the catalog entry."""
-    from ..connectors.collection import fetch_study
+    from ..connectors.collection import STUDY_PARTS, run_fetch_study
 
-    bad = [s for s in (skip or []) if s not in ("clinical", "tcia", "geo")]
+    bad = [s for s in (skip or []) if s not in STUDY_PARTS]
     if bad:
         raise typer.BadParameter(f"--skip takes clinical, tcia or geo, not {bad}")
     settings = _state.settings()
-    settings.ensure_dirs()
     with _progress("series") as cb:
-        summary = fetch_study(settings, settings.store, "nsclc-radiogenomics", patients=patient or None, workers=workers,
-                              clinical_file=clinical_file, skip=skip or (), progress=cb, executor=executor)
+        summary = run_fetch_study(settings.store, "nsclc-radiogenomics", patients=patient or None, workers=workers,
+                                  clinical_file=clinical_file, skip=skip or (), progress=cb, executor=executor,
+                                  settings=settings).summary
     typer.echo(summary.text())
     if summary.tcia is not None and summary.tcia.failed:
         raise typer.Exit(code=5)
@@ -167,13 +166,12 @@ def import_manifest_cmd(
     executor: str = executor_option(),
 ) -> None:
     """Fetch exactly the series a .tcia manifest lists."""
-    from ..connectors.manifest import import_manifest
+    from ..connectors.manifest import run_import_manifest
 
     settings = _state.settings()
-    settings.ensure_dirs()
     with _progress("series") as cb:
-        summary = import_manifest(settings, settings.store, manifest, workers=workers, md5=md5, progress=cb,
-                                  executor=executor)
+        summary = run_import_manifest(settings.store, manifest, workers=workers, md5=md5, progress=cb,
+                                      executor=executor, settings=settings).summary
     _finish(summary)
 
 
@@ -183,11 +181,11 @@ def import_nbia_cmd(
     workers: int = typer.Option(4, "--workers", "-w", min=1, help="Threads verifying series."),
 ) -> None:
     """Register an existing NBIA Data Retriever download (verifies every file; no network)."""
-    from ..connectors.nbia_import import import_nbia
+    from ..connectors.nbia_import import run_import_nbia
 
     settings = _state.settings()
     with _progress("series") as cb:
-        summary = import_nbia(settings, settings.store, folder, workers=workers, progress=cb)
+        summary = run_import_nbia(settings.store, folder, workers=workers, progress=cb, settings=settings).summary
     _finish(summary)
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..config import Settings
-from ..exceptions import ConfigError
+from ..config import Settings, stage_settings
+from ..exceptions import ConfigError, InputError
+from ..result import StageResult
 from .clinical import ClinicalSummary, load_clinical
 from .geo import GeoSummary, fetch_geo
 from .tcia import FetchSummary, ProgressFn, fetch_tcia
@@ -123,3 +124,43 @@ def fetch_study(settings: Settings, store: Any, name: str = "nsclc-radiogenomics
         geo = entry["geo"]
         out.geo = fetch_geo(settings, store, geo["accession"], files=geo.get("files"))
     return out
+
+
+def run_fetch_clinical(store: Any, name: str = "nsclc-radiogenomics", *, file: str | Path | None = None,
+                       settings: Settings | None = None) -> StageResult:
+    """``rg fetch clinical``: :func:`fetch_clinical` as a stage; the ``summary`` is the
+    :class:`~.clinical.ClinicalSummary`."""
+    settings = stage_settings(settings)
+    settings.ensure_dirs()
+    summary = fetch_clinical(settings, store, name, file)
+    return StageResult("fetch clinical", run_ids=[summary.run_id], counts={"rows": summary.rows}, summary=summary)
+
+
+STUDY_PARTS = ("clinical", "tcia", "geo")
+
+
+def run_fetch_study(store: Any, name: str = "nsclc-radiogenomics", *, patients: Sequence[str] | None = None,
+                    workers: int = 4, clinical_file: str | Path | None = None, skip: Sequence[str] = (),
+                    progress: ProgressFn | None = None, executor: str = "local",
+                    settings: Settings | None = None) -> StageResult:
+    """``rg fetch nsclc-radiogenomics``: :func:`fetch_study` as a stage (one run per part).
+
+    The ``summary`` is the :class:`StudySummary`; failed series make the result ``partial``.
+
+    Raises
+    ------
+    InputError
+        ``skip`` names something other than clinical, tcia or geo.
+    """
+    bad = [s for s in skip if s not in STUDY_PARTS]
+    if bad:
+        raise InputError(f"--skip takes clinical, tcia or geo, not {bad}")
+    settings = stage_settings(settings)
+    settings.ensure_dirs()
+    summary = fetch_study(settings, store, name, patients=patients, workers=workers, clinical_file=clinical_file,
+                          skip=skip, progress=progress, executor=executor)
+    parts = [p for p in (summary.clinical, summary.tcia, summary.geo) if p is not None]
+    failed = list(summary.tcia.failed) if summary.tcia is not None else []
+    return StageResult(f"fetch {name}", run_ids=[p.run_id for p in parts if p.run_id],
+                       counts={"failed": len(failed)}, failures=[(u, "", r) for u, r in failed],
+                       partial=bool(failed), summary=summary)

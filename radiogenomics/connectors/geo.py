@@ -33,8 +33,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..config import Settings
+from ..config import Settings, stage_settings
 from ..exceptions import DataQualityWarning, InputError, NotFoundError, ParseError
+from ..result import StageResult
 from .http import HttpClient
 from .storeio import RunRecorder, StoreLike, StoreSession
 
@@ -548,3 +549,14 @@ def _insert_expression(store: Any, expr: pd.DataFrame, run_id: str) -> None:
                       f"SELECT dataset_id, patient_id, gene, CASE WHEN isnan(value) THEN NULL ELSE value END, run_id FROM {name}")
     finally:
         store.con.unregister(name)
+
+
+def run_fetch_geo(store: StoreLike, gse: str, *, files: Sequence[str] | None = None, http: HttpClient | None = None,
+                  settings: Settings | None = None) -> StageResult:
+    """``rg fetch geo``: :func:`fetch_geo` as a stage; the ``summary`` is the :class:`GeoSummary`."""
+    settings = stage_settings(settings)
+    settings.ensure_dirs()
+    summary = fetch_geo(settings, store, gse, files=files, http=http)
+    return StageResult("fetch geo", run_ids=[summary.run_id] if summary.run_id else [],
+                       counts={"samples": summary.samples, "mapped": summary.mapped, "genes": summary.genes},
+                       summary=summary)

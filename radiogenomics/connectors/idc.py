@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import quote
 
-from ..config import Settings
+from ..config import Settings, stage_settings
 from ..exceptions import ConfigError, ConnectorError, InputError, RGError
+from ..result import StageResult
 from . import idc_index
 from .http import HttpClient
 from .series_io import VerifyError, safe_name
@@ -274,3 +275,19 @@ def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, index
     if listings:
         download_series_list(settings, session, run, listings, workers, False, progress, summary=summary, http=http,
                              stage=STAGE, materialise=materialise)
+
+
+def run_fetch_idc(store: StoreLike, *, collection: str, patients: Sequence[str] | None = None,
+                  modalities: Sequence[str] | None = None, segmentation: str = "all", referenced_ct: bool = False,
+                  dry_run: bool = False, workers: int = 4, progress: ProgressFn | None = None,
+                  http: HttpClient | None = None, settings: Settings | None = None) -> StageResult:
+    """``rg fetch idc``: :func:`fetch_idc` as a stage; with ``dry_run`` only the plan
+    (:class:`~.idc_index.IdcPlan`, the ``summary``) and nothing fetched or written."""
+    settings = stage_settings(settings)
+    if dry_run:
+        plan = idc_index.plan(settings.idc_index, collection, patients, modalities, segmentation, referenced_ct)
+        return StageResult("fetch idc", summary=plan)
+    settings.ensure_dirs()
+    return fetch_idc(settings, store, collection, patients=patients, modalities=modalities,
+                     segmentation=segmentation, referenced_ct=referenced_ct, workers=workers, progress=progress,
+                     http=http).stage_result("fetch idc")

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..config import Settings
+from ..config import Settings, stage_settings
 from ..exceptions import ParseError
+from ..result import StageResult
 from .http import HttpClient
 from .storeio import RunRecorder, StoreLike, StoreSession
 from .tcia import FetchSummary, NBIAClient, ProgressFn, clean_partials, download_series_list
@@ -111,3 +112,13 @@ def import_manifest(settings: Settings, store: StoreLike, path: str | Path, work
 def manifest_series(path: str | Path) -> Sequence[str]:
     """Just the SeriesInstanceUIDs of a manifest."""
     return parse_manifest(path).series_uids
+
+
+def run_import_manifest(store: StoreLike, manifest: str | Path, *, workers: int = 4, md5: bool = False,
+                        progress: ProgressFn | None = None, http: HttpClient | None = None,
+                        executor: str = "local", settings: Settings | None = None) -> StageResult:
+    """``rg import manifest``: :func:`import_manifest` as a stage (failed series make it ``partial``)."""
+    settings = stage_settings(settings)
+    settings.ensure_dirs()
+    return import_manifest(settings, store, manifest, workers=workers, md5=md5, progress=progress, http=http,
+                           executor=executor).stage_result("import manifest")

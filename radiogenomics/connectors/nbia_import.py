@@ -20,9 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import Settings
+from ..config import Settings, stage_settings
 from ..exceptions import InputError, ParseError, RGError
 from ..ids import check_patient_id
+from ..result import StageResult
 from .series_io import verify_series_folder, write_series
 from .storeio import RunRecorder, StoreLike, StoreSession
 from .tcia import FetchSummary, ProgressFn
@@ -202,3 +203,10 @@ def import_nbia(settings: Settings, store: StoreLike, folder: str | Path, worker
                 if progress:
                     progress("series", 1)
     return summary
+
+
+def run_import_nbia(store: StoreLike, folder: str | Path, *, workers: int = 4, progress: ProgressFn | None = None,
+                    settings: Settings | None = None) -> StageResult:
+    """``rg import nbia``: :func:`import_nbia` as a stage (series failing verification make it ``partial``)."""
+    return import_nbia(stage_settings(settings), store, folder, workers=workers,
+                       progress=progress).stage_result("import nbia")

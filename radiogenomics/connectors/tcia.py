@@ -26,8 +26,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from ..config import Settings
+from ..config import Settings, stage_settings
 from ..exceptions import ChecksumError, ConnectorError, InputError, NotFoundError, RGError
+from ..result import StageResult
 from .http import HttpClient
 from .series_io import SeriesFiles, VerifyError, doi_from, safe_name, verify_series_folder, write_series
 from .storeio import RunRecorder, StoreLike, StoreSession
@@ -179,6 +180,13 @@ class FetchSummary:
         lines = [head + (f"; {size} downloaded" if self.bytes else "")]
         lines += [f"  failed {uid}: {reason}" for uid, reason in self.failed]
         return "\n".join(lines)
+
+    def stage_result(self, stage: str) -> StageResult:
+        """This summary as a stage's result: failed series are failures and make it ``partial``."""
+        return StageResult(stage, run_ids=[self.run_id] if self.run_id else [],
+                           counts={"fetched": self.fetched, "skipped": self.skipped, "failed": len(self.failed)},
+                           failures=[(uid, "", reason) for uid, reason in self.failed], partial=bool(self.failed),
+                           summary=self)
 
 
 # ---------------------------------------------------------------------------- folders
@@ -730,3 +738,18 @@ def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, clien
     if listings:
         download_series_list(settings, session, run, listings, workers, md5, progress, summary=summary, http=http,
                              executor=executor)
+
+
+def run_fetch_tcia(store: StoreLike, *, collection: str, patients: Sequence[str] | None = None,
+                   modalities: Sequence[str] | None = None, referenced_ct: bool = False, workers: int = 4,
+                   md5: bool = False, progress: ProgressFn | None = None, http: HttpClient | None = None,
+                   executor: str = "local", settings: Settings | None = None) -> StageResult:
+    """``rg fetch tcia``: :func:`fetch_tcia` as a stage (``settings``: the environment's by default).
+
+    The ``summary`` is the :class:`FetchSummary`; failed series make the result ``partial``.
+    """
+    settings = stage_settings(settings)
+    settings.ensure_dirs()
+    return fetch_tcia(settings, store, collection, patients=patients, modalities=modalities,
+                      referenced_ct=referenced_ct, workers=workers, md5=md5, progress=progress, http=http,
+                      executor=executor).stage_result("fetch tcia")

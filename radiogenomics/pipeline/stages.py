@@ -331,26 +331,17 @@ def _features_attach(call: StageCall, location: str, buckets: int) -> StageResul
 # --------------------------------------------------------------------------- connectors
 
 
-def _fetch_result(name: str, summary: Any) -> StageResult:
-    failed = list(getattr(summary, "failed", []) or [])
-    return StageResult(name, run_ids=[summary.run_id] if summary.run_id else [],
-                       counts={"fetched": summary.fetched, "skipped": summary.skipped, "failed": len(failed)},
-                       failures=[(uid, "", reason) for uid, reason in failed], partial=bool(failed), summary=summary)
-
-
 @stage("fetch tcia", {"collection": Opt(_text, _REQUIRED), "patient": Opt(_repeat, None),
                       "modality": Opt(_repeat, None), "referenced_ct": Opt(_flag, False), "workers": Opt(_int, 4),
                       "md5": Opt(_flag, False), "executor": EXECUTOR})
 def _fetch_tcia(call: StageCall, collection: str, patient: list[str] | None, modality: list[str] | None,
                 referenced_ct: bool, workers: int, md5: bool, executor: str | None) -> StageResult:
     """Download series of a TCIA collection."""
-    from ..connectors.tcia import fetch_tcia
+    from ..connectors.tcia import run_fetch_tcia
 
-    call.settings.ensure_dirs()
-    summary = fetch_tcia(call.settings, call.store, collection, patients=patient or None,
-                         modalities=modality or None, referenced_ct=referenced_ct, workers=workers, md5=md5,
-                         executor=_executor(call, executor))
-    return _fetch_result("fetch tcia", summary)
+    return run_fetch_tcia(call.store, collection=collection, patients=patient or None, modalities=modality or None,
+                          referenced_ct=referenced_ct, workers=workers, md5=md5, executor=_executor(call, executor),
+                          settings=call.settings)
 
 
 @stage("fetch idc", {"collection": Opt(_text, _REQUIRED), "patient": Opt(_repeat, None),
@@ -359,41 +350,27 @@ def _fetch_tcia(call: StageCall, collection: str, patient: list[str] | None, mod
 def _fetch_idc(call: StageCall, collection: str, patient: list[str] | None, modality: list[str] | None,
                segmentation: str, referenced_ct: bool, dry_run: bool, workers: int) -> StageResult:
     """Download series of a collection from NCI Imaging Data Commons' public buckets."""
-    if dry_run:
-        from ..connectors import idc_index
+    from ..connectors.idc import run_fetch_idc
 
-        plan = idc_index.plan(call.settings.idc_index, collection, patient or None, modality or None, segmentation,
-                              referenced_ct)
-        return StageResult("fetch idc", summary=plan)
-    from ..connectors.idc import fetch_idc
-
-    call.settings.ensure_dirs()
-    summary = fetch_idc(call.settings, call.store, collection, patients=patient or None, modalities=modality or None,
-                        segmentation=segmentation, referenced_ct=referenced_ct, workers=workers)
-    return _fetch_result("fetch idc", summary)
+    return run_fetch_idc(call.store, collection=collection, patients=patient or None, modalities=modality or None,
+                         segmentation=segmentation, referenced_ct=referenced_ct, dry_run=dry_run, workers=workers,
+                         settings=call.settings)
 
 
 @stage("fetch geo", {"file": Opt(_repeat, None)}, {"gse": Opt(_text, _REQUIRED)})
 def _fetch_geo(call: StageCall, gse: str, file: list[str] | None) -> StageResult:
     """Download a GEO series."""
-    from ..connectors.geo import fetch_geo
+    from ..connectors.geo import run_fetch_geo
 
-    call.settings.ensure_dirs()
-    summary = fetch_geo(call.settings, call.store, gse, files=file or None)
-    return StageResult("fetch geo", run_ids=[summary.run_id] if summary.run_id else [],
-                       counts={"samples": summary.samples, "mapped": summary.mapped, "genes": summary.genes},
-                       summary=summary)
+    return run_fetch_geo(call.store, gse, files=file or None, settings=call.settings)
 
 
 @stage("fetch clinical", {"file": Opt(_path, None)}, {"name": Opt(_text, "nsclc-radiogenomics")})
 def _fetch_clinical(call: StageCall, name: str, file: Path | None) -> StageResult:
     """Load the clinical CSV."""
-    from ..connectors.collection import fetch_clinical
+    from ..connectors.collection import run_fetch_clinical
 
-    call.settings.ensure_dirs()
-    summary = fetch_clinical(call.settings, call.store, name, file)
-    return StageResult("fetch clinical", run_ids=[summary.run_id], counts={"rows": summary.rows},
-                       summary=summary)
+    return run_fetch_clinical(call.store, name, file=file, settings=call.settings)
 
 
 @stage("fetch nsclc-radiogenomics", {"patient": Opt(_repeat, None), "workers": Opt(_int, 4),
@@ -402,41 +379,32 @@ def _fetch_clinical(call: StageCall, name: str, file: Path | None) -> StageResul
 def _fetch_nsclc(call: StageCall, patient: list[str] | None, workers: int, clinical_file: Path | None,
                  skip: list[str] | None, executor: str | None) -> StageResult:
     """Clinical CSV, SEGs plus referenced CT, and GSE103584."""
-    from ..connectors.collection import fetch_study
+    from ..connectors.collection import STUDY_PARTS, run_fetch_study
 
-    bad = [s for s in (skip or []) if s not in ("clinical", "tcia", "geo")]
+    bad = [s for s in (skip or []) if s not in STUDY_PARTS]
     if bad:
         raise PipelineError(f"`rg fetch nsclc-radiogenomics`: --skip takes clinical, tcia or geo, not {bad}")
-    call.settings.ensure_dirs()
-    summary = fetch_study(call.settings, call.store, "nsclc-radiogenomics", patients=patient or None,
-                          workers=workers, clinical_file=clinical_file, skip=skip or (),
-                          executor=_executor(call, executor))
-    parts = [p for p in (summary.clinical, summary.tcia, summary.geo) if p is not None]
-    failed = list(summary.tcia.failed) if summary.tcia is not None else []
-    return StageResult("fetch nsclc-radiogenomics", run_ids=[p.run_id for p in parts if p.run_id],
-                       counts={"failed": len(failed)}, failures=[(u, "", r) for u, r in failed],
-                       partial=bool(failed), summary=summary)
+    return run_fetch_study(call.store, "nsclc-radiogenomics", patients=patient or None, workers=workers,
+                           clinical_file=clinical_file, skip=skip or (), executor=_executor(call, executor),
+                           settings=call.settings)
 
 
 @stage("import manifest", {"workers": Opt(_int, 4), "md5": Opt(_flag, False), "executor": EXECUTOR},
        {"manifest": Opt(_existing_file, _REQUIRED)})
 def _import_manifest(call: StageCall, manifest: Path, workers: int, md5: bool, executor: str | None) -> StageResult:
     """Fetch exactly the series a .tcia manifest lists."""
-    from ..connectors.manifest import import_manifest
+    from ..connectors.manifest import run_import_manifest
 
-    call.settings.ensure_dirs()
-    summary = import_manifest(call.settings, call.store, manifest, workers=workers, md5=md5,
-                              executor=_executor(call, executor))
-    return _fetch_result("import manifest", summary)
+    return run_import_manifest(call.store, manifest, workers=workers, md5=md5, executor=_executor(call, executor),
+                               settings=call.settings)
 
 
 @stage("import nbia", {"workers": Opt(_int, 4)}, {"folder": Opt(_existing, _REQUIRED)})
 def _import_nbia(call: StageCall, folder: Path, workers: int) -> StageResult:
     """Register an existing NBIA Data Retriever download."""
-    from ..connectors.nbia_import import import_nbia
+    from ..connectors.nbia_import import run_import_nbia
 
-    summary = import_nbia(call.settings, call.store, folder, workers=workers)
-    return _fetch_result("import nbia", summary)
+    return run_import_nbia(call.store, folder, workers=workers, settings=call.settings)
 
 
 # --------------------------------------------------------------------------- imaging
