@@ -216,7 +216,7 @@ def run_demo(settings, n_patients: int = DEFAULT_PATIENTS, out_dir: str | Path |
         installed are listed in ``missing`` (the demo goes on without them).
     """
     from .pipeline import Step, load_pipeline, run_pipeline
-    from .store import Store
+    from .store.session import reading
 
     t0 = time.perf_counter()
     sizes = design(n_patients)
@@ -245,7 +245,7 @@ def run_demo(settings, n_patients: int = DEFAULT_PATIENTS, out_dir: str | Path |
         # (run_pipeline raises PipelineError and nothing downstream runs)
         result = run_pipeline(spec, settings.store, data_dir=settings.data_dir, quiet=quiet)
         steps = result.steps
-    with Store.open(settings.store, read_only=True) as store:
+    with reading(settings.store) as store:
         # the same function and store as the report's first section: console and report agree
         checks = planted_checks(store, truth, GROUPING, MODEL)
         counts = cohort_counts(store, MODEL)

@@ -69,6 +69,10 @@ class SchemaError(StoreError):
     """The store's schema is newer than this package or a migration failed."""
 
 
+class OutdatedSchemaError(SchemaError):
+    """A store opened read-only is at an older schema version and needs a migration first."""
+
+
 class NotInStoreError(StoreError, LookupError):
     """A row the command needs is not in the local store (a grouping, a dataset, a model ...).
 

@@ -182,16 +182,16 @@ def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, wh
             continue
         if name == "de":
             def de() -> str:
-                rows = omics_run.run_de(store, grouping, dataset_id, groups, lfc_threshold=lfc_threshold,
-                                        p_threshold=p_threshold, n_cpus=n_cpus)
+                rows = omics_run.run_de(store, grouping, dataset_id, groups=groups, lfc_threshold=lfc_threshold,
+                                        p_threshold=p_threshold, n_cpus=n_cpus).summary
                 ran(rows)
                 d = rows["direction"].value_counts()
                 return f"{int(d.get('up', 0))} up, {int(d.get('down', 0))} down of {len(rows)} genes"
             attempt(name, de)
         elif name == "gsea":
             def gsea() -> str:
-                rows = omics_run.run_gsea(store, grouping, dataset_id, groups, method=gsea_method,
-                                          permutations=permutations, seed=seed)
+                rows = omics_run.run_gsea(store, grouping, dataset_id, groups=groups, method=gsea_method,
+                                          permutations=permutations, seed=seed).summary
                 ran(rows)
                 return f"{int(rows['significant'].fillna(False).sum())} of {len(rows)} sets with FDR below threshold"
             attempt(name, gsea)
@@ -200,13 +200,13 @@ def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, wh
                 summary.skipped[name] = "needs the DE results, which failed"
                 continue
             def ora() -> str:
-                rows = omics_run.run_ora(store, grouping, dataset_id, groups, libraries=libraries)
+                rows = omics_run.run_ora(store, grouping, dataset_id, groups=groups, libraries=libraries).summary
                 ran(rows)
                 return f"{int((rows['padj'] < 0.05).sum())} terms with padj < 0.05"
             attempt(name, ora)
         elif name == "immune":
             def immune() -> str:
-                scores = omics_run.run_immune(store, dataset_id, signature=signature, seed=seed)
+                scores = omics_run.run_immune(store, dataset_id, signature=signature, seed=seed).summary
                 ran(scores)
                 rows = assoc_mod.associate_scores(store, grouping, dataset_id, groups)
                 ran(rows)

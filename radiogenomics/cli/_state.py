@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from ..config import Settings
 
@@ -76,15 +74,6 @@ def out_console():
     from rich.console import Console
 
     return Console()
-
-
-@contextmanager
-def open_store(read_only: bool = False, wait: float = 10.0, sandbox: bool = False) -> Iterator["object"]:
-    """Open the configured store for one command (``sandbox``: see ``Store.open``)."""
-    from ..store import Store
-
-    with Store.open(settings().store, read_only=read_only, wait=wait, sandbox=sandbox) as store:
-        yield store
 
 
 def progress():

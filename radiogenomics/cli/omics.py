@@ -62,7 +62,7 @@ def de(
     with _busy("differential expression"):
         rows = run_de(_state.settings().store, grouping, dataset, groups=_groups(groups), method=method, covariates=covariate,
                       lfc_threshold=lfc, p_threshold=p, adjusted=adjusted,
-                      options=_options(min_present, min_value, min_fraction, collapse))
+                      options=_options(min_present, min_value, min_fraction, collapse)).summary
     counts = rows["direction"].value_counts()
     typer.echo(f"{rows['method'].iloc[0]} {rows['contrast'].iloc[0]} on {dataset}: {len(rows)} genes, "
                f"{counts.get('up', 0)} up, {counts.get('down', 0)} down (run {rows['run_id'].iloc[0]})")
@@ -87,7 +87,7 @@ def gsea(
     with _busy(f"GSEA ({method}, {permutations} permutations)"):
         rows = run_gsea(_state.settings().store, grouping, dataset, groups=_groups(groups), method=method, library=library,
                         permutations=permutations, seed=seed, fdr_threshold=fdr, min_size=min_size,
-                        max_size=max_size, options=_options(min_present, min_value, min_fraction, collapse))
+                        max_size=max_size, options=_options(min_present, min_value, min_fraction, collapse)).summary
     sig = rows[rows["significant"]]
     typer.echo(f"GSEA {method} {rows['library'].iloc[0]}: {len(rows)} sets tested, {len(sig)} with FDR < {fdr} "
                f"({int((sig['NES'] > 0).sum())} up, {int((sig['NES'] < 0).sum())} down)")
@@ -105,7 +105,7 @@ def ora(
 
     with _busy("over-representation analysis"):
         rows = run_ora(_state.settings().store, grouping, dataset, groups=_groups(groups), libraries=library, min_size=min_size,
-                       max_size=max_size)
+                       max_size=max_size).summary
     for (lib, direction), sub in rows.groupby(["library", "direction"]):
         typer.echo(f"{lib} {direction}: {len(sub)} terms tested, {int((sub['padj'] < 0.05).sum())} with padj < 0.05")
 
@@ -129,7 +129,7 @@ def immune(
     with _busy("immune scores"):
         rows = run_immune(_state.settings().store, dataset, signature=signature, methods=method or None, perm=perm, seed=seed,
                           workers=workers,
-                          options=_options(min_present, min_value, min_fraction, collapse))
+                          options=_options(min_present, min_value, min_fraction, collapse)).summary
     for m, sub in rows.groupby("method"):
         typer.echo(f"{m}: {sub['patient_id'].nunique()} patients x {sub['score'].nunique()} scores")
 

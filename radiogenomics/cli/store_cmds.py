@@ -33,7 +33,7 @@ def sql(
 ) -> None:
     """Run SQL on the store (read-only unless --write)."""
     from ..exceptions import InputError
-    from ..store.sql import run_sql, write_parquet
+    from ..store.sql import open_for_sql, run_sql, write_parquet
     from . import _sqlout
 
     if limit is not None and limit < 0:
@@ -44,7 +44,7 @@ def sql(
         raise InputError("--out writes csv, json or parquet: add --format csv|json|parquet")
     if out is not None and out.is_dir():
         raise InputError(f"--out {out} is a folder; give a file name")
-    with _state.open_store(read_only=not write, wait=wait, sandbox=not write) as store:
+    with open_for_sql(_state.settings().store, write=write, wait=wait) as store:
         result = run_sql(store, query, write=write)
         if fmt is OutputFormat.parquet:
             rows = write_parquet(result, out)
@@ -94,9 +94,9 @@ def info(
     A damaged store (truncated file, unreadable blocks) is reported and exits 4.
     """
     from ..store.db import raise_if_damaged
+    from ..store.maintenance import run_store_info
 
-    with _state.open_store(read_only=not migrate) as store:
-        details = store.info(deep=check)
+    details = run_store_info(_state.settings().store, migrate=migrate, check=check).summary
     if as_json:
         typer.echo(json.dumps(details, indent=2))
     raise_if_damaged(details)

@@ -4,7 +4,7 @@ Each ``run_*`` function takes an open store or a store path.  It reads what it n
 (a path is opened read-only for that), computes without holding the write lock, then
 replaces its previous results for the same key (grouping, dataset, ...) inside one
 transaction of a recorded run (a path is opened read-write only for that), and returns
-the rows it wrote.
+a :class:`~radiogenomics.result.StageResult` whose ``summary`` is the rows it wrote.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..exceptions import InputError, NotInStoreError
+from ..result import StageResult
 from ..store import tables
 from ..store.session import StoreLike, StoreSession, reading
 from .deconvolution import deconvolve, read_signature
@@ -105,12 +106,13 @@ def de_direction(table: pd.DataFrame, method: str, lfc_threshold: float = 0.1, p
     return out
 
 
-def run_de(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"), method: str = "auto",
-           covariates: Sequence[str] | None = None, lfc_threshold: float = 0.1, p_threshold: float = 0.05,
-           adjusted: bool = False, options: ExpressionOptions | None = None, n_cpus: int = 2) -> pd.DataFrame:
-    """Differential expression of ``groups[0]`` vs ``groups[1]`` of a grouping; writes ``de_results``.
+def run_de(store: StoreLike, grouping: str, dataset_id: str, *, groups: Sequence[str] = ("high", "low"),
+           method: str = "auto", covariates: Sequence[str] | None = None, lfc_threshold: float = 0.1,
+           p_threshold: float = 0.05, adjusted: bool = False, options: ExpressionOptions | None = None,
+           n_cpus: int = 2) -> StageResult:
+    """``rg de``: differential expression of ``groups[0]`` vs ``groups[1]`` of a grouping; writes ``de_results``.
 
-    Returns the rows written (de_results columns, with run_id).
+    The result's ``summary`` is the rows written (de_results columns, with run_id).
     """
     contrast = tuple(groups)
     label = _contrast_label(contrast)
@@ -138,7 +140,8 @@ def run_de(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[st
         rows["run_id"] = run.run_id
     n_up, n_down = int((direction == "up").sum()), int((direction == "down").sum())
     log.info("DE %s %s on %s: %d up, %d down of %d genes", method, label, dataset_id, n_up, n_down, len(rows))
-    return rows
+    return StageResult("de", run_ids=[run.run_id], counts={"genes": len(rows), "up": n_up, "down": n_down},
+                       summary=rows)
 
 
 def _stored_ranking(store, grouping: str, dataset_id: str, label: str) -> pd.Series | None:
@@ -151,10 +154,10 @@ def _stored_ranking(store, grouping: str, dataset_id: str, label: str) -> pd.Ser
     return sub.set_index("gene")[col].astype(float)
 
 
-def run_gsea(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"),
+def run_gsea(store: StoreLike, grouping: str, dataset_id: str, *, groups: Sequence[str] = ("high", "low"),
              method: str = "prerank", library: str = "hallmark", permutations: int = 1000, seed: int = 0,
              fdr_threshold: float = 0.25, min_size: int = 15, max_size: int = 500,
-             options: ExpressionOptions | None = None, threads: int = 1) -> pd.DataFrame:
+             options: ExpressionOptions | None = None, threads: int = 1) -> StageResult:
     """GSEA of a grouping's contrast; writes ``gsea_results``.
 
     ``method="prerank"`` ranks genes by the stored DE statistic (limma t, or DESeq2 stat)
@@ -196,12 +199,14 @@ def run_gsea(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[
         st.replace("gsea_results", rows, "grouping = ? AND dataset_id = ? AND method = ? AND library = ?",
                       [grouping, dataset_id, method, lib_label], run_id=run.run_id)
         rows["run_id"] = run.run_id
-    return rows
+    return StageResult("gsea", run_ids=[run.run_id],
+                       counts={"sets": len(rows), "significant": int(rows["significant"].fillna(False).sum())},
+                       summary=rows)
 
 
-def run_ora(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[str] = ("high", "low"),
+def run_ora(store: StoreLike, grouping: str, dataset_id: str, *, groups: Sequence[str] = ("high", "low"),
             libraries: Sequence[str] = ("go_bp", "go_mf", "go_cc"), de_method: str | None = None,
-            min_size: int = 10, max_size: int = 500) -> pd.DataFrame:
+            min_size: int = 10, max_size: int = 500) -> StageResult:
     """Over-representation of the up and the down DE genes (from ``de_results``) per library; writes ``ora_results``.
 
     ``libraries`` are shipped names or GMT paths (e.g. a KEGG GMT you are licensed to use).
@@ -238,7 +243,7 @@ def run_ora(store: StoreLike, grouping: str, dataset_id: str, groups: Sequence[s
         st.replace("ora_results", rows, "grouping = ? AND dataset_id = ? AND library IN (SELECT unnest(?))",
                       [grouping, dataset_id, labels], run_id=run.run_id)
         rows["run_id"] = run.run_id
-    return rows
+    return StageResult("ora", run_ids=[run.run_id], counts={"terms": len(rows)}, summary=rows)
 
 
 def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | None = None,
@@ -286,9 +291,9 @@ def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | Non
     return pd.concat(out, ignore_index=True)
 
 
-def run_immune(store: StoreLike, dataset_id: str, signature: str | pd.DataFrame | None = None,
+def run_immune(store: StoreLike, dataset_id: str, *, signature: str | os.PathLike[str] | pd.DataFrame | None = None,
                methods: Sequence[str] | None = None, perm: int = 100, seed: int = 0,
-               options: ExpressionOptions | None = None, workers: int = 1) -> pd.DataFrame:
+               options: ExpressionOptions | None = None, workers: int = 1) -> StageResult:
     """ESTIMATE, IPS and (with a signature matrix) deconvolution for every patient of a dataset; writes ``immune_scores``.
 
     ``signature`` is a path to an LM22-layout file or a DataFrame (genes x cell types).
@@ -307,4 +312,6 @@ def run_immune(store: StoreLike, dataset_id: str, signature: str | pd.DataFrame 
         st.replace("immune_scores", long, "dataset_id = ? AND method IN (SELECT unnest(?))",
                       [dataset_id, sorted(set(long["method"]))], run_id=run.run_id)
         long["run_id"] = run.run_id
-    return long
+    return StageResult("immune", run_ids=[run.run_id],
+                       counts={"patients": int(long["patient_id"].nunique()), "scores": int(long["score"].nunique())},
+                       summary=long)

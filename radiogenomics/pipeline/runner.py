@@ -154,11 +154,11 @@ def _now() -> _dt.datetime:
 
 
 def _previous(store_path: Path, pipeline: str) -> pd.DataFrame:
-    from ..store import Store
+    from ..store.session import reading
 
     if not store_path.exists():
         return pd.DataFrame(columns=["step", "input_hash", "status", "run_id"])
-    with Store.open(store_path, read_only=True) as store:
+    with reading(store_path) as store:
         return store.query("SELECT step, input_hash, status, run_id FROM core.pipeline_steps WHERE pipeline = ?",
                            [pipeline])
 

@@ -265,14 +265,14 @@ def _sql(call: StageCall, query: str, format: str, out: Path | None, write: bool
     """
     import pandas as pd
 
-    from ..store import Store, collect_runs
-    from ..store.sql import run_sql, unique_names, write_parquet
+    from ..store import collect_runs
+    from ..store.sql import open_for_sql, run_sql, unique_names, write_parquet
 
     if format not in ("table", "csv", "json", "parquet"):
         raise PipelineError(f"`rg sql`: --format must be table, csv, json or parquet, not {format!r}")
     if format == "parquet" and out is None:
         raise PipelineError("`rg sql`: --format parquet writes a file: add out: FILE.parquet")
-    with collect_runs() as runs, Store.open(call.store, read_only=not write, wait=wait, sandbox=not write) as store:
+    with collect_runs() as runs, open_for_sql(call.store, write=write, wait=wait) as store:
         result = run_sql(store, query, write=write)
         if format == "parquet":
             n = write_parquet(result, out)
@@ -285,13 +285,12 @@ def _sql(call: StageCall, query: str, format: str, out: Path | None, write: bool
 @stage("store info", {"json": Opt(_flag, False), "migrate": Opt(_flag, False), "check": Opt(_flag, False)})
 def _store_info(call: StageCall, json: bool, migrate: bool, check: bool) -> StageResult:
     """Schema version, row counts of every table, the store's size; a damaged store raises."""
-    from ..store import Store
     from ..store.db import raise_if_damaged
+    from ..store.maintenance import run_store_info
 
-    with Store.open(call.store, read_only=not migrate) as store:
-        details = store.info(deep=check)
-    raise_if_damaged(details)
-    return StageResult("store info", counts=dict(details["tables"]), summary=details)
+    result = run_store_info(call.store, migrate=migrate, check=check)
+    raise_if_damaged(result.summary)
+    return result
 
 
 @stage("store features-to-parquet", {"location": Opt(_path, None), "buckets": Opt(_int, 64),
@@ -627,11 +626,6 @@ _EXPRESSION = {"min_present": Opt(_float, 0.8), "min_value": Opt(_float, None), 
                "collapse": Opt(_text, "max_mean")}
 
 
-def _omics_result(name: str, rows: Any, counts: dict[str, int]) -> StageResult:
-    run_ids = [str(r) for r in dict.fromkeys(rows["run_id"])] if "run_id" in rows else []
-    return StageResult(name, run_ids=run_ids, counts=counts, summary=rows)
-
-
 @stage("de", {"grouping": Opt(_text, _REQUIRED), "dataset": Opt(_text, _REQUIRED), "groups": Opt(_text, "high,low"),
               "method": Opt(_text, "auto"), "covariate": Opt(_repeat, []), "lfc": Opt(_float, 0.1),
               "p": Opt(_float, 0.05), "adjusted": Opt(_flag, False), **_EXPRESSION})
@@ -641,11 +635,9 @@ def _de(call: StageCall, grouping: str, dataset: str, groups: str, method: str, 
     """Differential expression between two groups."""
     from ..omics import run_de
 
-    rows = run_de(call.store, grouping, dataset, groups=_two_groups(groups), method=method, covariates=covariate,
+    return run_de(call.store, grouping, dataset, groups=_two_groups(groups), method=method, covariates=covariate,
                   lfc_threshold=lfc, p_threshold=p, adjusted=adjusted,
                   options=_expression_options(min_present, min_value, min_fraction, collapse))
-    d = rows["direction"].value_counts()
-    return _omics_result("de", rows, {"genes": len(rows), "up": int(d.get("up", 0)), "down": int(d.get("down", 0))})
 
 
 @stage("gsea", {"grouping": Opt(_text, _REQUIRED), "dataset": Opt(_text, _REQUIRED),
@@ -658,10 +650,9 @@ def _gsea(call: StageCall, grouping: str, dataset: str, groups: str, method: str
     """Gene-set enrichment analysis."""
     from ..omics import run_gsea
 
-    rows = run_gsea(call.store, grouping, dataset, groups=_two_groups(groups), method=method, library=library,
+    return run_gsea(call.store, grouping, dataset, groups=_two_groups(groups), method=method, library=library,
                     permutations=permutations, seed=seed, fdr_threshold=fdr, min_size=min_size, max_size=max_size,
                     options=_expression_options(min_present, min_value, min_fraction, collapse))
-    return _omics_result("gsea", rows, {"sets": len(rows), "significant": int(rows["significant"].sum())})
 
 
 @stage("ora", {"grouping": Opt(_text, _REQUIRED), "dataset": Opt(_text, _REQUIRED), "groups": Opt(_text, "high,low"),
@@ -672,9 +663,8 @@ def _ora(call: StageCall, grouping: str, dataset: str, groups: str, library: lis
     """Over-representation of the up / down DE genes."""
     from ..omics import run_ora
 
-    rows = run_ora(call.store, grouping, dataset, groups=_two_groups(groups), libraries=library, min_size=min_size,
+    return run_ora(call.store, grouping, dataset, groups=_two_groups(groups), libraries=library, min_size=min_size,
                    max_size=max_size)
-    return _omics_result("ora", rows, {"terms": len(rows)})
 
 
 @stage("immune", {"dataset": Opt(_text, _REQUIRED), "signature": Opt(_existing_file, None),
@@ -686,11 +676,9 @@ def _immune(call: StageCall, dataset: str, signature: Path | None, method: list[
     """ESTIMATE, immunophenoscore and deconvolution per patient."""
     from ..omics import run_immune
 
-    rows = run_immune(call.store, dataset, signature=str(signature) if signature else None, methods=method or None,
+    return run_immune(call.store, dataset, signature=str(signature) if signature else None, methods=method or None,
                       perm=perm, seed=seed, options=_expression_options(min_present, min_value, min_fraction, collapse),
                       workers=workers)
-    return _omics_result("immune", rows, {"patients": int(rows["patient_id"].nunique()),
-                                          "scores": int(rows["score"].nunique())})
 
 
 @stage("harmonize", {"batch": Opt(_text, _REQUIRED), "roi": Opt(_text, "tumor"), "params_hash": Opt(_text, None),

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import duckdb
 
-from ..exceptions import ReadOnlyError, RGError, SchemaError, StoreBusyError, StoreError, WriteError
+from ..exceptions import (NotInStoreError, OutdatedSchemaError, ReadOnlyError, RGError, SchemaError, StoreBusyError,
+                          StoreError, WriteError)
 from ..locks import pid_alive, process_label
 from .schema import MIGRATIONS, SCHEMA_VERSION, VIEWS
 
@@ -231,17 +232,23 @@ class Store:
         Raises
         ------
         StoreError
-            Bad path, not a DuckDB file, or (read-only) no store there yet.
+            Bad path or not a DuckDB file.
+        NotInStoreError
+            (read-only) No store there yet.
         StoreBusyError
             Another process still holds the lock after ``wait`` seconds.
         SchemaError
             The store was written by a newer radiogenomics.
+        OutdatedSchemaError
+            (read-only) The store needs a migration (:func:`~radiogenomics.store.session.reading`
+            applies it).
         """
         path = Path(path).expanduser()
         if path.exists() and path.is_dir():
             raise StoreError(f"store path {path} is a folder; give a file such as {path / 'rg.duckdb'}")
         if read_only and not path.exists():
-            raise StoreError(f"no store at {path}; run a stage first (e.g. `rg demo` or `rg fetch`) or pass --store/RG_STORE")
+            raise NotInStoreError(f"no store at {path}; create it by running a stage first (e.g. `rg demo` or "
+                                  "`rg fetch nsclc-radiogenomics`) or pass the path of an existing one with --store")
         _check_header(path)
         created: list[Path] = []
         if not read_only:
@@ -364,7 +371,7 @@ class Store:
         if not pending:
             return
         if self.read_only:
-            raise SchemaError(
+            raise OutdatedSchemaError(
                 f"store {self.path} is at schema version {current} and needs migration to {SCHEMA_VERSION}; "
                 "run any rg stage (or `rg store info --migrate`) once to upgrade it")
         for migration in pending:

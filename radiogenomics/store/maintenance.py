@@ -15,6 +15,7 @@ from typing import Any
 from ..result import StageResult
 from .parquet import (DEFAULT_BUCKETS, attach_features_parquet, compact_features_parquet, disable_features_parquet,
                       enable_features_parquet, features_parquet_info)
+from .db import Store
 from .session import StoreLike, StoreSession
 
 
@@ -53,3 +54,15 @@ def run_features_attach(store: StoreLike, location: str, *, buckets: int = DEFAU
         attach_features_parquet(st, location, buckets=buckets)
         rows = int(st.query("SELECT count(*) AS n FROM features").n.iloc[0])
     return StageResult("store features-attach", counts={"rows": rows}, summary={"location": location, "rows": rows})
+
+
+def run_store_info(store: str | os.PathLike[str], *, migrate: bool = False, check: bool = False) -> StageResult:
+    """``rg store info``: schema version, row counts of every table, size (``summary``: :meth:`Store.info`).
+
+    Opened read-only (nothing changes) unless ``migrate``; ``check`` reads every row.  A
+    damaged store is reported in the summary: :func:`~radiogenomics.store.db.raise_if_damaged`
+    turns it into an error.
+    """
+    with Store.open(store, read_only=not migrate) as st:
+        details = st.info(deep=check)
+    return StageResult("store info", counts=dict(details["tables"]), summary=details)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 
+from ..exceptions import OutdatedSchemaError
 from .db import Store, _utcnow, new_run_id, package_versions
 
 if TYPE_CHECKING:  # pandas loads lazily: `rg sql` and `rg --help` do not need it
@@ -57,8 +58,24 @@ def reading(store: StoreLike, wait: float = 10.0) -> contextlib.AbstractContextM
     if isinstance(store, Store):
         return contextlib.nullcontext(store)
     if isinstance(store, (str, os.PathLike)):
-        return Store.open(store, read_only=True, wait=wait)
+        return open_for_stage(store, read_only=True, wait=wait)
     raise TypeError(f"expected a Store or a store path, got {type(store).__name__}")
+
+
+def open_for_stage(path: str | os.PathLike[str], read_only: bool = False, wait: float = 10.0) -> Store:
+    """Open the store at ``path`` for a stage: read-only stages also work on an older store.
+
+    A store at an older schema version is first upgraded through a short read-write
+    open (the write lock held only for it; every migration is one transaction), then
+    opened read-only again.  ``rg sql`` and ``rg store info`` do not go through here:
+    they never change a store unless asked (``--write``, ``--migrate``).
+    """
+    try:
+        return Store.open(path, read_only=read_only, wait=wait)
+    except OutdatedSchemaError:
+        log.info("store %s has an older schema: upgrading it before reading", path)
+        Store.open(path, read_only=False, wait=wait).close()
+        return Store.open(path, read_only=True, wait=wait)
 
 
 class StoreSession:

@@ -390,3 +390,10 @@ def write_parquet(result: SqlResult, path: str | os.PathLike[str]) -> int:
         tmp.unlink(missing_ok=True)
         raise
     return rows
+
+
+def open_for_sql(path: str | os.PathLike[str], *, write: bool = False, wait: float = 10.0) -> "Store":
+    """The store as ``rg sql`` opens it: read-only and locked down (:func:`lock_down`) unless ``write``."""
+    from .db import Store
+
+    return Store.open(path, read_only=not write, wait=wait, sandbox=not write)

@@ -36,7 +36,7 @@ def filled_store(store_path, planted):
 
 def test_run_functions_write_results(filled_store, tmp_path):
     with Store.open(filled_store) as store:
-        de = run_de(store, "G", "D1")
+        de = run_de(store, "G", "D1").summary
         assert set(de["method"]) == {"limma"} and set(de["contrast"]) == {"high-low"}
         n_up = int((de["direction"] == "up").sum())
         stored = store.query("SELECT * FROM de_results WHERE direction = 'up'")
@@ -45,16 +45,16 @@ def test_run_functions_write_results(filled_store, tmp_path):
         # rerun replaces, never duplicates
         run_de(store, "G", "D1", lfc_threshold=1.0)
         assert store.query("SELECT count(*) AS n FROM de_results")["n"].iloc[0] == len(de)
-        gsea = run_gsea(store, "G", "D1", permutations=50, seed=3)
+        gsea = run_gsea(store, "G", "D1", permutations=50, seed=3).summary
         top = store.query("SELECT term, fdr, significant FROM gsea_results ORDER BY fdr, abs(NES) DESC LIMIT 1")
         assert top["term"].iloc[0] == PLANTED and bool(top["significant"].iloc[0])
         assert gsea["library"].iloc[0] == "hallmark_v7.0"
-        ora = run_ora(store, "G", "D1", libraries=["hallmark"])
+        ora = run_ora(store, "G", "D1", libraries=["hallmark"]).summary
         assert set(ora["direction"]) == {"up", "down"}
         assert store.query("SELECT count(*) AS n FROM ora_results")["n"].iloc[0] == len(ora)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            imm = run_immune(store, "D1")
+            imm = run_immune(store, "D1").summary
         assert set(imm["method"]) == {"estimate", "ips"}
         scores = store.query("SELECT * FROM immune_scores WHERE method = 'estimate' AND score = 'TumorPurity'")
         assert len(scores) == 24 and scores["value"].between(-1, 1).all()
@@ -114,7 +114,7 @@ def test_counts_dataset_uses_deseq2(store_path):
         store.upsert("expression", long)
         store.upsert("risk_groups", pd.DataFrame({"grouping": "G", "patient_id": patients,
                                                   "grp": ["high"] * 4 + ["low"] * 4}))
-        rows = run_de(store, "G", "C", n_cpus=1)
+        rows = run_de(store, "G", "C", n_cpus=1).summary
         assert set(rows["method"]) == {"deseq2"}
         got = store.query("SELECT gene, \"log2FoldChange\", padj, direction, \"logFC\" FROM de_results "
                           "ORDER BY gene").set_index("gene")
@@ -147,9 +147,9 @@ def test_stages_on_a_path_hold_no_lock_while_computing(filled_store, monkeypatch
     monkeypatch.setattr(omics_run, "gsea_prerank", probing(omics_run.gsea_prerank))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        de = run_de(filled_store, "G", "D1")
-        gsea = run_gsea(filled_store, "G", "D1", permutations=20, seed=1)
-        imm = run_immune(filled_store, "D1", methods=["estimate"])
+        de = run_de(filled_store, "G", "D1").summary
+        gsea = run_gsea(filled_store, "G", "D1", permutations=20, seed=1).summary
+        imm = run_immune(filled_store, "D1", methods=["estimate"]).summary
     assert seen == [0, 0, 0]
     with Store.open(filled_store, read_only=True) as store:
         runs = store.query("SELECT run_id, command FROM runs WHERE status = 'ok'").set_index("command")["run_id"]
