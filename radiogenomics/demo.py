@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InputError, PipelineError
+from .result import StageResult
 from .synth.checks import cohort_counts, counts_text, planted_checks  # noqa: F401  (public: rg demo's checks)
 
 log = logging.getLogger(__name__)
@@ -193,14 +194,22 @@ def _server(source: Path, truth: dict) -> Iterator[dict[str, str]]:
         server.stop()
 
 
-def run_demo(settings, n_patients: int = DEFAULT_PATIENTS, out_dir: str | Path | None = None, seed: int = 0, offline: bool = False,
-             workers: int = 2, quiet: bool = True, permutations: int = 200) -> DemoResult:
-    """Build the synthetic cohort, run ``pipelines/demo.yaml`` on it and write the report.
+def run_demo(store: str | Path | None = None, *, n_patients: int = DEFAULT_PATIENTS,
+             out_dir: str | Path | None = None, seed: int = 0, offline: bool = False, workers: int = 2,
+             quiet: bool = True, permutations: int = 200, settings: Any = None) -> StageResult:
+    """``rg demo``: build the synthetic cohort, run ``pipelines/demo.yaml`` on it into ``store`` and write the report.
+
+    The result's ``summary`` is the :class:`DemoResult` (report, planted-effect checks,
+    steps); its ``run_ids`` are the runs of the pipeline's steps; it is ``partial`` when a
+    required planted effect was not recovered or a stage was missing.
 
     Parameters
     ----------
+    store
+        The store path (default ``settings.store``).
     settings
-        :class:`~radiogenomics.config.Settings`; the store and data folder are used as configured.
+        :class:`~radiogenomics.config.Settings` (default: the environment's); the data folder
+        receives the cohort's files.
     n_patients
         Cohort size: :data:`EXTERNAL_SHARE` of it is an external site, the rest splits into
         training and validation (:func:`design`; too small a cohort raises InputError).
@@ -211,12 +220,16 @@ def run_demo(settings, n_patients: int = DEFAULT_PATIENTS, out_dir: str | Path |
 
     Returns
     -------
-    DemoResult
-        The report path and the planted-effect checks; steps whose stage is not
-        installed are listed in ``missing`` (the demo goes on without them).
+    StageResult
+        ``summary``: the report path and the planted-effect checks; steps whose stage is
+        not installed are listed in ``missing`` (the demo goes on without them).
     """
+    from .config import stage_settings
     from .pipeline import Step, load_pipeline, run_pipeline
     from .store.session import reading
+
+    settings = stage_settings(settings, store=store)
+    settings.ensure_dirs()
 
     t0 = time.perf_counter()
     sizes = design(n_patients)
@@ -250,5 +263,9 @@ def run_demo(settings, n_patients: int = DEFAULT_PATIENTS, out_dir: str | Path |
         checks = planted_checks(store, truth, GROUPING, MODEL)
         counts = cohort_counts(store, MODEL)
     report = out / "report.html"
-    return DemoResult(report=report, checks=checks, steps=steps, seconds=time.perf_counter() - t0, missing=missing,
+    demo = DemoResult(report=report, checks=checks, steps=steps, seconds=time.perf_counter() - t0, missing=missing,
                       counts=counts, store=Path(settings.store).resolve())
+    run_ids = [r for s in steps for r in (s.stage_runs or [])]
+    recovered = int(checks["recovered"].sum()) if len(checks) else 0
+    return StageResult("demo", run_ids=run_ids, counts={"checks": len(checks), "recovered": recovered},
+                       partial=not demo.ok, summary=demo)

@@ -54,6 +54,15 @@ def test_demo_recovers_planted_effects(tmp_path, _isolated_home, capsys):
                          "AND term = 'all' AND statistic = 'n'").set_index("cohort")["value"].to_dict()
     assert {"rg run demo:imaging", "rg run demo:associate", "rg run demo:report"} <= set(runs.command)
     assert (runs.loc[runs.command.str.startswith("rg run demo:"), "status"] == "ok").all()
+    # every step's stage entry returned the runs it wrote (a StageResult's run_ids), all of them in `runs`;
+    # only the report (it reads the store) writes none
+    with Store.open(_isolated_home / "rg.duckdb", read_only=True) as store:
+        steps = store.query("SELECT command, parameters FROM runs WHERE command LIKE 'rg run demo:%'")
+        all_runs = set(store.query("SELECT run_id FROM runs")["run_id"])
+    linked = {c.split(":", 1)[1]: json.loads(p)["stage_runs"] for c, p in zip(steps.command, steps.parameters)}
+    assert len(linked) == 16, sorted(linked)
+    assert all(set(r) <= all_runs for r in linked.values()), linked
+    assert [s for s, r in linked.items() if not r] == ["report"], linked
     assert set(series.modality) >= {"CT", "SEG"}
     # the demo names its store, and every README example query returns rows on it
     assert f"store:  {(_isolated_home / 'rg.duckdb').resolve()}" in printed

@@ -109,9 +109,8 @@ def demo_cmd(
     from ..demo import run_demo
 
     settings = _state.settings()
-    settings.ensure_dirs()
-    result = run_demo(settings, n_patients=patients, out_dir=out, seed=seed, offline=offline, workers=workers,
-                      quiet=_state.state().quiet)
+    result = run_demo(settings.store, n_patients=patients, out_dir=out, seed=seed, offline=offline, workers=workers,
+                      quiet=_state.state().quiet, settings=settings).summary
     typer.echo(result.text())
     if not result.ok:
         raise typer.Exit(code=5)

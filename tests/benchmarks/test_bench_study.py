@@ -31,7 +31,8 @@ def test_bench_demo(tmp_path):
     t0 = time.perf_counter()
     from radiogenomics.demo import DEFAULT_PATIENTS
 
-    result = run_demo(settings, n_patients=DEFAULT_PATIENTS, out_dir=tmp_path / "report", workers=2)
+    result = run_demo(settings.store, n_patients=DEFAULT_PATIENTS, out_dir=tmp_path / "report", workers=2,
+                      settings=settings).summary
     seconds = time.perf_counter() - t0
     steps = {s.name: round(s.seconds, 2) for s in result.steps}
     payload = {
