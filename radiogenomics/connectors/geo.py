@@ -447,7 +447,7 @@ def fetch_geo(settings: Settings, store: StoreLike, gse: str, files: Sequence[st
     # ---- patients
     candidates = {row.sample_id: _patient_candidate(row.title, row.characteristics) for row in samples.itertuples()}
     session = StoreSession(store)
-    with session.open() as st:
+    with session.reading() as st:
         resolved = _resolve_patient(st, list(dict.fromkeys(candidates.values())))
     gsm_patient = {gsm: resolved[c] for gsm, c in candidates.items()}
     samples = samples.assign(patient_id=samples["sample_id"].map(gsm_patient))

@@ -156,7 +156,7 @@ def import_nbia(settings: Settings, store: StoreLike, folder: str | Path, worker
             progress("total", len(meta))
         rows = meta.to_dict("records")
         paths = {r["series_uid"]: (base / r["file_location"]).resolve() if r["file_location"] else None for r in rows}
-        with session.open() as store:
+        with session.reading() as store:
             done = store.query("SELECT series_uid, path FROM core.series WHERE status='complete' "
                                "AND series_uid IN (SELECT unnest(?))", [list(paths)])
         complete = {u for u, p in zip(done["series_uid"], done["path"]) if p and paths.get(u) and Path(p) == paths[u]}

@@ -512,7 +512,7 @@ def download_series_list(settings: Settings, store: StoreLike, run: Any, listing
     listings = list(uniq.values())
     if progress:
         progress("total", len(listings))
-    with session.open() as st:
+    with session.reading() as st:
         done = _already_complete(st, uniq)
     for uid in done:
         summary.skipped += 1
@@ -699,7 +699,7 @@ def referenced_by_complete_segs(session: StoreSession, run: Any, stage: str, seg
     """Series uid -> patient of the series that the complete SEGs among ``seg_listings`` reference
     (read from their stored headers); a SEG naming none is a recorded failure. Shared by NBIA and IDC."""
     seg_uids = [x["series_uid"] for x in seg_listings]
-    with session.open() as store:
+    with session.reading() as store:
         refs = store.query("SELECT series_uid, patient_id, referenced_series_uid FROM core.series "
                            "WHERE status='complete' AND series_uid IN (SELECT unnest(?))", [seg_uids])
     wanted: dict[str, str] = {}

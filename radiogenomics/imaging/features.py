@@ -408,7 +408,7 @@ def extract_store_features(store, params: Any = None, rois: Sequence[str] | None
     started = time.monotonic()
     # a store path is opened only for each write, so `rg sql` can read during a long extraction
     session = StoreSession(store)
-    with session.open() as st:
+    with session.reading() as st:
         selected = _select_rois(st, rois, patients)
         cached = st.query(
             "SELECT patient_id, roi, image_sha1, mask_sha1 FROM features WHERE params_hash = ? "

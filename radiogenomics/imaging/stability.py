@@ -229,17 +229,15 @@ def _stored_params(store, params_hash: str):
     """The parameter set ``params_hash`` as stored in ``feature_params`` (a valid pyradiomics file)."""
     import yaml
 
-    from ..store.session import StoreSession
+    from ..store import tables
+    from ..store.session import reading
 
-    with StoreSession(store).open() as st:
-        row = st.query("SELECT params_yaml, source_path FROM core.feature_params WHERE params_hash = ?", [params_hash])
-        known = st.query("SELECT params_hash FROM core.feature_params ORDER BY 1").params_hash.tolist()
-    if row.empty:
-        raise ConfigError(f"no parameter set {params_hash!r} in feature_params (known: {', '.join(known) or 'none'})")
-    parsed = yaml.safe_load(row.params_yaml.iloc[0]) or {}
+    with reading(store) as st:
+        row = tables.feature_params(st, params_hash)
+    parsed = yaml.safe_load(row["params_yaml"]) or {}
     if "imported" in parsed:
         raise ConfigError(f"parameter set {params_hash} is an imported feature table without extraction settings "
-                          f"({row.source_path.iloc[0]}); re-import it with --params FILE (the pyradiomics parameters "
+                          f"({row['source_path']}); re-import it with --params FILE (the pyradiomics parameters "
                           "that produced it) to compute its stability")
     p = load_params(parsed)
     if p.hash != params_hash:
@@ -325,7 +323,7 @@ def compute_stability(store, params: Any = None, roi: str = "tumor", method: str
     started = time.monotonic()
     # a store path is opened only to read and to write, so `rg sql` can read during the computation
     session = StoreSession(store)
-    with session.open() as st:
+    with session.reading() as st:
         rows = usable_rois(st, [roi], patients, readers=None)[["patient_id", "reader", "image_path", "mask_path"]]
     rows = rows.sort_values(["patient_id", "reader"], ignore_index=True)
     if rows.empty:

@@ -92,6 +92,16 @@ class StoreSession:
             raise TypeError(f"expected a Store or a store path, got {type(store).__name__}")
         self.wait = wait
 
+    def reading(self) -> contextlib.AbstractContextManager[Store]:
+        """The store to read from: an open :class:`Store` as is, else the path opened read-only for
+        the block (see :func:`reading`), so reads never take the write lock.  Where no store
+        exists yet, the block gets a read-write open (the first run creates the store)."""
+        if self._store is not None:
+            return contextlib.nullcontext(self._store)
+        if not self.path.exists():
+            return self.open()
+        return reading(self.path, wait=self.wait)
+
     @contextlib.contextmanager
     def open(self) -> Iterator[Store]:
         """The store, read-write, for the duration of the block."""

@@ -272,6 +272,23 @@ def usable_rois(store, rois: Sequence[str] | None = None, patients: Sequence[str
     return store.query(sql + " ORDER BY patient_id, roi, (reader = 'default') DESC, reader", args)
 
 
+def feature_params(store, params_hash: str) -> dict[str, Any]:
+    """The stored parameter set ``params_hash``: ``params_yaml, source_path``.
+
+    Raises
+    ------
+    NotInStoreError
+        No such parameter set (the message lists the stored ones).
+    """
+    row = store.query("SELECT params_yaml, source_path FROM core.feature_params WHERE params_hash = ?", [params_hash])
+    if row.empty:
+        known = store.query("SELECT params_hash FROM core.feature_params ORDER BY 1").params_hash.tolist()
+        raise NotInStoreError(f"no parameter set {params_hash!r} in feature_params (known: {', '.join(known) or 'none'}); "
+                              "extract features with `rg features --params FILE` or import them with "
+                              "`rg import features FILE --params FILE`")
+    return row.iloc[0].to_dict()
+
+
 def segmentation_series(store, patients: Sequence[str] | None = None) -> pd.DataFrame:
     """Complete SEG / RTSTRUCT series and the CT series each references (``rg rois``' work list).
 
