@@ -49,12 +49,7 @@ def report_cmd(
     """Write the study report (one self-contained HTML file plus tables as CSV)."""
     from ..report import run_report
 
-    planted = None
-    if truth is not None:
-        from ..synth.checks import read_truth
-
-        planted = read_truth(truth)
-    stage = run_report(_state.settings().store, grouping, out, dataset_id=dataset, title=title, truth=planted)
+    stage = run_report(_state.settings().store, grouping, out, dataset_id=dataset, title=title, truth=truth)
     result = stage.summary
     typer.echo(f"report: {result.html_path} ({result.figures} figures, {len(result.tables)} tables in "
                f"{result.html_path.parent / 'tables'})")

@@ -732,9 +732,4 @@ def _report(call: StageCall, grouping: str, out: Path | None, dataset: str | Non
     """Write the study report (with a synthetic cohort's planted-effect checks first when ``truth`` is given)."""
     from ..report import run_report
 
-    planted = None
-    if truth is not None:
-        from ..synth.checks import read_truth
-
-        planted = read_truth(truth)
-    return run_report(call.store, grouping, out, dataset_id=dataset, title=title, truth=planted)
+    return run_report(call.store, grouping, out, dataset_id=dataset, title=title, truth=truth)

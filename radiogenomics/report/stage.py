@@ -15,11 +15,12 @@ def default_report_dir(grouping: str) -> Path:
 
 
 def run_report(store: StoreLike, grouping: str, out: str | Path | None = None, *, dataset_id: str | None = None,
-               title: str | None = None, truth: dict | None = None) -> StageResult:
+               title: str | None = None, truth: dict | str | Path | None = None) -> StageResult:
     """Write the study report of ``grouping`` (see :func:`radiogenomics.report.build_report`).
 
     The store is only read (a path is opened read-only), so the report records no run.
-    ``truth`` (a synthetic cohort's ``truth.json``) puts the planted-effect checks first.
+    ``truth`` (a synthetic cohort's ``truth.json``, as a path or already read) puts the
+    planted-effect checks first.
 
     Returns
     -------
@@ -29,6 +30,10 @@ def run_report(store: StoreLike, grouping: str, out: str | Path | None = None, *
     """
     from .build import build_report
 
+    if isinstance(truth, (str, Path)):
+        from ..synth.checks import read_truth
+
+        truth = read_truth(truth)
     folder = Path(out) if out is not None else default_report_dir(grouping)
     with reading(store) as st:
         result = build_report(st, grouping, folder, dataset_id=dataset_id, title=title, truth=truth)
