@@ -309,8 +309,9 @@ def _resolve_patient(store: Any, candidates: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     if not candidates:
         return {}
-    rows = store.query("SELECT source, source_id, patient_id FROM core.id_crosswalk "
-                       "WHERE source_id IN (SELECT unnest(?))", [candidates])
+    from ..store.tables import crosswalk
+
+    rows = crosswalk(store, candidates)
     for source in ("clinical", "tcia", "geo_title", "import"):
         for k, v in zip(rows.loc[rows["source"] == source, "source_id"], rows.loc[rows["source"] == source, "patient_id"]):
             found.setdefault(k, v)

@@ -272,6 +272,12 @@ def usable_rois(store, rois: Sequence[str] | None = None, patients: Sequence[str
     return store.query(sql + " ORDER BY patient_id, roi, (reader = 'default') DESC, reader", args)
 
 
+def crosswalk(store, source_ids: Sequence[str]) -> pd.DataFrame:
+    """``id_crosswalk`` rows ``source, source_id, patient_id`` of these source ids (every source)."""
+    return store.query("SELECT source, source_id, patient_id FROM core.id_crosswalk "
+                       "WHERE source_id IN (SELECT unnest(?::VARCHAR[]))", [_ids(source_ids)])
+
+
 def feature_params(store, params_hash: str) -> dict[str, Any]:
     """The stored parameter set ``params_hash``: ``params_yaml, source_path``.
 
