@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InputError, PipelineError
-from .result import StageResult
+from .result import StageResult, stage_entry
 from .synth.checks import cohort_counts, counts_text, planted_checks  # noqa: F401  (public: rg demo's checks)
 
 log = logging.getLogger(__name__)
@@ -194,6 +194,7 @@ def _server(source: Path, truth: dict) -> Iterator[dict[str, str]]:
         server.stop()
 
 
+@stage_entry
 def run_demo(store: str | Path | None = None, *, n_patients: int = DEFAULT_PATIENTS,
              out_dir: str | Path | None = None, seed: int = 0, offline: bool = False, workers: int = 2,
              quiet: bool = True, permutations: int = 200, settings: Any = None) -> StageResult:

@@ -7,9 +7,10 @@ the stage's own detailed summary (what ``rg`` prints) rides along in ``summary``
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 
 @dataclass
@@ -62,3 +63,20 @@ def collect_warnings(result_warnings: list[str]) -> Iterator[None]:
     for w in caught:
         result_warnings.append(f"{w.category.__name__}: {w.message}")
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+_Entry = TypeVar("_Entry", bound=Callable[..., StageResult])
+
+
+def stage_entry(fn: _Entry) -> _Entry:
+    """Mark ``fn`` as a stage's ``run_*`` entry: the warnings it raises are recorded in the
+    result's ``warnings`` (whoever calls it: the command line or the pipeline) and still shown."""
+    @functools.wraps(fn)
+    def entry(*args: Any, **kwargs: Any) -> StageResult:
+        collected: list[str] = []
+        with collect_warnings(collected):
+            result = fn(*args, **kwargs)
+        result.warnings.extend(w for w in collected if w not in result.warnings)
+        return result
+
+    return entry  # type: ignore[return-value]

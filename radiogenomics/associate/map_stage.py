@@ -15,7 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..exceptions import InputError
-from ..result import StageResult, collect_warnings
+from ..result import StageResult, collect_warnings, stage_entry
 from ..store import StoreLike, StoreSession, reading
 from .rgmap import radiogenomic_map, top_pairs
 
@@ -118,6 +118,7 @@ def _covariates(st, names: Sequence[str]) -> pd.DataFrame | None:
     return frame.set_index("patient_id") if "patient_id" in frame else frame
 
 
+@stage_entry
 def run_map(store: StoreLike, map_id: str = "default", *, model_id: str | None = None, features: str | None = "stable",
             roi: str = "tumor", params_hash: str | None = None, dataset_id: str | None = None,
             pathways: str | None = "hallmark", immune: bool = True, genes: bool = False,

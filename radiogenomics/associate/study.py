@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from ..exceptions import InputError, RGError
-from ..result import StageResult, collect_warnings
+from ..result import StageResult, stage_entry
 from ..store import tables
 from ..store.session import StoreLike, reading
 
@@ -223,6 +223,7 @@ def associate(store: StoreLike, grouping: str, dataset_id: str | None = None, wh
     return summary
 
 
+@stage_entry
 def run_associate(store: StoreLike, *, grouping: str, dataset_id: str | None = None,
                   what: str | Sequence[str] | None = None, groups: Sequence[str] | str | None = None,
                   gsea_method: str = "prerank", permutations: int = 1000, seed: int = 0,
@@ -246,13 +247,11 @@ def run_associate(store: StoreLike, *, grouping: str, dataset_id: str | None = N
         groups = tuple(g.strip() for g in groups.split(",") if g.strip())
     if groups is not None and len(groups) < 2 and tuple(groups) != ("all",):
         raise InputError("--groups needs at least two groups (e.g. high,low) or 'all'")
-    collected: list[str] = []
-    with collect_warnings(collected):
-        summary = associate(store, grouping, dataset_id, what, groups=groups, gsea_method=gsea_method,
-                            permutations=permutations, seed=seed, libraries=libraries, signature=signature,
-                            lfc_threshold=lfc_threshold, p_threshold=p_threshold, n_cpus=n_cpus)
+    summary = associate(store, grouping, dataset_id, what, groups=groups, gsea_method=gsea_method,
+                        permutations=permutations, seed=seed, libraries=libraries, signature=signature,
+                        lfc_threshold=lfc_threshold, p_threshold=p_threshold, n_cpus=n_cpus)
     return StageResult("associate", run_ids=list(summary.run_ids),
                        counts={"done": len(summary.done), "skipped": len(summary.skipped),
                                "failed": len(summary.failed)},
-                       warnings=collected, failures=[(name, "", reason) for name, reason in summary.failed.items()],
+                       failures=[(name, "", reason) for name, reason in summary.failed.items()],
                        partial=bool(summary.failed), summary=summary)

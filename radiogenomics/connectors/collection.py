@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from ..config import Settings, stage_settings
 from ..exceptions import ConfigError, InputError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from .clinical import ClinicalSummary, load_clinical
 from .geo import GeoSummary, fetch_geo
 from .tcia import FetchSummary, ProgressFn, fetch_tcia
@@ -126,6 +126,7 @@ def fetch_study(settings: Settings, store: Any, name: str = "nsclc-radiogenomics
     return out
 
 
+@stage_entry
 def run_fetch_clinical(store: Any, name: str = "nsclc-radiogenomics", *, file: str | Path | None = None,
                        settings: Settings | None = None) -> StageResult:
     """``rg fetch clinical``: :func:`fetch_clinical` as a stage; the ``summary`` is the
@@ -139,6 +140,7 @@ def run_fetch_clinical(store: Any, name: str = "nsclc-radiogenomics", *, file: s
 STUDY_PARTS = ("clinical", "tcia", "geo")
 
 
+@stage_entry
 def run_fetch_study(store: Any, name: str = "nsclc-radiogenomics", *, patients: Sequence[str] | None = None,
                     workers: int = 4, clinical_file: str | Path | None = None, skip: Sequence[str] = (),
                     progress: ProgressFn | None = None, executor: str = "local",

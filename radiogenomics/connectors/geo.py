@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..config import Settings, stage_settings
 from ..exceptions import DataQualityWarning, InputError, NotFoundError, ParseError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from .http import HttpClient
 from .storeio import RunRecorder, StoreLike, StoreSession
 
@@ -552,6 +552,7 @@ def _insert_expression(store: Any, expr: pd.DataFrame, run_id: str) -> None:
         store.con.unregister(name)
 
 
+@stage_entry
 def run_fetch_geo(store: StoreLike, gse: str, *, files: Sequence[str] | None = None, http: HttpClient | None = None,
                   settings: Settings | None = None) -> StageResult:
     """``rg fetch geo``: :func:`fetch_geo` as a stage; the ``summary`` is the :class:`GeoSummary`."""

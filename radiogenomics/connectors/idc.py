@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 from ..config import Settings, stage_settings
 from ..exceptions import ConfigError, ConnectorError, InputError, RGError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from . import idc_index
 from .http import HttpClient
 from .series_io import VerifyError, safe_name
@@ -277,6 +277,7 @@ def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, index
                              stage=STAGE, materialise=materialise)
 
 
+@stage_entry
 def run_fetch_idc(store: StoreLike, *, collection: str, patients: Sequence[str] | None = None,
                   modalities: Sequence[str] | None = None, segmentation: str = "all", referenced_ct: bool = False,
                   dry_run: bool = False, workers: int = 4, progress: ProgressFn | None = None,

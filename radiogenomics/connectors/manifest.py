@@ -17,7 +17,7 @@ from typing import Sequence
 
 from ..config import Settings, stage_settings
 from ..exceptions import ParseError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from .http import HttpClient
 from .storeio import RunRecorder, StoreLike, StoreSession
 from .tcia import FetchSummary, NBIAClient, ProgressFn, clean_partials, download_series_list
@@ -114,6 +114,7 @@ def manifest_series(path: str | Path) -> Sequence[str]:
     return parse_manifest(path).series_uids
 
 
+@stage_entry
 def run_import_manifest(store: StoreLike, manifest: str | Path, *, workers: int = 4, md5: bool = False,
                         progress: ProgressFn | None = None, http: HttpClient | None = None,
                         executor: str = "local", settings: Settings | None = None) -> StageResult:

@@ -23,7 +23,7 @@ import pandas as pd
 from ..config import Settings, stage_settings
 from ..exceptions import InputError, ParseError, RGError
 from ..ids import check_patient_id
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from .series_io import verify_series_folder, write_series
 from .storeio import RunRecorder, StoreLike, StoreSession
 from .tcia import FetchSummary, ProgressFn
@@ -205,6 +205,7 @@ def import_nbia(settings: Settings, store: StoreLike, folder: str | Path, worker
     return summary
 
 
+@stage_entry
 def run_import_nbia(store: StoreLike, folder: str | Path, *, workers: int = 4, progress: ProgressFn | None = None,
                     settings: Settings | None = None) -> StageResult:
     """``rg import nbia``: :func:`import_nbia` as a stage (series failing verification make it ``partial``)."""

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..config import Settings, stage_settings
 from ..exceptions import ChecksumError, ConnectorError, InputError, NotFoundError, RGError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from .http import HttpClient
 from .series_io import SeriesFiles, VerifyError, doi_from, safe_name, verify_series_folder, write_series
 from .storeio import RunRecorder, StoreLike, StoreSession
@@ -740,6 +740,7 @@ def _fetch_referenced(settings: Settings, session: StoreSession, run: Any, clien
                              executor=executor)
 
 
+@stage_entry
 def run_fetch_tcia(store: StoreLike, *, collection: str, patients: Sequence[str] | None = None,
                    modalities: Sequence[str] | None = None, referenced_ct: bool = False, workers: int = 4,
                    md5: bool = False, progress: ProgressFn | None = None, http: HttpClient | None = None,

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import ImagingError, InputError, OptionalDependencyError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 
 log = logging.getLogger(__name__)
 
@@ -455,6 +455,7 @@ def write_deep_features(store, comp: DeepComputation) -> dict[str, Any]:
     return {"run_id": run_id, "params_hash": phash, "patients": patients, "failed": len(comp.failed), "features": n}
 
 
+@stage_entry
 def run_deep_features(store, *, weights: str | os.PathLike[str] | None = None, roi: str = "tumor",
                       params: DeepParams | None = None, random_init: bool = False, seed: int = 0,
                       net=None, progress: Callable[[int, int], None] | None = None,

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 
 log = logging.getLogger(__name__)
 
@@ -440,6 +440,7 @@ def import_features(store, path: str | Path, fmt: str = "auto", *, roi: str = "t
     return summary
 
 
+@stage_entry
 def run_import_features(store, file: str | Path, *, format: str = "auto", roi: str = "tumor",  # noqa: A002
                         patient_column: str | None = None, patient_regex: str | None = None,
                         params: str | Path | None = None) -> StageResult:

@@ -22,7 +22,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from ..exceptions import ConfigError, ImagingError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from .volumes import image_sha1, read_image
 
 log = logging.getLogger(__name__)
@@ -345,6 +345,7 @@ def _select_rois(store, rois: Sequence[str] | None, patients: Sequence[str] | No
     return frame
 
 
+@stage_entry
 def run_features(store, *, params: Any = None, rois: Sequence[str] | None = None,
                  patients: Sequence[str] | None = None, workers: int | None = None, executor: str = "local",
                  progress: Any = None, batch_size: int = 16, settings: Any = None) -> StageResult:

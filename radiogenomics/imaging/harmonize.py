@@ -21,7 +21,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..exceptions import DataQualityWarning, InputError
-from ..result import StageResult, collect_warnings
+from ..result import StageResult, collect_warnings, stage_entry
 from ..store import RunRecorder, StoreLike, StoreSession, reading
 from .combat import ComBat
 
@@ -62,6 +62,7 @@ def _train_patients(st, train: Sequence[str] | None, model_id: str | None, avail
     return [p for p in train if p in available]
 
 
+@stage_entry
 def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_hash: str | None = None,
                   preserve: Sequence[str] = (), train: Sequence[str] | None = None, model_id: str | None = None,
                   parametric: bool = True) -> StageResult:

@@ -30,7 +30,7 @@ import SimpleITK as sitk
 
 from ..exceptions import ImagingError, RGError
 from ..ids import check_patient_id, id_file_name
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from .volumes import (image_sha1, read_ct_series, read_image, read_rtstruct, read_seg, same_grid,
                       write_image)
 
@@ -510,6 +510,7 @@ def import_images(store, patient_id: str, image: str | Path, mask: str | Path, r
 # --------------------------------------------------------------------------- stage entries
 
 
+@stage_entry
 def run_rois(store, *, patients: Sequence[str] | None = None, ring_mm: float | None = 3.0, ring_gap_mm: float = 0.0,
              min_voxels: int = 1, workers: int | None = None, executor: str = "local", progress: Any = None,
              data_dir: str | Path | None = None, settings: Any = None) -> StageResult:
@@ -531,6 +532,7 @@ def run_rois(store, *, patients: Sequence[str] | None = None, ring_mm: float | N
                        failures=list(summary.failures), partial=bool(summary.failures), summary=summary)
 
 
+@stage_entry
 def run_import_images(store, *, patient: str, image: str | Path, mask: str | Path, roi: str = "tumor",
                       reader: str = "default", label: int | None = None, data_dir: str | Path | None = None,
                       settings: Any = None) -> StageResult:

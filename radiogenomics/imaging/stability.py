@@ -19,7 +19,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from ..exceptions import ConfigError, ImagingError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from ..store.tables import usable_rois
 from .features import _execute, _extractor, _Progress, load_params
 from .rois import mask_problem
@@ -245,6 +245,7 @@ def _stored_params(store, params_hash: str):
     return p
 
 
+@stage_entry
 def run_stability(store, *, params: Any = None, roi: str = "tumor", method: str = "auto",
                   perturbations: Sequence[str] = DEFAULT_PERTURBATIONS, in_plane: bool = True,
                   patients: Sequence[str] | None = None, max_patients: int | None = None,

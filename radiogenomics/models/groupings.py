@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..exceptions import InputError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from .groups import groups_by_levels, groups_by_quantiles, groups_by_thresholds, require_levels
 
 log = logging.getLogger(__name__)
@@ -302,6 +302,7 @@ def _groups_from_source(store, *, model: str | None, clinical: str | None, where
     return groups_from_predicate(store, where, labels=labels or ("yes", "no"), grouping=grouping)
 
 
+@stage_entry
 def run_groups(store, *, model: str | None = None, clinical: str | None = None, where: str | None = None,
                method: str | None = None, ranks: Sequence[int] | None = None,
                quantiles: Sequence[float] | None = None, thresholds: Sequence[float] | None = None,
@@ -321,6 +322,7 @@ def run_groups(store, *, model: str | None = None, clinical: str | None = None, 
     return StageResult("groups", run_ids=[res["run_id"]], counts=dict(res["counts"]), summary=res)
 
 
+@stage_entry
 def run_groups_import(store, file: str | Path, *, grouping: str) -> StageResult:
     """``rg groups import``: :func:`import_groups` as a stage (rows of unknown patients are failures)."""
     res = import_groups(store, file, grouping)

@@ -21,7 +21,7 @@ import pandas as pd
 from ..clinical.table import resolve_column
 from ..exceptions import DataQualityWarning, InputError, ModelError, NotInStoreError, RGError
 from ..patient_list import read_patient_list
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from ..store import tables
 from ..store.results import Analysis, Stat, hr_statistics, km_statistics, km_term
 from .cutpoint import cutpoint
@@ -654,6 +654,7 @@ def survival_evidence(store, *, model_id: str | None = None, grouping: str | Non
 # keyword options, a StageResult.  The command line and the pipeline registry both call these.
 
 
+@stage_entry
 def run_radscore_fit(store, *, endpoint: str = "dfs", train_file: Path | None = None,
                      validation_file: Path | None = None, split: float = 0.7, seed: int = 0, roi: str = "tumor",
                      params_hash: str | None = None, stable_only: bool | None = None, top_k: int | None = 20,
@@ -670,6 +671,7 @@ def run_radscore_fit(store, *, endpoint: str = "dfs", train_file: Path | None = 
                                "validation": res["n_validation"], "unseen": res["n_unseen"]}, summary=res)
 
 
+@stage_entry
 def run_radscore_apply(store, *, model: str, patients: Sequence[str] | None = None, cohort: str = "external",
                        roi: str | None = None, params_hash: str | None = None,
                        relabel_seen: bool = False) -> StageResult:
@@ -686,12 +688,14 @@ def run_radscore_apply(store, *, model: str, patients: Sequence[str] | None = No
                        summary={**res, "model_id": model_id, "cohort": cohort})
 
 
+@stage_entry
 def run_radscore_export(store, *, model: str, out: Path | None = None) -> StageResult:
     """``rg radscore export``: the frozen formula (``summary``), written to ``out`` when given."""
     formula = export_model(store, model, out)
     return StageResult("radscore export", counts={"features": len(formula.get("features", []))}, summary=formula)
 
 
+@stage_entry
 def run_survival(store, *, model_id: str | None = None, grouping: str | None = None, endpoint: str = "os",
                  covariates: Sequence[str] = (), times: Sequence[float] = YEARS_1_3_5,
                  cohort: str | None = None) -> StageResult:

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..exceptions import InputError, NotInStoreError
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from ..store import tables
 from ..store.session import StoreLike, StoreSession, reading
 from .deconvolution import deconvolve, read_signature
@@ -106,6 +106,7 @@ def de_direction(table: pd.DataFrame, method: str, lfc_threshold: float = 0.1, p
     return out
 
 
+@stage_entry
 def run_de(store: StoreLike, grouping: str, dataset_id: str, *, groups: Sequence[str] = ("high", "low"),
            method: str = "auto", covariates: Sequence[str] | None = None, lfc_threshold: float = 0.1,
            p_threshold: float = 0.05, adjusted: bool = False, options: ExpressionOptions | None = None,
@@ -154,6 +155,7 @@ def _stored_ranking(store, grouping: str, dataset_id: str, label: str) -> pd.Ser
     return sub.set_index("gene")[col].astype(float)
 
 
+@stage_entry
 def run_gsea(store: StoreLike, grouping: str, dataset_id: str, *, groups: Sequence[str] = ("high", "low"),
              method: str = "prerank", library: str = "hallmark", permutations: int = 1000, seed: int = 0,
              fdr_threshold: float = 0.25, min_size: int = 15, max_size: int = 500,
@@ -204,6 +206,7 @@ def run_gsea(store: StoreLike, grouping: str, dataset_id: str, *, groups: Sequen
                        summary=rows)
 
 
+@stage_entry
 def run_ora(store: StoreLike, grouping: str, dataset_id: str, *, groups: Sequence[str] = ("high", "low"),
             libraries: Sequence[str] = ("go_bp", "go_mf", "go_cc"), de_method: str | None = None,
             min_size: int = 10, max_size: int = 500) -> StageResult:
@@ -291,6 +294,7 @@ def compute_immune(expr: pd.DataFrame, scale: str, signature: pd.DataFrame | Non
     return pd.concat(out, ignore_index=True)
 
 
+@stage_entry
 def run_immune(store: StoreLike, dataset_id: str, *, signature: str | os.PathLike[str] | pd.DataFrame | None = None,
                methods: Sequence[str] | None = None, perm: int = 100, seed: int = 0,
                options: ExpressionOptions | None = None, workers: int = 1) -> StageResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from ..store.session import StoreLike, reading
 
 
@@ -14,6 +14,7 @@ def default_report_dir(grouping: str) -> Path:
     return Path("reports") / re.sub(r"[^A-Za-z0-9_.-]+", "_", grouping)
 
 
+@stage_entry
 def run_report(store: StoreLike, grouping: str, out: str | Path | None = None, *, dataset_id: str | None = None,
                title: str | None = None, truth: dict | str | Path | None = None) -> StageResult:
     """Write the study report of ``grouping`` (see :func:`radiogenomics.report.build_report`).

@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..result import StageResult
+from ..result import StageResult, stage_entry
 from .parquet import (DEFAULT_BUCKETS, attach_features_parquet, compact_features_parquet, disable_features_parquet,
                       enable_features_parquet, features_parquet_info)
 from .db import Store
 from .session import StoreLike, StoreSession
 
 
+@stage_entry
 def run_features_to_parquet(store: StoreLike, location: str | os.PathLike[str], *,
                             buckets: int = DEFAULT_BUCKETS) -> StageResult:
     """Store features as partitioned Parquet under ``location``; existing rows are moved."""
@@ -30,6 +31,7 @@ def run_features_to_parquet(store: StoreLike, location: str | os.PathLike[str], 
                        summary=details)
 
 
+@stage_entry
 def run_features_to_duckdb(store: StoreLike, *, keep_files: bool = False) -> StageResult:
     """Move Parquet-backed features back into the DuckDB table and disable the layout."""
     with StoreSession(store).open() as st:
@@ -39,6 +41,7 @@ def run_features_to_duckdb(store: StoreLike, *, keep_files: bool = False) -> Sta
                        summary={"moved_rows": moved})
 
 
+@stage_entry
 def run_features_compact(store: StoreLike) -> StageResult:
     """Merge each Parquet partition's files into one."""
     with StoreSession(store).open() as st:
@@ -48,6 +51,7 @@ def run_features_compact(store: StoreLike) -> StageResult:
     return StageResult("store features-compact", run_ids=[run.run_id], summary=details)
 
 
+@stage_entry
 def run_features_attach(store: StoreLike, location: str, *, buckets: int = DEFAULT_BUCKETS) -> StageResult:
     """Read features from an existing Parquet layout (nothing is moved, no run is recorded)."""
     with StoreSession(store).open() as st:
@@ -56,6 +60,7 @@ def run_features_attach(store: StoreLike, location: str, *, buckets: int = DEFAU
     return StageResult("store features-attach", counts={"rows": rows}, summary={"location": location, "rows": rows})
 
 
+@stage_entry
 def run_store_info(store: str | os.PathLike[str], *, migrate: bool = False, check: bool = False) -> StageResult:
     """``rg store info``: schema version, row counts of every table, size (``summary``: :meth:`Store.info`).
 

@@ -141,3 +141,24 @@ def test_cli_and_registry_call_the_same_entry(stage, tmp_path, monkeypatch, caps
     main(argv)
     err = capsys.readouterr().err
     assert calls == [stage, stage], f"`rg {' '.join(argv[2:])}` did not reach {ENTRIES[stage]}:\n{err}"
+
+
+def test_an_entry_records_its_warnings_whoever_calls_it(tmp_path):
+    """A warning raised inside a run_* is in the StageResult it returns (the CLI calls it directly)."""
+    import warnings
+
+    from radiogenomics.exceptions import DataQualityWarning
+    from radiogenomics.result import stage_entry
+
+    @stage_entry
+    def run_thing(store, *, n: int) -> StageResult:
+        warnings.warn(f"only {n} patients", DataQualityWarning, stacklevel=2)
+        return StageResult("thing", counts={"n": n})
+
+    with pytest.warns(DataQualityWarning, match="only 3 patients"):  # still shown to the user
+        result = run_thing(tmp_path / "rg.duckdb", n=3)
+    assert result.warnings == ["DataQualityWarning: only 3 patients"]
+    # every registered entry is such an entry
+    for stage in sorted(set(ENTRIES) - {"sql"}):
+        module, name = _target(stage)
+        assert hasattr(getattr(module, name), "__wrapped__"), f"{ENTRIES[stage]} is not a @stage_entry"

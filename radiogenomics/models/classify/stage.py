@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ...exceptions import InputError, StatisticalWarning
-from ...result import StageResult
+from ...result import StageResult, stage_entry
 from ..delong import delong_test
 from .cv import ClassificationResult, _check_folds, classify
 from .data import ClassifyData, load_classify_data
@@ -195,6 +195,7 @@ def write_classify(store, outcome: ClassifyOutcome, run_id: str) -> dict[str, in
     return {"models": n_models, "model_results": n_results}
 
 
+@stage_entry
 def run_classify(store, endpoint: str, *, positive: str | Sequence[str] | None = None,
                  features: Sequence[str] = ("radiomics", "clinical"), models: Sequence[str] = DEFAULT_MODELS,
                  split: float = 0.3, seed: int = 0, train: Sequence[str] | None = None,
