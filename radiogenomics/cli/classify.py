@@ -33,14 +33,12 @@ def classify_cmd(
 ) -> None:
     """Predict a binary endpoint: LASSO signature + classifier panel, nested CV, DeLong, DCA."""
     from ..models.classify import run_classify
-    from ..patient_list import read_patient_list
 
-    train_ids = read_patient_list(train, what="training-patient file") if train else None
     with _state.progress() as bar:
         task = bar.add_task(f"classify {endpoint}", total=None)
         # the store path: read-only while loading and tuning, the write lock only to write
         outcome = run_classify(_state.settings().store, endpoint, positive=positive, features=_split_list(features),
-                               models=_split_list(models), split=split, seed=seed, train=train_ids,
+                               models=_split_list(models), split=split, seed=seed, train_file=train,
                                reader_scores=reader_scores, params_hash=params_hash, inner_folds=inner_folds,
                                outer_folds=outer_folds, clinical_columns=_split_list(clinical_columns) or None,
                                rois=_split_list(rois) or None, stable_only=stable,

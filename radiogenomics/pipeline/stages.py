@@ -595,11 +595,9 @@ def _classify(call: StageCall, endpoint: str, positive: str | None, features: st
     if stable and all_features:
         raise PipelineError("`rg classify`: give --stable or --all-features, not both")
     from ..models.classify import run_classify
-    from ..patient_list import read_patient_list
 
-    train_ids = read_patient_list(train, what="training-patient file") if train else None
     return run_classify(call.store, endpoint, positive=positive, features=_split(features), models=_split(models),
-                        split=split, seed=seed, train=train_ids, reader_scores=reader_scores, params_hash=params_hash,
+                        split=split, seed=seed, train_file=train, reader_scores=reader_scores, params_hash=params_hash,
                         inner_folds=inner_folds, outer_folds=outer_folds,
                         clinical_columns=_split(clinical_columns) or None, rois=_split(rois) or None,
                         stable_only=True if stable else (False if all_features else None))

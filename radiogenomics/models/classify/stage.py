@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -202,16 +203,25 @@ def run_classify(store, endpoint: str, *, positive: str | Sequence[str] | None =
                  reader_scores: str | None = None, params_hash: str | None = None,
                  inner_folds: int = 5, outer_folds: int = 5, clinical_columns: Sequence[str] | None = None,
                  rois: Sequence[str] | None = None,
-                 progress: Callable[[str], None] | None = None, stable_only: bool | None = None) -> StageResult:
+                 progress: Callable[[str], None] | None = None, stable_only: bool | None = None,
+                 train_file: str | Path | None = None) -> StageResult:
     """Read, fit, compare and write one binary endpoint in one call (see :func:`load_classify_data`,
     :func:`compute_classify`, :func:`write_classify`); the run is recorded in ``runs``.
 
     ``store`` is an open store or a store path; a path is opened read-only to read and
     read-write only to write, so the lock is not held while the models are tuned.  The
     result's ``summary`` is the :class:`ClassifyOutcome` (with its ``run_id`` and the rows
-    written per table, ``counts``).
+    written per table, ``counts``).  ``train_file`` (``--train``) lists the training patients
+    instead of ``train`` (format: :mod:`radiogenomics.patient_list`).
     """
     from ...store.session import StoreSession, reading
+
+    if train_file is not None:
+        if train is not None:
+            raise InputError("give the training patients as a list or as a file (--train), not both")
+        from ...patient_list import read_patient_list
+
+        train = read_patient_list(train_file, what="training-patient file")
 
     with reading(store) as st:
         data = load_classify_data(st, endpoint, positive, features, split, seed, train, reader_scores, params_hash,
