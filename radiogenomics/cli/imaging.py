@@ -157,11 +157,11 @@ def harmonize_cmd(
     nonparametric: bool = typer.Option(False, "--nonparametric", help="Non-parametric empirical Bayes (default: parametric)."),
 ) -> None:
     """ComBat on features (fitted on training patients, applied to the rest), written as a new parameter set."""
-    from ..imaging.harmonize import read_train_file, run_harmonize
+    from ..imaging.harmonize import run_harmonize
 
     result = run_harmonize(_state.settings().store, batch, roi=roi, params_hash=params_hash,
                            preserve=[c.strip() for c in (preserve or "").split(",") if c.strip()],
-                           train=read_train_file(train), model_id=model, parametric=not nonparametric)
+                           train_file=train, model_id=model, parametric=not nonparametric)
     c, s = result.counts, result.summary
     _state.out_console().print(
         f"harmonised {c['patients']} patients x {c['features']} features by {batch} (batches {', '.join(s['batches'])}; "

@@ -65,7 +65,7 @@ def _train_patients(st, train: Sequence[str] | None, model_id: str | None, avail
 @stage_entry
 def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_hash: str | None = None,
                   preserve: Sequence[str] = (), train: Sequence[str] | None = None, model_id: str | None = None,
-                  parametric: bool = True) -> StageResult:
+                  parametric: bool = True, train_file: str | Path | None = None) -> StageResult:
     """``rg harmonize --batch COLUMN``: ComBat-harmonised copy of a parameter set's features.
 
     Parameters
@@ -76,8 +76,9 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
         The features to harmonise (the parameter set is required when the ROI has several).
     preserve
         Clinical columns whose effects ComBat keeps (e.g. ``age``, ``histology``).
-    train, model_id
-        Training patients: a list, or the ``train`` cohort of a Rad-score model.
+    train, train_file, model_id
+        Training patients: a list, a patient-list file (``--train``), or the ``train`` cohort
+        of a Rad-score model.
     parametric
         Parametric (default) or non-parametric empirical Bayes.
 
@@ -89,6 +90,10 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
     """
     from ..store import tables
 
+    if train_file is not None:
+        if train is not None:
+            raise InputError("give the training patients as a list or as a file (--train), not both")
+        train = read_train_file(train_file)
     caught: list[str] = []
     with collect_warnings(caught):
         with reading(store) as st:

@@ -685,10 +685,10 @@ def _immune(call: StageCall, dataset: str, signature: Path | None, method: list[
 def _harmonize(call: StageCall, batch: str, roi: str, params_hash: str | None, preserve: str | None,
                train: Path | None, model: str | None, nonparametric: bool) -> StageResult:
     """ComBat harmonisation of features."""
-    from ..imaging.harmonize import read_train_file, run_harmonize
+    from ..imaging.harmonize import run_harmonize
 
     return run_harmonize(call.store, batch, roi=roi, params_hash=params_hash, preserve=_split(preserve),
-                         train=read_train_file(train), model_id=model, parametric=not nonparametric)
+                         train_file=train, model_id=model, parametric=not nonparametric)
 
 
 @stage("map", {"map_id": Opt(_text, "default"), "model": Opt(_text, None), "features": Opt(_text, "stable"),
