@@ -90,13 +90,22 @@ def deep_features_cmd(
     """
     from ..imaging import deep
 
-    deep.load_torch()  # explains how to install torch before anything else
-    params = deep.DeepParams(arch=arch, neighbours=neighbours, crop_mm=crop_mm, pixels=pixels, pooling=pooling)
-    with _state.progress() as bar:
-        task = bar.add_task("deep features", total=None)
-        out = deep.run_deep_features(_state.settings().store, weights=weights, roi=roi, params=params,
+    bar = _state.progress()
+    tasks: list = []
+
+    def progress(i: int, total: int) -> None:
+        if not tasks:  # shown from the first patient: a missing torch or a bad option prints alone
+            bar.start()
+            tasks.append(bar.add_task("deep features", total=total))
+        bar.update(tasks[0], completed=i, total=total)
+
+    try:
+        out = deep.run_deep_features(_state.settings().store, weights=weights, roi=roi, arch=arch,
+                                     neighbours=neighbours, crop_mm=crop_mm, pixels=pixels, pooling=pooling,
                                      random_init=random_init, seed=seed, workers=workers, executor=executor,
-                                     progress=lambda i, total: bar.update(task, completed=i, total=total)).summary
+                                     progress=progress).summary
+    finally:
+        bar.stop()
     _state.out_console().print(f"deep features for {out['patients']} patients ({out['failed']} failed), "
                                f"{out['features']} values, params_hash {out['params_hash']}")
 

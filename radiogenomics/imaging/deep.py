@@ -457,17 +457,26 @@ def write_deep_features(store, comp: DeepComputation) -> dict[str, Any]:
 
 @stage_entry
 def run_deep_features(store, *, weights: str | os.PathLike[str] | None = None, roi: str = "tumor",
-                      params: DeepParams | None = None, random_init: bool = False, seed: int = 0,
+                      params: DeepParams | None = None, arch: str = "resnet18", neighbours: int = 2,
+                      crop_mm: float = 160.0, pixels: int = 160, pooling: str = "mean",
+                      random_init: bool = False, seed: int = 0,
                       net=None, progress: Callable[[int, int], None] | None = None,
                       workers: int = 1, executor: str = "local",
                       widths: Sequence[int] | None = None) -> StageResult:
     """``rg deep-features``: :func:`compute_deep_features` then :func:`write_deep_features`.
 
     ``store`` is an open read-write store or a store path (opened read-only to compute,
-    read-write only to write).  ``params`` defaults to :class:`DeepParams` ().  The result's
-    ``summary`` is the writer's dict ``run_id, params_hash, patients, failed, features``.
+    read-write only to write).  ``params`` (a :class:`DeepParams`) or the options ``arch,
+    neighbours, crop_mm, pixels, pooling`` it is built from (``params`` wins).  Without torch
+    installed it raises at once, naming the extra to install.  The result's ``summary`` is the
+    writer's dict ``run_id, params_hash, patients, failed, features``.
     """
     from ..store.session import StoreSession, reading
+
+    if net is None:
+        load_torch()  # explains how to install torch before anything else
+    if params is None:
+        params = DeepParams(arch=arch, neighbours=neighbours, crop_mm=crop_mm, pixels=pixels, pooling=pooling)
 
     with reading(store) as st:
         comp = compute_deep_features(st, weights, roi, params, random_init, seed, net, progress,

@@ -485,10 +485,9 @@ def _deep_features(call: StageCall, weights: Path | None, roi: str, arch: str, n
     """2.5D deep features."""
     from ..imaging import deep
 
-    deep.load_torch()
-    params = deep.DeepParams(arch=arch, neighbours=neighbours, crop_mm=crop_mm, pixels=pixels, pooling=pooling)
     return deep.run_deep_features(call.store, weights=weights or call.env.get("RG_DEEP_WEIGHTS") or None, roi=roi,
-                                  params=params, random_init=random_init, seed=seed, workers=workers,
+                                  arch=arch, neighbours=neighbours, crop_mm=crop_mm, pixels=pixels, pooling=pooling,
+                                  random_init=random_init, seed=seed, workers=workers,
                                   executor=_executor(call, executor))
 
 

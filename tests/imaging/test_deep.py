@@ -157,3 +157,11 @@ def test_process_pool_executor_gives_the_same_deep_features(store_path, tmp_path
             deep.compute_deep_features(store, params=params, net=deep.build_resnet(widths=TINY), executor="local:2")
     assert here.failed == pooled.failed == []
     pd.testing.assert_frame_equal(here.features, pooled.features, rtol=1e-6)
+
+
+def test_cli_error_before_any_patient_is_one_line(tmp_path, capsys):
+    """No progress bar before the first patient: a missing torch (or an empty store) prints alone."""
+    code = main(["--store", str(tmp_path / "rg.duckdb"), "deep-features", "--random-init"])
+    err = capsys.readouterr().err
+    assert code not in (0, 70) and "internal error" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
