@@ -166,19 +166,14 @@ class DaskExecutor(Executor):
             for future in stream:
                 i = index.pop(future.key)
                 outstanding.pop(future.key, None)
-                if future.status == "finished":
-                    try:
-                        result = TaskResult(keys[i], value=future.result())
-                    except Exception as exc:  # noqa: BLE001 - e.g. result not unpicklable
-                        result = TaskResult(keys[i], error=exc)
-                else:
-                    # error, or KilledWorker after the scheduler's allowed failures
-                    try:
-                        exc = future.exception()
-                    except BaseException as cancelled:  # noqa: BLE001 - CancelledError
-                        exc = cancelled
-                    result = TaskResult(keys[i], error=exc if isinstance(exc, BaseException)
-                                        else RuntimeError(f"task {future.key} {future.status}"))
+                # result() rather than the status: a finished result held by a worker that
+                # died since is "lost" until the scheduler recomputes it; result() waits for that
+                try:
+                    result = TaskResult(keys[i], value=future.result())
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - task error, KilledWorker, CancelledError, unpicklable result
+                    result = TaskResult(keys[i], error=exc)
                 future.release()
                 nxt = next(todo, None)
                 if nxt is not None:
