@@ -69,6 +69,12 @@ def _ids(values: Sequence[Any] | None) -> list[str] | None:
     return None if values is None else [str(v) for v in values]
 
 
+def _in(column: str, values: Sequence[Any], args: list[Any]) -> str:
+    """``column IN (values)`` with the values bound as one list parameter appended to ``args``."""
+    args.append(_ids(values))
+    return f"{column} IN (SELECT unnest(?::VARCHAR[]))"
+
+
 # ============================================================================ features
 def default_params_hash() -> str | None:
     """Hash of the default pyradiomics parameter file (None when it cannot be loaded)."""
@@ -92,8 +98,7 @@ def feature_inventory(store, rois: Sequence[str] | None = None) -> pd.DataFrame:
     sql = "SELECT roi, params_hash, count(DISTINCT patient_id) AS n_patients FROM features"
     args: list[Any] = []
     if rois is not None:
-        sql += " WHERE roi IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(_ids(rois))
+        sql += " WHERE " + _in("roi", rois, args)
     return store.query(sql + " GROUP BY ALL ORDER BY roi, params_hash", args)
 
 
@@ -189,8 +194,7 @@ def feature_table(store, rois: str | Sequence[str] = "tumor", params_hash: str |
                 "WHERE s.stable AND s.roi = f.roi AND s.feature = f.feature AND s.params_hash = f.params_hash))")
         args.append(filtered)
     if patients is not None:
-        sql += " AND f.patient_id IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(_ids(patients))
+        sql += " AND " + _in("f.patient_id", patients, args)
     long = store.query(sql + " ORDER BY f.patient_id, f.roi, f.feature", args)
     if long.empty:
         raise NotInStoreError(f"no features for ROI(s) {', '.join(present)} (params {params_hash})"
@@ -267,8 +271,7 @@ def usable_rois(store, rois: Sequence[str] | None = None, patients: Sequence[str
     args: list[Any] = []
     for column, values in (("reader", readers), ("roi", rois), ("patient_id", patients)):
         if values:
-            sql += f" AND {column} IN (SELECT unnest(?::VARCHAR[]))"
-            args.append(_ids(values))
+            sql += " AND " + _in(column, values, args)
     return store.query(sql + " ORDER BY patient_id, roi, (reader = 'default') DESC, reader", args)
 
 
@@ -309,8 +312,7 @@ def segmentation_series(store, patients: Sequence[str] | None = None) -> pd.Data
            "WHERE s.modality IN ('SEG', 'RTSTRUCT') AND s.status = 'complete'")
     args: list[Any] = []
     if patients:
-        sql += " AND s.patient_id IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(_ids(patients))
+        sql += " AND " + _in("s.patient_id", patients, args)
     return store.query(sql + " ORDER BY s.patient_id, s.series_uid", args)
 
 
@@ -321,8 +323,7 @@ def tumour_rois_not_from_segmentations(store, patients: Sequence[str] | None = N
            "FROM core.rois WHERE roi = 'tumor' AND status = 'ok' AND source NOT IN ('seg', 'rtstruct')")
     args: list[Any] = []
     if patients:
-        sql += " AND patient_id IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(_ids(patients))
+        sql += " AND " + _in("patient_id", patients, args)
     return store.query(sql, args)
 
 
@@ -351,8 +352,7 @@ def roi_volumes(store, rois: Sequence[str] | None = None) -> pd.DataFrame:
     sql = "SELECT patient_id, roi, volume_mm3 FROM rois WHERE status = 'ok' AND reader = 'default'"
     args: list[Any] = []
     if rois is not None:
-        sql += " AND roi IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(_ids(rois))
+        sql += " AND " + _in("roi", rois, args)
     return store.query(sql + " ORDER BY patient_id, roi", args)
 
 
@@ -381,8 +381,7 @@ def clinical(store, columns: Sequence[str] | None = None, patients: Sequence[str
     sql = "SELECT * FROM clinical"
     args: list[Any] = []
     if patients is not None:
-        sql += " WHERE patient_id IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(_ids(patients))
+        sql += " WHERE " + _in("patient_id", patients, args)
     frame = flatten_extra(store.query(sql + " ORDER BY patient_id", args), keep_extra=keep_extra)
     frame = frame.drop(columns=[c for c in ("run_id",) if c in frame.columns])
     if columns is None:
@@ -427,8 +426,7 @@ def endpoint(store, name: str, cohort: str | None = None, patients: Sequence[str
         sql += " AND cohort = ?"
         args.append(cohort)
     if patients is not None:
-        sql += " AND patient_id IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(_ids(patients))
+        sql += " AND " + _in("patient_id", patients, args)
     d = store.query(sql + " ORDER BY patient_id", args).dropna().set_index("patient_id")
     if d.empty:
         raise NotInStoreError(f"no patient{' of cohort ' + repr(cohort) if cohort else ''} has {name}_days and "
@@ -468,8 +466,7 @@ def radscores(store, model_id: str, cohort: str | None = None, patients: Sequenc
         sql += " AND cohort = ?"
         args.append(cohort)
     if patients is not None:
-        sql += " AND patient_id IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(_ids(patients))
+        sql += " AND " + _in("patient_id", patients, args)
     if dataset:
         sql += " AND patient_id IN (SELECT patient_id FROM samples WHERE dataset = ? AND patient_id IS NOT NULL)"
         args.append(dataset)
@@ -554,8 +551,7 @@ def immune_scores(store, dataset_id: str, methods: Sequence[str] | None = None) 
     sql = "SELECT patient_id, method, score, value FROM immune_scores WHERE dataset_id = ?"
     args: list[Any] = [dataset_id]
     if methods is not None:
-        sql += " AND method IN (SELECT unnest(?::VARCHAR[]))"
-        args.append(list(methods))
+        sql += " AND " + _in("method", methods, args)
     return store.query(sql + " ORDER BY patient_id, method, score", args)
 
 
@@ -596,8 +592,7 @@ def result_rows(store, table: str, **where: Any) -> pd.DataFrame:
         if column not in decl.columns:
             raise InputError(f"{decl.name} has no column {column!r} (declared: {', '.join(decl.columns)})")
         if isinstance(value, (list, tuple)):
-            sql += f' AND "{column}" IN (SELECT unnest(?::VARCHAR[]))'
-            args.append([str(v) for v in value])
+            sql += " AND " + _in(f'"{column}"', value, args)
         else:
             sql += f' AND "{column}" = ?'
             args.append(value)
