@@ -13,6 +13,38 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
 
+class Deferred:
+    """A summary built when it is first read: ``Deferred(build)`` calls ``build()`` once.
+
+    A stage hands its summary table over this way when the command line does not print it
+    (``rg de`` prints counts): building it would import pandas, half of that command's time.
+    """
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+
+    def __call__(self) -> Any:
+        return self._build()
+
+
+class _SummarySlot:
+    """``StageResult.summary``: stores what it is given; a :class:`Deferred` is built on first read."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = "_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:  # the dataclass asks for the field's default
+            return None
+        value = obj.__dict__.get(self._slot)
+        if isinstance(value, Deferred):
+            value = obj.__dict__[self._slot] = value()
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self._slot] = value
+
+
 @dataclass
 class StageResult:
     """What one stage did.
@@ -33,7 +65,11 @@ class StageResult:
         True when some items failed in a way the command line reports with a non-zero
         exit code (e.g. series that did not download): a pipeline step is then ``partial``.
     summary
-        The stage's own summary object (printed by the command line).
+        The stage's own summary object (printed by the command line); given as a
+        :class:`Deferred`, it is built when first read.
+    facts
+        Named values the command line prints besides the counts (e.g. the DE method that
+        ``auto`` resolved to).
     """
 
     stage: str
@@ -42,7 +78,8 @@ class StageResult:
     warnings: list[str] = field(default_factory=list)
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     partial: bool = False
-    summary: Any = None
+    summary: Any = _SummarySlot()
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str | None:

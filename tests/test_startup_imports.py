@@ -93,3 +93,27 @@ def test_de_loads_no_library_it_does_not_use(de_store, tmp_path):
     with Store.open(de_store, read_only=True) as store:
         assert store.query("SELECT count(*) AS n FROM de_results WHERE grouping = 'g'")["n"].iloc[0] == 40
     assert _top(modules, HEAVY + CLI_EXTRA) == [], "rg de (limma) imports libraries it does not use"
+    # the DE stage runs on arrays and the command prints counts: pandas (and pyarrow, which
+    # pandas loads) would be half of the command's time
+    assert _top(modules, ("pandas", "pyarrow")) == [], "rg de (limma) imports pandas"
+
+
+def test_de_summary_table_is_built_when_read(de_store):
+    """run_de's summary is the written rows as a DataFrame, the same as read back from the store."""
+    from radiogenomics.omics import run_de
+
+    result = run_de(de_store, "g", "D")
+    assert result.facts == {"method": "limma", "contrast": "high-low", "dataset_id": "D"}
+    assert result.counts["genes"] == 40
+    rows = result.summary
+    assert isinstance(rows, pd.DataFrame) and rows is result.summary  # built once
+    assert list(rows.columns[:5]) == ["grouping", "dataset_id", "method", "contrast", "gene"]
+    assert list(rows.columns[-2:]) == ["direction", "run_id"]
+    with Store.open(de_store, read_only=True) as store:
+        stored = store.query("SELECT * FROM de_results WHERE grouping = 'g' ORDER BY gene")
+    assert (rows["run_id"] == result.run_id).all()
+    assert rows["gene"].tolist() == stored["gene"].tolist()
+    assert result.counts["up"] == int((stored["direction"] == "up").sum())
+    for column in ("logFC", "AveExpr", "t", "P.Value", "adj.P.Val", "B"):
+        np.testing.assert_array_equal(rows[column].to_numpy(), stored[column].to_numpy())
+    assert stored["log2FoldChange"].isna().all()  # the other method's columns are reset, not left behind

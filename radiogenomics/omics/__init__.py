@@ -2,23 +2,62 @@
 immune scoring (ESTIMATE, immunophenoscore, CIBERSORT-style deconvolution), and the
 store-level ``run_*`` functions used by the CLI and ``rg associate``.
 
-Heavy optional libraries (gseapy, pydeseq2, scikit-learn) are imported inside the
-functions that need them.
+The names below load on first use (PEP 562): ``from radiogenomics.omics import run_de``
+imports the DE stage alone, not deconvolution or GSEA (and so not pandas), which keeps
+``rg de`` quick to start.  Heavy optional libraries (gseapy, pydeseq2, scikit-learn) are
+imported inside the functions that need them.
 """
 
-from .deconvolution import deconvolve, read_signature
-from .deseq import deseq2_de
-from .enrichment import gsea_phenotype, gsea_prerank, ora
-from .expression import ExpressionOptions, collapse_duplicates, load_expression, load_groups, prepare_expression
-from .genesets import load_library, read_gmt
-from .immune import estimate, ips
-from .limma import limma_de
-from .run import compute_de, compute_immune, run_de, run_gsea, run_immune, run_ora
-from .ssgsea import ssgsea
+from __future__ import annotations
 
-__all__ = [
-    "ExpressionOptions", "collapse_duplicates", "compute_de", "compute_immune", "deconvolve", "deseq2_de",
-    "estimate", "gsea_phenotype", "gsea_prerank", "ips", "limma_de", "load_expression", "load_groups",
-    "load_library", "ora", "prepare_expression", "read_gmt", "read_signature", "run_de", "run_gsea",
-    "run_immune", "run_ora", "ssgsea",
-]
+import importlib
+import sys
+import types
+from typing import Any
+
+#: public name -> the submodule that defines it
+_EXPORTS = {
+    "ExpressionOptions": "expression", "collapse_duplicates": "expression", "load_expression": "expression",
+    "load_groups": "expression", "prepare_expression": "expression",
+    "compute_de": "de", "run_de": "de",
+    "deconvolve": "deconvolution", "read_signature": "deconvolution",
+    "deseq2_de": "deseq",
+    "gsea_phenotype": "enrichment", "gsea_prerank": "enrichment", "ora": "enrichment",
+    "load_library": "genesets", "read_gmt": "genesets",
+    "estimate": "immune", "ips": "immune",
+    "limma_de": "limma",
+    "compute_immune": "run", "run_gsea": "run", "run_immune": "run", "run_ora": "run",
+    "ssgsea": "ssgsea",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+class _Package(types.ModuleType):
+    """The package's module type: the function ``ssgsea`` keeps its name over the submodule ``ssgsea``.
+
+    Importing a submodule binds it as an attribute of the package; where a public function
+    has its submodule's name, the function is bound instead (as an eager
+    ``from .ssgsea import ssgsea`` in this file used to leave it).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

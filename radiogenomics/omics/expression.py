@@ -20,13 +20,15 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ..exceptions import DataQualityWarning, InputError
 from ..store import tables
+
+if TYPE_CHECKING:  # pandas loads lazily: `rg de` runs on arrays (prepare_arrays) without it
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +83,38 @@ def prepare_expression(expr: pd.DataFrame, scale: str, options: ExpressionOption
     log_transform : bool
         Return log-scale values (False: the filtered matrix on its own scale, e.g. counts for DESeq2).
     """
+    import pandas as pd
+
     opts = options or ExpressionOptions()
-    if scale not in SCALES:
-        raise InputError(f"unknown expression scale {scale!r}; expected one of {', '.join(SCALES)}")
+    _check_scale(scale)
     if expr.empty:
         raise InputError("the expression matrix is empty")
     # no copy when already float: the matrix is only read here, results are new arrays
     x = collapse_duplicates(expr.astype(float, copy=False), opts.collapse)
-    values = x.to_numpy()
+    kept, keep = prepare_arrays(x.to_numpy(), scale, opts, log_transform)
+    return pd.DataFrame(kept, index=x.index[keep], columns=x.columns)
+
+
+def _check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise InputError(f"unknown expression scale {scale!r}; expected one of {', '.join(SCALES)}")
+
+
+def prepare_arrays(values: np.ndarray, scale: str, options: ExpressionOptions | None = None,
+                   log_transform: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The filter and transform of :func:`prepare_expression` on a genes x samples array of distinct genes.
+
+    Returns
+    -------
+    (kept, keep)
+        The kept genes' values (log scale when ``log_transform``) and the boolean mask of the
+        kept rows.
+    """
+    opts = options or ExpressionOptions()
+    _check_scale(scale)
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise InputError("the expression matrix is empty")
     if scale in ("fpkm", "counts") and np.nanmin(values) < 0:
         raise InputError(f"expression on scale {scale!r} has negative values; is it already log-transformed? "
                          "set the dataset scale to 'log2'")
@@ -98,23 +124,34 @@ def prepare_expression(expr: pd.DataFrame, scale: str, options: ExpressionOption
     min_value = opts.min_value if opts.min_value is not None else _DEFAULT_MIN_VALUE[scale]
     if min_value is not None:
         with np.errstate(invalid="ignore"):
-            expressed = (np.nan_to_num(values, nan=-np.inf) >= min_value).mean(axis=1)
+            # NaN compares False: a missing value is not an expressed one
+            expressed = (values >= min_value).mean(axis=1)
         keep &= expressed >= opts.min_fraction
-    n_low = int(len(x) - keep.sum() - n_missing)
+    n_low = int(len(values) - keep.sum() - n_missing)
     if not keep.any():
         raise InputError(f"no gene passes the filters (present in >= {opts.min_present:.0%} of samples, value >= "
                          f"{min_value} in >= {opts.min_fraction:.0%}); relax ExpressionOptions")
     if n_missing or n_low:
         log.info("expression filter: %d genes dropped for missing values, %d for low expression, %d kept",
                  n_missing, n_low, int(keep.sum()))
-    # on the array, one frame at the end: pandas arithmetic on a 20,000 x 130 frame costs more
-    # than the limma fit that follows
+    # on the array: pandas arithmetic on a 20,000 x 130 frame costs more than the limma fit that follows
     kept = values[keep]
     if log_transform and scale == "fpkm":
         kept = np.log2(kept + 1.0)
     elif log_transform and scale == "counts":
         kept = np.log2(kept / np.nansum(kept, axis=0) * 1e6 + 1.0)
-    return pd.DataFrame(kept, index=x.index[keep], columns=x.columns)
+    return kept, keep
+
+
+def dataset_scale(store, dataset_id: str) -> str:
+    """The scale of a stored dataset (``core.datasets.scale``); an unknown one is used as 'other', with a warning."""
+    meta = tables.dataset_info(store, dataset_id)
+    scale = str(meta.get("scale") or "other").lower()
+    if scale not in SCALES:
+        warnings.warn(f"dataset {dataset_id!r} has unknown scale {scale!r}; treated as 'other' (used as given)",
+                      DataQualityWarning, stacklevel=3)
+        scale = "other"
+    return scale
 
 
 def load_expression(store, dataset_id: str) -> tuple[pd.DataFrame, str]:
@@ -122,13 +159,18 @@ def load_expression(store, dataset_id: str) -> tuple[pd.DataFrame, str]:
 
     Read by :func:`radiogenomics.store.tables.expression`.
     """
-    meta = tables.dataset_info(store, dataset_id)
-    scale = str(meta.get("scale") or "other").lower()
-    if scale not in SCALES:
-        warnings.warn(f"dataset {dataset_id!r} has unknown scale {scale!r}; treated as 'other' (used as given)",
-                      DataQualityWarning, stacklevel=2)
-        scale = "other"
+    scale = dataset_scale(store, dataset_id)
     return tables.expression(store, dataset_id), scale
+
+
+def load_expression_arrays(store, dataset_id: str) -> tuple[np.ndarray, list[str], list[str], str]:
+    """:func:`load_expression` as ``(values, genes, patients, scale)`` without pandas.
+
+    Read by :func:`radiogenomics.store.tables.expression_arrays`.
+    """
+    scale = dataset_scale(store, dataset_id)
+    values, genes, patients = tables.expression_arrays(store, dataset_id)
+    return values, genes, patients, scale
 
 
 def load_groups(store, grouping: str) -> pd.Series:

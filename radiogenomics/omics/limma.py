@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 from scipy import special  # the t distribution through special.stdtr: importing scipy.stats is slow
 
 from .._threads import one_blas_thread
 from ..exceptions import InputError, StatisticalWarning
 from ..multitest import bh_adjust
+
+if TYPE_CHECKING:  # pandas loads lazily: `rg de` calls limma_arrays without it
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -272,13 +274,20 @@ def design_matrix(groups: pd.Series, contrast: Sequence[str],
     Numeric covariates enter as they are; text/categorical ones are dummy-coded with the
     first level (sorted) as reference.
     """
-    cols = [(groups == g).astype(float).to_numpy() for g in contrast]
+    return _design(groups.to_numpy(), list(groups.index), contrast, covariates)
+
+
+def _design(labels: np.ndarray, samples: Sequence[str], contrast: Sequence[str],
+            covariates: pd.DataFrame | None) -> tuple[np.ndarray, list[str]]:
+    cols = [(labels == g).astype(float) for g in contrast]
     names = list(contrast)
     if covariates is not None and covariates.shape[1]:
-        absent = [s for s in groups.index if s not in covariates.index]
+        import pandas as pd
+
+        absent = [s for s in samples if s not in covariates.index]
         if absent:
             raise InputError(f"covariates lack {len(absent)} sample(s) (e.g. {', '.join(map(str, absent[:5]))})")
-        cov = covariates.loc[groups.index]
+        cov = covariates.loc[list(samples)]
         for name in cov.columns:
             col = cov[name]
             if col.isna().any():
@@ -293,6 +302,11 @@ def design_matrix(groups: pd.Series, contrast: Sequence[str],
                     cols.append((col.astype(str) == lev).astype(float).to_numpy())
                     names.append(f"{name}{lev}")
     return np.column_stack(cols), names
+
+
+def _check_contrast(contrast: Sequence[str]) -> None:
+    if len(contrast) != 2 or contrast[0] == contrast[1]:
+        raise InputError(f"contrast must name two different groups, got {tuple(contrast)!r}")
 
 
 def limma_de(expr: pd.DataFrame, groups: pd.Series | dict, contrast: Sequence[str] = ("high", "low"),
@@ -319,8 +333,9 @@ def limma_de(expr: pd.DataFrame, groups: pd.Series | dict, contrast: Sequence[st
         Gene-indexed, in the input order, with limma's ``topTable`` columns
         ``logFC, AveExpr, t, P.Value, adj.P.Val, B``.
     """
-    if len(contrast) != 2 or contrast[0] == contrast[1]:
-        raise InputError(f"contrast must name two different groups, got {tuple(contrast)!r}")
+    import pandas as pd
+
+    _check_contrast(contrast)
     groups = pd.Series(groups).astype(str)
     keep = groups.index.isin(expr.columns) & groups.isin(list(contrast)).to_numpy()
     samples = list(groups.index[keep])
@@ -328,31 +343,64 @@ def limma_de(expr: pd.DataFrame, groups: pd.Series | dict, contrast: Sequence[st
         raise InputError(f"no sample of groups {tuple(contrast)} is in the expression matrix "
                          f"(groups name {len(groups)} samples, expression has {expr.shape[1]}); "
                          "check that both use the same patient ids")
-    g = groups.loc[samples]
-    for lab in contrast:
-        n = int((g == lab).sum())
-        if n == 0:
-            raise InputError(f"group {lab!r} has no sample with expression data; groups present: "
-                             f"{sorted(groups.unique())}")
-        if n == 1:
-            warnings.warn(f"group {lab!r} has a single sample: its variance comes from the other group only",
-                          StatisticalWarning, stacklevel=2)
-    X, names = design_matrix(g, contrast, covariates)
-    if np.linalg.matrix_rank(X) < X.shape[1]:
-        raise InputError(f"the design ({', '.join(names)}) is not of full rank: a covariate is constant or "
-                         "confounded with the groups")
     cols = expr.columns.get_indexer(samples)
     y = expr.to_numpy(dtype=float)
     if not np.array_equal(cols, np.arange(expr.shape[1])):
         y = y[:, cols]
+    table = limma_arrays(y, groups.loc[samples].to_numpy(), contrast, samples=samples, covariates=covariates,
+                         genes=expr.index, proportion=proportion)
+    out = pd.DataFrame(table, index=expr.index)
+    out.index.name = expr.index.name or "gene"
+    return out
+
+
+def limma_arrays(y: np.ndarray, labels: np.ndarray, contrast: Sequence[str] = ("high", "low"), *,
+                 samples: Sequence[str] | None = None, covariates: pd.DataFrame | None = None,
+                 genes: Sequence[str] | None = None, proportion: float = 0.01) -> dict[str, np.ndarray]:
+    """The computation of :func:`limma_de` on arrays: ``topTable`` columns for the rows of ``y``.
+
+    Parameters
+    ----------
+    y : ndarray
+        Genes x samples, log scale, NaN allowed.
+    labels : ndarray
+        The group of each column of ``y``; every one is one of ``contrast``.
+    contrast, covariates, proportion
+        As in :func:`limma_de`.
+    samples : sequence of str, optional
+        Column names (needed with ``covariates``, whose index they match).
+    genes : sequence of str, optional
+        Row names, only for messages.
+
+    Returns
+    -------
+    dict
+        ``logFC, AveExpr, t, P.Value, adj.P.Val, B`` -> array over the rows of ``y``.
+    """
+    _check_contrast(contrast)
+    labels = np.asarray(labels).astype(str)
+    y = np.asarray(y, dtype=float)
+    samples = [str(s) for s in samples] if samples is not None else [str(i) for i in range(y.shape[1])]
+    for lab in contrast:
+        n = int((labels == lab).sum())
+        if n == 0:
+            raise InputError(f"group {lab!r} has no sample with expression data; groups present: "
+                             f"{sorted(set(labels.tolist()))}")
+        if n == 1:
+            warnings.warn(f"group {lab!r} has a single sample: its variance comes from the other group only",
+                          StatisticalWarning, stacklevel=2)
+    X, names = _design(labels, samples, contrast, covariates)
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise InputError(f"the design ({', '.join(names)}) is not of full rank: a covariate is constant or "
+                         "confounded with the groups")
     missing = np.isnan(y)
     has_na = bool(missing.any())
     if has_na:
         allna = missing.all(axis=1)
         if allna.any():
+            names_na = [str(genes[i]) for i in np.flatnonzero(allna)[:3]] if genes is not None else []
             warnings.warn(f"{int(allna.sum())} gene(s) have no observed value in these samples "
-                          f"(e.g. {', '.join(map(str, expr.index[allna][:3]))}); their results are NaN",
-                          StatisticalWarning, stacklevel=2)
+                          f"(e.g. {', '.join(names_na)}); their results are NaN", StatisticalWarning, stacklevel=2)
     c = np.zeros(X.shape[1])
     c[0], c[1] = 1.0, -1.0
     with one_blas_thread():
@@ -365,8 +413,6 @@ def limma_de(expr: pd.DataFrame, groups: pd.Series | dict, contrast: Sequence[st
         else:
             ave = y.mean(axis=1)
     eb = ebayes(coef, sdu, fit["sigma"], fit["df_residual"], proportion=proportion)
-    out = pd.DataFrame({"logFC": coef, "AveExpr": ave, "t": eb["t"], "P.Value": eb["p_value"],
-                        "adj.P.Val": bh_adjust(eb["p_value"]), "B": eb["lods"]}, index=expr.index)
-    out.index.name = expr.index.name or "gene"
-    log.info("limma: %d genes, %d samples, d0=%.3g s0^2=%.3g", len(out), len(samples), eb["df_prior"], eb["s2_prior"])
-    return out
+    log.info("limma: %d genes, %d samples, d0=%.3g s0^2=%.3g", len(coef), y.shape[1], eb["df_prior"], eb["s2_prior"])
+    return {"logFC": coef, "AveExpr": ave, "t": eb["t"], "P.Value": eb["p_value"],
+            "adj.P.Val": bh_adjust(eb["p_value"]), "B": eb["lods"]}

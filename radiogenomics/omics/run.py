@@ -20,129 +20,18 @@ from ..exceptions import InputError, NotInStoreError
 from ..result import StageResult, stage_entry
 from ..store import tables
 from ..store.session import StoreLike, StoreSession, reading
+from .de import DE_METHODS, _contrast_label, _group_overlap, compute_de, de_direction, run_de
 from .deconvolution import deconvolve, read_signature
-from .deseq import deseq2_de
 from .enrichment import gsea_phenotype, gsea_prerank, ora
 from .expression import ExpressionOptions, load_expression, load_groups, prepare_expression
 from .genesets import load_library
 from .immune import estimate, ips
-from .limma import limma_de
 
 log = logging.getLogger(__name__)
 
-DE_METHODS = ("auto", "limma", "deseq2")
-
-
-def _contrast_label(groups: Sequence[str]) -> str:
-    if len(groups) != 2 or groups[0] == groups[1]:
-        raise InputError(f"groups must name two different groups, e.g. high,low; got {tuple(groups)!r}")
-    return f"{groups[0]}-{groups[1]}"
-
-
-def _covariates(store, names: Sequence[str] | None, patients: Sequence[str]) -> pd.DataFrame | None:
-    """Clinical covariates (columns of core.clinical) for the given patients."""
-    if not names:
-        return None
-    df = tables.clinical(store, [n for n in names if n not in ("patient_id", "extra", "run_id")],
-                         patients=list(patients)).set_index("patient_id")
-    bad = [n for n in names if n in ("patient_id", "extra", "run_id")]
-    if bad:
-        raise InputError(f"unknown clinical covariate(s) {', '.join(bad)}; choose from the columns of the clinical view")
-    df = df.reindex(list(patients))
-    missing = df.index[df.isna().any(axis=1)].tolist()
-    if missing:
-        raise InputError(f"covariate(s) {', '.join(names)} missing for {len(missing)} patient(s) "
-                         f"(e.g. {', '.join(missing[:5])}); drop the covariate or fill the clinical data")
-    return df
-
-
-def _resolve_method(method: str, scale: str) -> str:
-    if method not in DE_METHODS:
-        raise InputError(f"unknown DE method {method!r}; use one of {', '.join(DE_METHODS)}")
-    if method == "auto":
-        return "deseq2" if scale == "counts" else "limma"
-    if method == "deseq2" and scale != "counts":
-        raise InputError(f"DESeq2 needs raw counts but this dataset's scale is {scale!r}; use --method limma")
-    return method
-
-
-def _group_overlap(groups: pd.Series, expr: pd.DataFrame, contrast: Sequence[str], grouping: str,
-                   dataset_id: str) -> pd.Series:
-    g = groups[groups.isin(contrast)]
-    overlap = g.index.intersection(expr.columns)
-    if overlap.empty:
-        raise InputError(f"no patient of grouping {grouping!r} (groups {', '.join(contrast)}) has expression in "
-                         f"dataset {dataset_id!r}; check that both use the same patient ids")
-    return g.loc[overlap]
-
-
-def compute_de(expr: pd.DataFrame, scale: str, groups: pd.Series, contrast: Sequence[str] = ("high", "low"),
-               method: str = "auto", covariates: pd.DataFrame | None = None,
-               options: ExpressionOptions | None = None, n_cpus: int = 2) -> tuple[str, pd.DataFrame]:
-    """DE on a raw dataset matrix: filter/transform by scale, then limma (log scale) or DESeq2 (counts).
-
-    Returns ``(method, table)`` with the tool's own columns.
-    """
-    method = _resolve_method(method, scale)
-    if method == "deseq2":
-        counts = prepare_expression(expr, scale, options, log_transform=False).dropna(axis=0, how="any")
-        return method, deseq2_de(counts, groups, contrast, covariates=covariates, n_cpus=n_cpus)
-    logx = prepare_expression(expr, scale, options, log_transform=True)
-    return method, limma_de(logx, groups, contrast, covariates=covariates)
-
-
-def de_direction(table: pd.DataFrame, method: str, lfc_threshold: float = 0.1, p_threshold: float = 0.05,
-                 adjusted: bool = False) -> pd.Series:
-    """up / down / ns by |log2FC| > lfc_threshold and P < p_threshold (adjusted P if ``adjusted``)."""
-    lfc = table["logFC"] if method == "limma" else table["log2FoldChange"]
-    if method == "limma":
-        p = table["adj.P.Val"] if adjusted else table["P.Value"]
-    else:
-        p = table["padj"] if adjusted else table["pvalue"]
-    sig = (lfc.abs() > lfc_threshold) & (p < p_threshold)
-    out = pd.Series("ns", index=table.index)
-    out[sig & (lfc > 0)] = "up"
-    out[sig & (lfc < 0)] = "down"
-    return out
-
-
-@stage_entry
-def run_de(store: StoreLike, grouping: str, dataset_id: str, *, groups: Sequence[str] = ("high", "low"),
-           method: str = "auto", covariates: Sequence[str] | None = None, lfc_threshold: float = 0.1,
-           p_threshold: float = 0.05, adjusted: bool = False, options: ExpressionOptions | None = None,
-           n_cpus: int = 2) -> StageResult:
-    """``rg de``: differential expression of ``groups[0]`` vs ``groups[1]`` of a grouping; writes ``de_results``.
-
-    The result's ``summary`` is the rows written (de_results columns, with run_id).
-    """
-    contrast = tuple(groups)
-    label = _contrast_label(contrast)
-    with reading(store) as st:
-        grp = load_groups(st, grouping)
-        expr, scale = load_expression(st, dataset_id)
-        g = _group_overlap(grp, expr, contrast, grouping, dataset_id)
-        cov = _covariates(st, covariates, g.index)
-    method, table = compute_de(expr, scale, g, contrast, method, cov, options, n_cpus)
-    direction = de_direction(table, method, lfc_threshold, p_threshold, adjusted)
-    rows = table.copy()
-    rows["direction"] = direction
-    rows = rows.rename_axis("gene").reset_index()
-    rows.insert(0, "grouping", grouping)
-    rows.insert(1, "dataset_id", dataset_id)
-    rows.insert(2, "method", method)
-    rows.insert(3, "contrast", label)
-    params = {"grouping": grouping, "dataset_id": dataset_id, "groups": list(contrast), "method": method,
-              "covariates": list(covariates or []), "lfc_threshold": lfc_threshold, "p_threshold": p_threshold,
-              "adjusted": adjusted, "expression": (options or ExpressionOptions()).as_dict(),
-              "n_samples": {k: int((g == k).sum()) for k in contrast}}
-    with StoreSession(store).open() as st, st.run("rg de", params) as run:
-        st.replace("de_results", rows, "grouping = ? AND dataset_id = ? AND method = ? AND contrast = ?",
-                      [grouping, dataset_id, method, label], run_id=run.run_id)
-        rows["run_id"] = run.run_id
-    n_up, n_down = int((direction == "up").sum()), int((direction == "down").sum())
-    log.info("DE %s %s on %s: %d up, %d down of %d genes", method, label, dataset_id, n_up, n_down, len(rows))
-    return StageResult("de", run_ids=[run.run_id], counts={"genes": len(rows), "up": n_up, "down": n_down},
-                       summary=rows)
+#: the DE stage lives in .de (it runs without pandas); its names stay importable from here
+__all__ = ["DE_METHODS", "compute_de", "compute_immune", "de_direction", "run_de", "run_gsea", "run_immune",
+           "run_ora"]
 
 
 def _stored_ranking(store, grouping: str, dataset_id: str, label: str) -> pd.Series | None:

@@ -158,6 +158,47 @@ def discard_if_empty(path: str | os.PathLike[str], folders: Sequence[str | os.Pa
     return removed
 
 
+def _row_count(rows: pd.DataFrame | Mapping[str, Any]) -> int:
+    """Rows of a DataFrame or of a column mapping (its longest column; 1 when all are single values)."""
+    if not isinstance(rows, Mapping):
+        return len(rows)
+    lengths = [len(v) for v in rows.values() if _is_column(v)]
+    return max(lengths) if lengths else (1 if rows else 0)
+
+
+def _is_column(value: Any) -> bool:
+    """A column of a column mapping (list, tuple, 1-D array); anything else is one value for every row."""
+    return isinstance(value, (list, tuple)) or getattr(value, "ndim", None) == 1
+
+
+def _is_null(value: Any) -> bool:
+    """None or a float NaN (an empty key value)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _as_json(value: Any) -> Any:
+    return json.dumps(value, sort_keys=True, default=str) if isinstance(value, (dict, list)) else value
+
+
+def _json_frame_columns(frame: pd.DataFrame) -> None:
+    """Dict/list values of a DataFrame's object columns as JSON text (in place)."""
+    from pandas.api.types import infer_dtype
+
+    for col in frame.columns:
+        # only columns holding Python objects other than strings can carry dicts/lists (JSON)
+        if frame[col].dtype == object and infer_dtype(frame[col], skipna=True) not in ("string", "empty"):
+            frame[col] = frame[col].map(_as_json)
+
+
+def _json_columns(frame: dict[str, Any]) -> None:
+    """Dict/list values of a column mapping's object arrays as JSON text (in place)."""
+    import numpy as np
+
+    for name, col in frame.items():
+        if col.dtype == object and any(issubclass(t, (dict, list)) for t in set(map(type, col))):
+            frame[name] = np.array([_as_json(v) for v in col], dtype=object)
+
+
 def _disk_full(text: str) -> bool:
     low = text.lower()
     return "no space left" in low or "disk quota" in low
@@ -516,7 +557,7 @@ class Store:
                     self.con.execute("ROLLBACK")
                 raise self._translate(exc) from exc
 
-    def upsert(self, table: str, rows: pd.DataFrame, run_id: str | None = None) -> int:
+    def upsert(self, table: str, rows: pd.DataFrame | Mapping[str, Any], run_id: str | None = None) -> int:
         """Insert or replace ``rows`` into ``core.<table>`` on its primary key.
 
         Parameters
@@ -537,18 +578,29 @@ class Store:
         self._require_writable()
         if not _IDENT.match(table):
             raise StoreError(f"invalid table name {table!r}")
-        if rows is None or len(rows) == 0:
+        if rows is None or _row_count(rows) == 0:
             return 0
         frame, key, _ = self._checked_rows(table, rows, run_id)
         if table == "features":
             from .parquet import features_parquet_location, write_features
 
             if features_parquet_location(self) is not None:  # Parquet-backed features
+                if isinstance(frame, dict):
+                    import pandas as pd
+
+                    frame = pd.DataFrame(frame)
                 return write_features(self, frame)
         return self._write(table, frame)
 
-    def _checked_rows(self, table: str, rows: pd.DataFrame, run_id: str | None) -> tuple[pd.DataFrame, list[str], list[str]]:
-        """``rows`` ready to write (run_id filled, duplicates dropped) with the table's key and columns."""
+    def _checked_rows(self, table: str, rows: pd.DataFrame | Mapping[str, Any], run_id: str | None
+                      ) -> tuple[pd.DataFrame | dict[str, Any], list[str], list[str]]:
+        """``rows`` ready to write (run_id filled, duplicates dropped) with the table's key and columns.
+
+        ``rows`` is a DataFrame or a mapping of column name -> 1-D array (or one value for all
+        rows): the mapping lets a stage write without importing pandas.
+        """
+        if isinstance(rows, Mapping):
+            return self._checked_columns(table, rows, run_id)
         columns = self.table_columns(table)
         frame = rows.copy()
         if run_id is not None and "run_id" in columns:
@@ -565,23 +617,73 @@ class Store:
             raise StoreError(f"{int(null_key.sum())} rows for {table} have an empty primary key ({key})")
         return frame.drop_duplicates(subset=key, keep="last"), key, columns
 
-    def _write(self, table: str, frame: pd.DataFrame, stale: tuple[str, Sequence[Any] | None] | None = None,
+    def _checked_columns(self, table: str, rows: Mapping[str, Any], run_id: str | None
+                         ) -> tuple[dict[str, Any], list[str], list[str]]:
+        """:meth:`_checked_rows` for a mapping of columns (same checks, same messages)."""
+        import numpy as np
+
+        columns = self.table_columns(table)
+        lengths = {len(v) for v in rows.values() if _is_column(v)}
+        if len(lengths) > 1:
+            raise StoreError(f"rows for {table}: columns of different lengths {sorted(lengths)}")
+        n = lengths.pop() if lengths else 1
+        frame: dict[str, Any] = {}
+        constant: dict[str, Any] = {}  # columns given as one value: checked once, not per row
+        for name, value in rows.items():
+            if _is_column(value):
+                arr = np.asarray(value)
+                frame[str(name)] = arr.astype(object) if arr.dtype.kind == "U" else arr
+            else:
+                constant[str(name)] = value
+                frame[str(name)] = np.full(n, value, dtype=object if isinstance(value, str) or value is None
+                                           else None)
+        if run_id is not None and "run_id" in columns:
+            constant["run_id"] = run_id
+            frame["run_id"] = np.full(n, run_id, dtype=object)
+        unknown = [c for c in frame if c not in columns]
+        if unknown:
+            raise StoreError(f"columns {unknown} are not in table {table} (columns: {columns})")
+        key = self.primary_key(table)
+        missing = [c for c in key if c not in frame]
+        if missing:
+            raise StoreError(f"rows for {table} lack primary-key columns {missing}")
+        null_key = np.zeros(n, dtype=bool)
+        for k in key:
+            col = frame[k]
+            if k in constant:
+                null_key |= _is_null(constant[k])
+            elif col.dtype.kind == "f":
+                null_key |= np.isnan(col)
+            elif col.dtype == object and any(t is type(None) or issubclass(t, float) for t in set(map(type, col))):
+                null_key |= np.fromiter((_is_null(v) for v in col), dtype=bool, count=n)
+        if null_key.any():
+            raise StoreError(f"{int(null_key.sum())} rows for {table} have an empty primary key ({key})")
+        varying = [frame[k] for k in key if k not in constant]
+        if varying and n:
+            keys = varying[0] if len(varying) == 1 else list(zip(*varying))
+            if len(set(keys)) < n:
+                last = {k: i for i, k in enumerate(keys)}  # a repeated key keeps its last row
+                keep = np.fromiter(sorted(last.values()), dtype=np.int64, count=len(last))
+                frame = {c: v[keep] for c, v in frame.items()}
+        return frame, key, columns
+
+    def _write(self, table: str, frame: pd.DataFrame | dict[str, Any], stale: tuple[str, Sequence[Any] | None] | None = None,
                key: Sequence[str] = (), whole_rows: Sequence[str] = ()) -> int:
         """One bulk ``INSERT OR REPLACE`` of ``frame`` (registered with DuckDB, no Python per row).
 
+        ``frame``: a DataFrame or a dict of equal-length numpy columns (see :meth:`_checked_rows`).
         ``stale = (where, params)`` first deletes the rows matching ``where`` whose ``key`` is
         not among the new rows.  ``whole_rows`` (all table columns) sets the columns the frame
         lacks to their defaults, so a replaced row keeps nothing of its previous version.
         """
-        from pandas.api.types import infer_dtype
-
-        for col in frame.columns:
-            # only columns holding Python objects other than strings can carry dicts/lists (JSON)
-            if frame[col].dtype == object and infer_dtype(frame[col], skipna=True) not in ("string", "empty"):
-                frame[col] = frame[col].map(lambda v: json.dumps(v, sort_keys=True, default=str)
-                                            if isinstance(v, (dict, list)) else v)
+        if isinstance(frame, dict):
+            _json_columns(frame)
+            n_rows = len(next(iter(frame.values()))) if frame else 0
+        else:
+            _json_frame_columns(frame)
+            n_rows = len(frame)
         view = f"_rg_upsert_{uuid.uuid4().hex[:8]}"
-        given = [str(c) for c in frame.columns]
+        given = [str(c) for c in frame]  # a DataFrame and a column dict both iterate over their column names
         targets = list(given) + [c for c in whole_rows if c not in given]
         select = [f'"{c}"' for c in given] + [f'{self._column_default(table, c)} AS "{c}"'
                                               for c in targets[len(given):]]
@@ -610,10 +712,10 @@ class Store:
         except duckdb.Error as exc:
             if _disk_full(str(exc)):
                 raise self._translate(exc) from exc
-            raise StoreError(f"writing {len(frame)} rows to {table} failed: {str(exc).splitlines()[0]}") from exc
+            raise StoreError(f"writing {n_rows} rows to {table} failed: {str(exc).splitlines()[0]}") from exc
         finally:
             self.con.unregister(view)
-        return len(frame)
+        return n_rows
 
     def _column_default(self, table: str, column: str) -> str:
         """SQL of a column's default value (``NULL`` when it has none)."""
@@ -624,7 +726,7 @@ class Store:
     def _in_transaction(self) -> bool:
         return self._txn_depth > 0
 
-    def replace(self, table: str, rows: pd.DataFrame, where: str, params: Sequence[Any] | None = None,
+    def replace(self, table: str, rows: pd.DataFrame | Mapping[str, Any], where: str, params: Sequence[Any] | None = None,
                 run_id: str | None = None) -> int:
         """Replace a slice of ``core.<table>``: delete rows matching ``where``, upsert ``rows``.
 
@@ -637,7 +739,7 @@ class Store:
         if not _IDENT.match(table):
             raise StoreError(f"invalid table name {table!r}")
         with self.transaction():
-            if rows is None or len(rows) == 0:
+            if rows is None or _row_count(rows) == 0:
                 self.delete(table, where, params)
                 return 0
             if table == "features":

@@ -12,11 +12,12 @@ The declarations are looked up at call time (``results.MODEL_RESULTS.columns``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable
 
 from ..exceptions import StoreError
+
+if TYPE_CHECKING:  # pandas loads lazily: a fast command (`rg de`) need not import it
+    import pandas as pd
 
 __all__ = ["ResultTable", "RESULT_TABLES", "MODELS", "RADSCORES", "RISK_GROUPS", "MODEL_RESULTS", "DE_RESULTS",
            "GSEA_RESULTS", "ORA_RESULTS", "IMMUNE_SCORES", "ASSOCIATIONS", "RADIOGENOMIC_MAP",

@@ -40,13 +40,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from ..exceptions import InputError, NotInStoreError, RGError
 from . import results as _results
+
+if TYPE_CHECKING:  # pandas loads lazily: `rg de` reads through here without it (see expression_arrays)
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +210,8 @@ def wide_by_patient(long: pd.DataFrame, columns: pd.Series) -> pd.DataFrame:
 
     Placed by integer codes, without per-row Python; index and columns sorted.
     """
+    import pandas as pd
+
     rows, row_labels = pd.factorize(long["patient_id"].astype(str), sort=True)
     cols, col_labels = pd.factorize(columns.astype(str), sort=True)
     out = np.full((len(row_labels), len(col_labels)), np.nan)
@@ -478,6 +482,22 @@ def groupings(store) -> list[str]:
     return store.query("SELECT DISTINCT grouping FROM risk_groups ORDER BY 1")["grouping"].tolist()
 
 
+def _require_groups(grouping: str, present: Sequence[str], groups: Sequence[str] | None) -> None:
+    """The one check of a grouping's rows: it exists and every requested group has patients."""
+    if groups is None:
+        return
+    lacking = [g for g in groups if g not in set(present)]
+    if lacking:
+        raise InputError(f"grouping {grouping!r} has no patients in group(s) {lacking} "
+                         f"(groups present: {sorted(set(present))}); pass --groups accordingly")
+
+
+def _no_grouping(store, grouping: str) -> NotInStoreError:
+    known = groupings(store)
+    return NotInStoreError(f"no risk groups named {grouping!r} in the store (known: {', '.join(known) or 'none'}); "
+                           f"create grouping {grouping!r} with `rg groups --model MODEL_ID --grouping {grouping}`")
+
+
 def risk_groups(store, grouping: str, groups: Sequence[str] | None = None) -> pd.DataFrame:
     """One grouping's rows ``patient_id, grp, model_id, score, method`` (one check, one message).
 
@@ -496,48 +516,66 @@ def risk_groups(store, grouping: str, groups: Sequence[str] | None = None) -> pd
     rows = store.query("SELECT patient_id, grp, model_id, score, method FROM risk_groups WHERE grouping = ? "
                        "ORDER BY patient_id", [grouping])
     if rows.empty:
-        known = groupings(store)
-        raise NotInStoreError(f"no risk groups named {grouping!r} in the store (known: {', '.join(known) or 'none'}); "
-                              f"create grouping {grouping!r} with `rg groups --model MODEL_ID --grouping {grouping}`")
+        raise _no_grouping(store, grouping)
     rows["grp"] = rows["grp"].astype(str)
-    if groups is not None:
-        present = set(rows["grp"])
-        lacking = [g for g in groups if g not in present]
-        if lacking:
-            raise InputError(f"grouping {grouping!r} has no patients in group(s) {lacking} "
-                             f"(groups present: {sorted(present)}); pass --groups accordingly")
+    _require_groups(grouping, rows["grp"].tolist(), groups)
     return rows
 
 
-# ============================================================================ expression
+def group_labels(store, grouping: str, groups: Sequence[str] | None = None) -> dict[str, str]:
+    """``patient_id -> group`` of one grouping, sorted by patient, as plain Python (no pandas).
+
+    The same rows and checks as :func:`risk_groups`, for the stages that start fast (``rg de``).
+    """
+    _, rows = store.fetch("SELECT patient_id, grp FROM risk_groups WHERE grouping = ? ORDER BY patient_id",
+                          [grouping])
+    if not rows:
+        raise _no_grouping(store, grouping)
+    labels = {str(p): str(g) for p, g in rows}
+    _require_groups(grouping, list(labels.values()), groups)
+    return labels
+
+
 def datasets(store) -> list[str]:
     """Ids of the stored expression datasets."""
     return store.query("SELECT dataset_id FROM datasets ORDER BY 1")["dataset_id"].tolist()
 
 
 def dataset_info(store, dataset_id: str) -> dict[str, Any]:
-    """The ``datasets`` row of one expression dataset."""
-    meta = store.query("SELECT * FROM datasets WHERE dataset_id = ?", [dataset_id])
-    if meta.empty:
+    """The ``datasets`` row of one expression dataset (plain Python values, None where NULL)."""
+    columns, rows = store.fetch("SELECT * FROM datasets WHERE dataset_id = ?", [dataset_id])
+    if not rows:
         known = datasets(store)
         raise NotInStoreError(f"dataset {dataset_id!r} is not in the store (known: {', '.join(known) or 'none'}); "
                               "import it first (`rg fetch geo`)")
-    return meta.iloc[0].to_dict()
+    return dict(zip(columns, rows[0]))
 
 
-def expression(store, dataset_id: str, patients: Sequence[str] | None = None,
-               genes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Genes x patients matrix (float, NaN where NA) of one dataset, optionally only some patients/genes.
+def expression_arrays(store, dataset_id: str) -> tuple[np.ndarray, list[str], list[str]]:
+    """``(values, genes, patients)``: one dataset as a genes x patients float array (NaN where NA).
 
-    Read by :meth:`radiogenomics.store.Store.expression_matrix` (coded in SQL, scattered in
-    numpy: no Python per value); genes and patients sorted.
+    Genes and patients sorted.  The read behind :func:`expression`, without pandas (``rg de``
+    starts in half the time without it).
     """
     dataset_info(store, dataset_id)
     values, gene_labels, patient_labels = store.expression_matrix(dataset_id)
     if not gene_labels:
         raise NotInStoreError(f"dataset {dataset_id!r} has no expression values in the store; "
                               "import it again (`rg fetch geo`)")
-    wide = pd.DataFrame(values, index=pd.Index(gene_labels, name="gene"), columns=list(patient_labels))
+    return values, list(gene_labels), list(patient_labels)
+
+
+def expression(store, dataset_id: str, patients: Sequence[str] | None = None,
+               genes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Genes x patients matrix (float, NaN where NA) of one dataset, optionally only some patients/genes.
+
+    Read by :func:`expression_arrays` (coded in SQL, scattered in numpy: no Python per
+    value); genes and patients sorted.
+    """
+    import pandas as pd
+
+    values, gene_labels, patient_labels = expression_arrays(store, dataset_id)
+    wide = pd.DataFrame(values, index=pd.Index(gene_labels, name="gene"), columns=patient_labels)
     if genes is not None:
         wide = wide.loc[wide.index.isin([str(g) for g in genes])]
     if patients is not None:
@@ -616,6 +654,8 @@ OVERVIEW_QUERIES: dict[str, str] = {
 
 def overview(store, names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
     """Inventory frames (:data:`OVERVIEW_QUERIES`) plus the flattened ``clinical``; empty where unreadable."""
+    import pandas as pd
+
     out: dict[str, pd.DataFrame] = {}
     for name in names or [*OVERVIEW_QUERIES, "clinical"]:
         try:

@@ -128,6 +128,7 @@ def test_stages_on_a_path_hold_no_lock_while_computing(filled_store, monkeypatch
     import subprocess
     import sys
 
+    import radiogenomics.omics.de as omics_de
     import radiogenomics.omics.run as omics_run
 
     probe = ("from radiogenomics.store import Store\n"
@@ -142,7 +143,7 @@ def test_stages_on_a_path_hold_no_lock_while_computing(filled_store, monkeypatch
             return fn(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(omics_run, "compute_de", probing(omics_run.compute_de))
+    monkeypatch.setattr(omics_de, "_de_arrays", probing(omics_de._de_arrays))
     monkeypatch.setattr(omics_run, "compute_immune", probing(omics_run.compute_immune))
     monkeypatch.setattr(omics_run, "gsea_prerank", probing(omics_run.gsea_prerank))
     with warnings.catch_warnings():

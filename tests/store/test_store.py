@@ -307,3 +307,43 @@ def test_package_versions_match_importlib_metadata():
         except metadata.PackageNotFoundError:
             continue
     assert package_versions() == expected and "numpy" in expected and "duckdb" in expected
+
+
+def test_column_mappings_write_as_dataframes_do(store_path):
+    """``upsert``/``replace`` take a mapping of numpy columns (how ``rg de`` writes without pandas):
+    same rows, same checks and messages, one value broadcast to every row."""
+    import numpy as np
+
+    where = "grouping = ? AND dataset_id = ? AND method = ? AND contrast = ?"
+    key = ["g", "d", "limma", "high-low"]
+
+    def columns(genes, t):
+        return {"grouping": "g", "dataset_id": "d", "method": "limma", "contrast": "high-low",
+                "gene": np.array(genes, dtype=object), "t": np.asarray(t, dtype=float)}
+
+    with Store.open(store_path) as store:
+        store.upsert("de_results", columns(["A", "B", "A"], [1.0, 2.0, 3.0]), run_id="r1")  # repeated key: last row
+        got = store.query("SELECT gene, t, run_id FROM core.de_results ORDER BY gene")
+        assert got.values.tolist() == [["A", 3.0, "r1"], ["B", 2.0, "r1"]]
+        assert store.replace("de_results", columns(["B", "C"], [np.nan, 4.0]), where, key, run_id="r2") == 2
+        got = store.query("SELECT gene, t, run_id FROM core.de_results ORDER BY gene")
+        assert got["gene"].tolist() == ["B", "C"] and np.isnan(got["t"][0]) and got["t"][1] == 4.0
+        assert store.replace("de_results", columns([], []), where, key) == 0
+        assert store.query("SELECT count(*) AS n FROM core.de_results")["n"][0] == 0
+
+        with pytest.raises(StoreError, match="not in table de_results"):
+            store.upsert("de_results", {**columns(["A"], [1.0]), "bogus": np.array([1])})
+        with pytest.raises(StoreError, match="1 rows for de_results have an empty primary key"):
+            store.upsert("de_results", columns(["A", None], [1.0, 2.0]))
+        with pytest.raises(StoreError, match="2 rows for de_results have an empty primary key"):
+            store.upsert("de_results", {**columns(["A", "B"], [1.0, 2.0]), "grouping": None})
+        with pytest.raises(StoreError, match="lack primary-key"):
+            store.upsert("de_results", {k: v for k, v in columns(["A"], [1.0]).items() if k != "gene"})
+        with pytest.raises(StoreError, match="different lengths"):
+            store.upsert("de_results", columns(["A", "B"], [1.0]))
+        assert store.query("SELECT count(*) AS n FROM core.de_results")["n"][0] == 0  # nothing half-written
+
+        store.execute("CREATE TABLE core.t_json (k VARCHAR PRIMARY KEY, info JSON, run_id VARCHAR)")
+        store.upsert("t_json", {"k": ["a", "b"], "info": np.array([{"x": 1}, None], dtype=object)})
+        rows = store.query("SELECT k, info::VARCHAR AS info FROM core.t_json ORDER BY k")
+        assert rows.astype(object).where(rows.notna(), None).values.tolist() == [["a", '{"x": 1}'], ["b", None]]
