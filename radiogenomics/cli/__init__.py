@@ -16,14 +16,11 @@ from typing import Optional
 
 import typer
 
-try:  # recent typer vendors its own click
+try:  # recent typer vendors its own click, whose Abort and Exit are typer's
     from typer._click.exceptions import ClickException as _ClickException
-except ImportError:  # pragma: no cover - older typer on real click
-    from click.exceptions import ClickException as _ClickException
-try:
-    from click.exceptions import Abort as _ClickAbort, Exit as _ClickExit
-except ImportError:  # pragma: no cover
     _ClickAbort, _ClickExit = typer.Abort, typer.Exit
+except ImportError:  # pragma: no cover - older typer on real click
+    from click.exceptions import Abort as _ClickAbort, ClickException as _ClickException, Exit as _ClickExit
 
 import radiogenomics as _package
 from ..config import Settings

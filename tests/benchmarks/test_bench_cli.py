@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _harness import REPO, alternate_commands, machine, requires_benchmarks, requires_r, write_report
+from _harness import REPO, RSession, alternate_commands, machine, python_blas, requires_benchmarks, requires_r, write_report
 
 pytestmark = [pytest.mark.benchmark, requires_benchmarks, requires_r]
 
@@ -166,6 +166,13 @@ def test_bench_rg_de_vs_fread_limma(tmp_path):
                         **{f"max_relative_{c}_difference": float((np.abs(ours[c] - ref[c]) / np.abs(ref[c])).max())
                            for c in ("logFC", "t", "P.Value", "adj.P.Val")}}
     report["comparisons"]["rg_de_vs_fread_limma"] = res
+    # both sides' BLAS (R's read in a session of its own, after the timed runs)
+    r = RSession()
+    try:
+        report["blas"] = {"python": python_blas(), "R": r.blas()}
+        report["r_packages"] = r.package_versions(["data.table", "limma"])
+    finally:
+        r.close()
 
     # where the rg de time goes (one fresh process per repeat, minimum per stage)
     phases: dict[str, list[float]] = {}
