@@ -157,3 +157,31 @@ def test_stages_on_a_path_hold_no_lock_while_computing(filled_store, monkeypatch
         assert store.query("SELECT count(*) AS n FROM de_results")["n"].iloc[0] == len(de)
     assert runs["rg de"] == de["run_id"].iloc[0] and runs["rg gsea"] == gsea["run_id"].iloc[0]
     assert runs["rg immune"] == imm["run_id"].iloc[0]
+
+
+@pytest.mark.parametrize("covariates", [None, ["age", "gender"]])
+def test_store_de_equals_the_dataframe_api(filled_store, planted, covariates):
+    """``run_de`` (arrays from the store to the written rows) gives exactly what ``compute_de`` /
+    ``limma_de`` give on the same matrix as DataFrames, with and without clinical covariates;
+    the "middle" patient of the grouping and its missing expression are left out alike."""
+    from radiogenomics.omics import compute_de
+    from radiogenomics.omics.de import de_direction
+    from radiogenomics.store import tables
+
+    fpkm, groups = planted
+    rng = np.random.default_rng(3)
+    clinical = pd.DataFrame({"patient_id": groups.index, "age": rng.normal(65, 8, len(groups)).round(1),
+                             "gender": rng.choice(["Male", "Female"], len(groups))})
+    with Store.open(filled_store) as store:
+        store.upsert("clinical", clinical)
+        result = run_de(store, "G", "D1", covariates=covariates)
+        expr = tables.expression(store, "D1")
+    cov = clinical.set_index("patient_id")[covariates] if covariates else None
+    method, want = compute_de(expr, "fpkm", groups, ("high", "low"), covariates=cov)
+    got = result.summary.set_index("gene")
+    assert method == "limma" and result.facts["method"] == "limma"
+    assert got.index.tolist() == want.index.tolist()
+    for column in ("logFC", "AveExpr", "t", "P.Value", "adj.P.Val", "B"):
+        np.testing.assert_array_equal(got[column].to_numpy(), want[column].to_numpy(), err_msg=column)
+    assert got["direction"].tolist() == de_direction(want, "limma").tolist()
+    assert result.counts["up"] == int((got["direction"] == "up").sum()) > 0
