@@ -565,8 +565,10 @@ class Store:
         table
             Base table name (without ``core.``).
         rows
-            Columns must be a subset of the table's; every primary-key column must be
-            present and non-null.  Rows repeating a key keep the last occurrence.
+            A DataFrame, or a mapping of column name -> 1-D array / list (or one value for
+            every row), which writes without pandas.  Columns must be a subset of the
+            table's; every primary-key column must be present and non-null.  Rows repeating
+            a key keep the last occurrence.
         run_id
             Filled into the ``run_id`` column when given.
 
@@ -733,7 +735,8 @@ class Store:
         Both happen in one transaction, so a rerun that produces fewer rows (a gene set no
         longer tested, a patient no longer grouped) leaves no stale ones behind, and a
         failure keeps the previous slice whole.  A written row is replaced whole (columns
-        ``rows`` lacks are reset to their defaults).  Returns the number of rows written.
+        ``rows`` lacks are reset to their defaults).  ``rows`` as in :meth:`upsert`.  Returns
+        the number of rows written.
         """
         self._require_writable()
         if not _IDENT.match(table):
