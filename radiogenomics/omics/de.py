@@ -19,7 +19,7 @@ from ..exceptions import InputError
 from ..result import Deferred, StageResult, stage_entry
 from ..store import tables
 from ..store.session import StoreLike, StoreSession, reading
-from .expression import ExpressionOptions, collapse_duplicates, load_expression_arrays, prepare_arrays
+from .expression import ExpressionOptions, load_expression_arrays, prepare_arrays, prepare_expression
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,15 +93,11 @@ def _de_arrays(values: np.ndarray, genes: Sequence[str], patients: Sequence[str]
     """
     method = _resolve_method(method, scale)
     samples = list(labels)
-    if method == "deseq2":
+    if method == "deseq2":  # pydeseq2 works on DataFrames: the DataFrame path, as is
         import pandas as pd
 
-        from .deseq import deseq2_de
-        from .expression import prepare_expression
-
         expr = pd.DataFrame(values, index=pd.Index(list(genes), name="gene"), columns=list(patients))
-        counts = prepare_expression(expr, scale, options, log_transform=False).dropna(axis=0, how="any")
-        table = deseq2_de(counts, pd.Series(labels), contrast, covariates=covariates, n_cpus=n_cpus)
+        _, table = compute_de(expr, scale, pd.Series(labels), contrast, method, covariates, options, n_cpus)
         return method, [str(g) for g in table.index], {c: table[c].to_numpy() for c in table.columns}
     from .limma import limma_arrays
 
@@ -119,24 +115,19 @@ def compute_de(expr: pd.DataFrame, scale: str, groups: pd.Series, contrast: Sequ
                options: ExpressionOptions | None = None, n_cpus: int = 2) -> tuple[str, pd.DataFrame]:
     """DE on a raw dataset matrix: filter/transform by scale, then limma (log scale) or DESeq2 (counts).
 
+    The DataFrame wrappers of the computation ``rg de`` runs on arrays (:func:`_de_arrays`).
     Returns ``(method, table)`` with the tool's own columns, indexed by gene.
     """
-    import pandas as pd
+    method = _resolve_method(method, scale)
+    if method == "deseq2":
+        from .deseq import deseq2_de
 
-    from .limma import _check_contrast
+        counts = prepare_expression(expr, scale, options, log_transform=False).dropna(axis=0, how="any")
+        return method, deseq2_de(counts, groups, contrast, covariates=covariates, n_cpus=n_cpus)
+    from .limma import limma_de
 
-    _check_contrast(contrast)
-    x = collapse_duplicates(expr.astype(float, copy=False), (options or ExpressionOptions()).collapse)
-    g = pd.Series(groups).astype(str)
-    columns = set(x.columns)
-    labels = {s: lab for s, lab in g.items() if lab in contrast and s in columns}
-    if not labels:
-        raise InputError(f"no sample of groups {tuple(contrast)} is in the expression matrix "
-                         f"(groups name {len(g)} samples, expression has {x.shape[1]}); "
-                         "check that both use the same patient ids")
-    method, genes, table = _de_arrays(x.to_numpy(), list(x.index), list(x.columns), scale, labels, contrast,
-                                      method, covariates, options, n_cpus)
-    return method, pd.DataFrame(table, index=pd.Index(genes, name="gene"))
+    logx = prepare_expression(expr, scale, options, log_transform=True)
+    return method, limma_de(logx, groups, contrast, covariates=covariates)
 
 
 def _direction(lfc: np.ndarray, p: np.ndarray, lfc_threshold: float, p_threshold: float) -> np.ndarray:

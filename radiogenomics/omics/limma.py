@@ -379,7 +379,9 @@ def limma_arrays(y: np.ndarray, labels: np.ndarray, contrast: Sequence[str] = ("
     """
     _check_contrast(contrast)
     labels = np.asarray(labels).astype(str)
-    y = np.asarray(y, dtype=float)
+    # genes-major whatever the caller's layout (a frame's values come transposed, a column
+    # selection in Fortran order): the row means are then summed in one order, to the last bit
+    y = np.ascontiguousarray(y, dtype=float)
     samples = [str(s) for s in samples] if samples is not None else [str(i) for i in range(y.shape[1])]
     for lab in contrast:
         n = int((labels == lab).sum())
