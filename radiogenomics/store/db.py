@@ -171,6 +171,13 @@ def _is_column(value: Any) -> bool:
     return isinstance(value, (list, tuple)) or getattr(value, "ndim", None) == 1
 
 
+def _parquet_features(store: "Store") -> bool:
+    """Whether the store keeps its features in Parquet files (:mod:`radiogenomics.store.parquet`)."""
+    from .parquet import features_parquet_location
+
+    return features_parquet_location(store) is not None
+
+
 def _is_null(value: Any) -> bool:
     """None or a float NaN (an empty key value)."""
     return value is None or (isinstance(value, float) and value != value)
@@ -583,15 +590,14 @@ class Store:
         if rows is None or _row_count(rows) == 0:
             return 0
         frame, key, _ = self._checked_rows(table, rows, run_id)
-        if table == "features":
-            from .parquet import features_parquet_location, write_features
+        if table == "features" and _parquet_features(self):
+            from .parquet import write_features
 
-            if features_parquet_location(self) is not None:  # Parquet-backed features
-                if isinstance(frame, dict):
-                    import pandas as pd
+            if isinstance(frame, dict):
+                import pandas as pd
 
-                    frame = pd.DataFrame(frame)
-                return write_features(self, frame)
+                frame = pd.DataFrame(frame)
+            return write_features(self, frame)
         return self._write(table, frame)
 
     def _checked_rows(self, table: str, rows: pd.DataFrame | Mapping[str, Any], run_id: str | None
@@ -603,31 +609,41 @@ class Store:
         """
         if isinstance(rows, Mapping):
             return self._checked_columns(table, rows, run_id)
-        columns = self.table_columns(table)
+        columns, key, fill_run_id = self._checked_names(table, list(rows.columns), run_id)
         frame = rows.copy()
-        if run_id is not None and "run_id" in columns:
+        if fill_run_id:
             frame["run_id"] = run_id
-        unknown = [c for c in frame.columns if c not in columns]
-        if unknown:
-            raise StoreError(f"columns {unknown} are not in table {table} (columns: {columns})")
-        key = self.primary_key(table)
-        missing = [c for c in key if c not in frame.columns]
-        if missing:
-            raise StoreError(f"rows for {table} lack primary-key columns {missing}")
         null_key = frame[key].isna().any(axis=1)
         if null_key.any():
             raise StoreError(f"{int(null_key.sum())} rows for {table} have an empty primary key ({key})")
         return frame.drop_duplicates(subset=key, keep="last"), key, columns
+
+    def _checked_names(self, table: str, names: list[str], run_id: str | None) -> tuple[list[str], list[str], bool]:
+        """The table's columns and primary key, once the rows' column ``names`` are checked against them.
+
+        The third value says whether ``run_id`` is to be filled into the rows.
+        """
+        columns = self.table_columns(table)
+        fill_run_id = run_id is not None and "run_id" in columns
+        named = names + ["run_id"] if fill_run_id and "run_id" not in names else names
+        unknown = [c for c in named if c not in columns]
+        if unknown:
+            raise StoreError(f"columns {unknown} are not in table {table} (columns: {columns})")
+        key = self.primary_key(table)
+        missing = [c for c in key if c not in named]
+        if missing:
+            raise StoreError(f"rows for {table} lack primary-key columns {missing}")
+        return columns, key, fill_run_id
 
     def _checked_columns(self, table: str, rows: Mapping[str, Any], run_id: str | None
                          ) -> tuple[dict[str, Any], list[str], list[str]]:
         """:meth:`_checked_rows` for a mapping of columns (same checks, same messages)."""
         import numpy as np
 
-        columns = self.table_columns(table)
         lengths = {len(v) for v in rows.values() if _is_column(v)}
         if len(lengths) > 1:
             raise StoreError(f"rows for {table}: columns of different lengths {sorted(lengths)}")
+        columns, key, fill_run_id = self._checked_names(table, [str(c) for c in rows], run_id)
         n = lengths.pop() if lengths else 1
         frame: dict[str, Any] = {}
         constant: dict[str, Any] = {}  # columns given as one value: checked once, not per row
@@ -639,16 +655,9 @@ class Store:
                 constant[str(name)] = value
                 frame[str(name)] = np.full(n, value, dtype=object if isinstance(value, str) or value is None
                                            else None)
-        if run_id is not None and "run_id" in columns:
+        if fill_run_id:
             constant["run_id"] = run_id
             frame["run_id"] = np.full(n, run_id, dtype=object)
-        unknown = [c for c in frame if c not in columns]
-        if unknown:
-            raise StoreError(f"columns {unknown} are not in table {table} (columns: {columns})")
-        key = self.primary_key(table)
-        missing = [c for c in key if c not in frame]
-        if missing:
-            raise StoreError(f"rows for {table} lack primary-key columns {missing}")
         null_key = np.zeros(n, dtype=bool)
         for k in key:
             col = frame[k]
@@ -687,8 +696,8 @@ class Store:
         view = f"_rg_upsert_{uuid.uuid4().hex[:8]}"
         given = [str(c) for c in frame]  # a DataFrame and a column dict both iterate over their column names
         targets = list(given) + [c for c in whole_rows if c not in given]
-        select = [f'"{c}"' for c in given] + [f'{self._column_default(table, c)} AS "{c}"'
-                                              for c in targets[len(given):]]
+        defaults = self._column_defaults(table) if len(targets) > len(given) else {}
+        select = [f'"{c}"' for c in given] + [f'{defaults.get(c, "NULL")} AS "{c}"' for c in targets[len(given):]]
         cols = ", ".join(f'"{c}"' for c in targets)
         self.con.register(view, frame)
         try:
@@ -719,11 +728,11 @@ class Store:
             self.con.unregister(view)
         return n_rows
 
-    def _column_default(self, table: str, column: str) -> str:
-        """SQL of a column's default value (``NULL`` when it has none)."""
-        rows = self.con.execute("SELECT column_default FROM duckdb_columns() WHERE schema_name = 'core' "
-                                "AND table_name = ? AND column_name = ?", [table, column]).fetchall()
-        return f"({rows[0][0]})" if rows and rows[0][0] is not None else "NULL"
+    def _column_defaults(self, table: str) -> dict[str, str]:
+        """SQL of the default value of each column of ``core.<table>`` that has one (one query for all)."""
+        rows = self.con.execute("SELECT column_name, column_default FROM duckdb_columns() WHERE schema_name = 'core' "
+                                "AND table_name = ? AND column_default IS NOT NULL", [table]).fetchall()
+        return {name: f"({default})" for name, default in rows}
 
     def _in_transaction(self) -> bool:
         return self._txn_depth > 0
@@ -742,15 +751,10 @@ class Store:
         if not _IDENT.match(table):
             raise StoreError(f"invalid table name {table!r}")
         with self.transaction():
-            if rows is None or _row_count(rows) == 0:
+            if rows is None or _row_count(rows) == 0 or (table == "features" and _parquet_features(self)):
+                # nothing to write (upsert returns 0), or Parquet files: delete, then write them
                 self.delete(table, where, params)
-                return 0
-            if table == "features":
-                from .parquet import features_parquet_location
-
-                if features_parquet_location(self) is not None:  # Parquet files: delete, then write them
-                    self.delete(table, where, params)
-                    return self.upsert(table, rows, run_id=run_id)
+                return self.upsert(table, rows, run_id=run_id)
             frame, key, columns = self._checked_rows(table, rows, run_id)
             return self._write(table, frame, stale=(where, params), key=key, whole_rows=columns)
 
