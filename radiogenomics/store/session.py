@@ -58,12 +58,12 @@ def reading(store: StoreLike, wait: float = 10.0) -> contextlib.AbstractContextM
     if isinstance(store, Store):
         return contextlib.nullcontext(store)
     if isinstance(store, (str, os.PathLike)):
-        return open_for_stage(store, read_only=True, wait=wait)
+        return open_for_stage(store, wait=wait)
     raise TypeError(f"expected a Store or a store path, got {type(store).__name__}")
 
 
-def open_for_stage(path: str | os.PathLike[str], read_only: bool = False, wait: float = 10.0) -> Store:
-    """Open the store at ``path`` for a stage: read-only stages also work on an older store.
+def open_for_stage(path: str | os.PathLike[str], wait: float = 10.0) -> Store:
+    """Open the store at ``path`` read-only for a stage to read from, also when its schema is older.
 
     A store at an older schema version is first upgraded through a short read-write
     open (the write lock held only for it; every migration is one transaction), then
@@ -71,7 +71,7 @@ def open_for_stage(path: str | os.PathLike[str], read_only: bool = False, wait: 
     they never change a store unless asked (``--write``, ``--migrate``).
     """
     try:
-        return Store.open(path, read_only=read_only, wait=wait)
+        return Store.open(path, read_only=True, wait=wait)
     except OutdatedSchemaError:
         log.info("store %s has an older schema: upgrading it before reading", path)
         Store.open(path, read_only=False, wait=wait).close()

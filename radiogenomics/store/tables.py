@@ -281,8 +281,9 @@ def usable_rois(store, rois: Sequence[str] | None = None, patients: Sequence[str
 
 def crosswalk(store, source_ids: Sequence[str]) -> pd.DataFrame:
     """``id_crosswalk`` rows ``source, source_id, patient_id`` of these source ids (every source)."""
-    return store.query("SELECT source, source_id, patient_id FROM core.id_crosswalk "
-                       "WHERE source_id IN (SELECT unnest(?::VARCHAR[]))", [_ids(source_ids)])
+    args: list[Any] = []
+    return store.query("SELECT source, source_id, patient_id FROM core.id_crosswalk WHERE "
+                       + _in("source_id", source_ids, args), args)
 
 
 def feature_params(store, params_hash: str) -> dict[str, Any]:
@@ -483,13 +484,14 @@ def groupings(store) -> list[str]:
 
 
 def _require_groups(grouping: str, present: Sequence[str], groups: Sequence[str] | None) -> None:
-    """The one check of a grouping's rows: it exists and every requested group has patients."""
+    """The one check of a grouping's rows: every requested group has patients."""
     if groups is None:
         return
-    lacking = [g for g in groups if g not in set(present)]
+    present = set(present)
+    lacking = [g for g in groups if g not in present]
     if lacking:
         raise InputError(f"grouping {grouping!r} has no patients in group(s) {lacking} "
-                         f"(groups present: {sorted(set(present))}); pass --groups accordingly")
+                         f"(groups present: {sorted(present)}); pass --groups accordingly")
 
 
 def _no_grouping(store, grouping: str) -> NotInStoreError:
