@@ -25,6 +25,7 @@ from ..exceptions import InputError, ParseError, RGError
 from ..ids import check_patient_id
 from ..result import StageResult, stage_entry
 from .series_io import verify_series_folder, write_series
+from ..store import tables
 from .storeio import RunRecorder, StoreLike, StoreSession
 from .tcia import FetchSummary, ProgressFn
 
@@ -157,8 +158,7 @@ def import_nbia(settings: Settings, store: StoreLike, folder: str | Path, worker
         rows = meta.to_dict("records")
         paths = {r["series_uid"]: (base / r["file_location"]).resolve() if r["file_location"] else None for r in rows}
         with session.reading() as store:
-            done = store.query("SELECT series_uid, path FROM core.series WHERE status='complete' "
-                               "AND series_uid IN (SELECT unnest(?))", [list(paths)])
+            done = tables.complete_series(store, list(paths))
         complete = {u for u, p in zip(done["series_uid"], done["path"]) if p and paths.get(u) and Path(p) == paths[u]}
 
         def verify(row: dict[str, Any]) -> tuple[dict[str, Any], Any, str | None]:

@@ -31,6 +31,7 @@ from ..exceptions import ChecksumError, ConnectorError, InputError, NotFoundErro
 from ..result import StageResult, stage_entry
 from .http import HttpClient
 from .series_io import SeriesFiles, VerifyError, doi_from, safe_name, verify_series_folder, write_series
+from ..store import tables
 from .storeio import RunRecorder, StoreLike, StoreSession
 
 log = logging.getLogger(__name__)
@@ -452,8 +453,7 @@ def _already_complete(store: Any, uids: Iterable[str]) -> dict[str, dict[str, An
     uids = list(uids)
     if not uids:
         return {}
-    rows = store.query("SELECT series_uid, path, image_count, referenced_series_uid, modality, patient_id "
-                       "FROM core.series WHERE status = 'complete' AND series_uid IN (SELECT unnest(?))", [uids])
+    rows = tables.complete_series(store, uids)
     out = {}
     for rec in rows.to_dict("records"):
         path = Path(rec["path"]) if rec["path"] else None
@@ -700,8 +700,7 @@ def referenced_by_complete_segs(session: StoreSession, run: Any, stage: str, seg
     (read from their stored headers); a SEG naming none is a recorded failure. Shared by NBIA and IDC."""
     seg_uids = [x["series_uid"] for x in seg_listings]
     with session.reading() as store:
-        refs = store.query("SELECT series_uid, patient_id, referenced_series_uid FROM core.series "
-                           "WHERE status='complete' AND series_uid IN (SELECT unnest(?))", [seg_uids])
+        refs = tables.complete_series(store, seg_uids)
     wanted: dict[str, str] = {}
     for rec in refs.to_dict("records"):
         if rec["referenced_series_uid"]:

@@ -286,6 +286,14 @@ def crosswalk(store, source_ids: Sequence[str]) -> pd.DataFrame:
                        + _in("source_id", source_ids, args), args)
 
 
+def complete_series(store, series_uids: Sequence[str]) -> pd.DataFrame:
+    """``series`` rows with status 'complete' among these uids (what a rerun of a download or
+    import need not repeat): ``series_uid, patient_id, modality, path, image_count, referenced_series_uid``."""
+    args: list[Any] = []
+    return store.query("SELECT series_uid, patient_id, modality, path, image_count, referenced_series_uid "
+                       "FROM core.series WHERE status = 'complete' AND " + _in("series_uid", series_uids, args), args)
+
+
 def feature_params(store, params_hash: str) -> dict[str, Any]:
     """The stored parameter set ``params_hash``: ``params_yaml, source_path``.
 
