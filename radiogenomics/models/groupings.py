@@ -267,41 +267,6 @@ def import_groups(store, path: str | Path, grouping: str) -> dict:
                   inputs={Path(path).name: sha256_file(path)}, failures=failures)
 
 
-def _groups_from_source(store, *, model: str | None, clinical: str | None, where: str | None,
-                        method: str | None, ranks: Sequence[int] | None, quantiles: Sequence[float] | None,
-                        thresholds: Sequence[float] | None, levels: Sequence[str] | None,
-                        labels: Sequence[str] | None, grouping: str | None, cohort: str | None,
-                        cutoff: float | None, patients: Sequence[str] | None, dataset: str | None) -> dict:
-    """The grouping of exactly one source (see :func:`run_groups`), written; the writer's dict."""
-    sources = [name for name, v in (("--model", model), ("--clinical", clinical), ("--where", where)) if v]
-    if len(sources) != 1:
-        raise InputError("rg groups needs exactly one source: --model ID, --clinical COLUMN, --where PREDICATE "
-                         "(or `rg groups import FILE --grouping NAME`)"
-                         + (f"; got {', '.join(sources)}" if sources else ""))
-    if model:
-        from .workflow import make_groups
-
-        misplaced = [n for n, v in (("--thresholds", thresholds), ("--levels", levels), ("--labels", labels))
-                     if v is not None]
-        if misplaced:
-            raise InputError(f"{', '.join(misplaced)} apply to --clinical / --where groupings only")
-        # no ranks: make_groups uses the study's 36/32/32
-        return make_groups(store, model, method or "cutoff", ranks=ranks, quantiles=quantiles, grouping=grouping,
-                           cohort=cohort, cutoff=cutoff, patients=patients, dataset=dataset)
-    misplaced = [n for n, v in (("--ranks", ranks), ("--cohort", cohort), ("--cutoff", cutoff),
-                                ("--dataset", dataset)) if v is not None]
-    if misplaced:
-        raise InputError(f"{', '.join(misplaced)} apply to --model groupings only")
-    if clinical:
-        return groups_from_clinical(store, clinical, method or "levels", thresholds=thresholds, quantiles=quantiles,
-                                    levels=levels, labels=labels, grouping=grouping, patients=patients)
-    unused = [n for n, v in (("--method", method), ("--quantiles", quantiles), ("--thresholds", thresholds),
-                             ("--levels", levels), ("--patients", patients)) if v is not None]
-    if unused:
-        raise InputError(f"{', '.join(unused)} do not apply to --where (put conditions in the predicate)")
-    return groups_from_predicate(store, where, labels=labels or ("yes", "no"), grouping=grouping)
-
-
 @stage_entry
 def run_groups(store, *, model: str | None = None, clinical: str | None = None, where: str | None = None,
                method: str | None = None, ranks: Sequence[int] | None = None,
@@ -316,9 +281,36 @@ def run_groups(store, *, model: str | None = None, clinical: str | None = None, 
     :func:`groups_from_predicate`.  Options of another source are refused rather than ignored.
     The ``summary`` is the writer's dict (``run_id, grouping, counts``).
     """
-    res = _groups_from_source(store, model=model, clinical=clinical, where=where, method=method, ranks=ranks,
-                              quantiles=quantiles, thresholds=thresholds, levels=levels, labels=labels,
-                              grouping=grouping, cohort=cohort, cutoff=cutoff, patients=patients, dataset=dataset)
+    sources = [name for name, v in (("--model", model), ("--clinical", clinical), ("--where", where)) if v]
+    if len(sources) != 1:
+        raise InputError("rg groups needs exactly one source: --model ID, --clinical COLUMN, --where PREDICATE "
+                         "(or `rg groups import FILE --grouping NAME`)"
+                         + (f"; got {', '.join(sources)}" if sources else ""))
+    if model:
+        from .workflow import make_groups
+
+        misplaced = [n for n, v in (("--thresholds", thresholds), ("--levels", levels), ("--labels", labels))
+                     if v is not None]
+        if misplaced:
+            raise InputError(f"{', '.join(misplaced)} apply to --clinical / --where groupings only")
+        # no ranks: make_groups uses the study's 36/32/32
+        res = make_groups(store, model, method or "cutoff", ranks=ranks, quantiles=quantiles, grouping=grouping,
+                          cohort=cohort, cutoff=cutoff, patients=patients, dataset=dataset)
+    else:
+        misplaced = [n for n, v in (("--ranks", ranks), ("--cohort", cohort), ("--cutoff", cutoff),
+                                    ("--dataset", dataset)) if v is not None]
+        if misplaced:
+            raise InputError(f"{', '.join(misplaced)} apply to --model groupings only")
+        if clinical:
+            res = groups_from_clinical(store, clinical, method or "levels", thresholds=thresholds,
+                                       quantiles=quantiles, levels=levels, labels=labels, grouping=grouping,
+                                       patients=patients)
+        else:
+            unused = [n for n, v in (("--method", method), ("--quantiles", quantiles), ("--thresholds", thresholds),
+                                     ("--levels", levels), ("--patients", patients)) if v is not None]
+            if unused:
+                raise InputError(f"{', '.join(unused)} do not apply to --where (put conditions in the predicate)")
+            res = groups_from_predicate(store, where, labels=labels or ("yes", "no"), grouping=grouping)
     return StageResult("groups", run_ids=[res["run_id"]], counts=dict(res["counts"]), summary=res)
 
 
