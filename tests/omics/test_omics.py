@@ -164,7 +164,7 @@ def test_estimate_and_ips_respond_to_immune_genes(planted):
     assert score["IPS"].between(0, 10).all()
 
 
-def test_deconvolution_recovers_fractions_and_pvalue(tmp_path):
+def test_deconvolution_recovers_fractions_and_pvalue(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
     genes = [f"G{i}" for i in range(120)]
     sig = pd.DataFrame(rng.gamma(1.0, 200.0, size=(120, 4)), index=genes, columns=["T", "B", "NK", "Mono"])
@@ -181,6 +181,26 @@ def test_deconvolution_recovers_fractions_and_pvalue(tmp_path):
     # two worker processes share the fits: the very same frame, bit for bit
     pd.testing.assert_frame_equal(deconvolve(pd.concat([mix, noise], axis=1), sig, perm=30, seed=5, workers=2), out,
                                   check_exact=True)
+    # ... and with blocks small enough (38 columns in blocks of 8) that the worker pool really runs
+    import concurrent.futures
+
+    from radiogenomics.omics import deconvolution
+
+    entered = []
+
+    class SpyPool(concurrent.futures.ProcessPoolExecutor):
+        def __enter__(self):
+            entered.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", SpyPool)
+    monkeypatch.setattr(deconvolution, "BLOCK", 8)
+    small_one = deconvolve(pd.concat([mix, noise], axis=1), sig, perm=30, seed=5, workers=1)
+    assert not entered
+    small_two = deconvolve(pd.concat([mix, noise], axis=1), sig, perm=30, seed=5, workers=2)
+    assert len(entered) == 1
+    pd.testing.assert_frame_equal(small_two, small_one, check_exact=True)
+    monkeypatch.undo()
     # log2 input is anti-logged (max < 50): the same answer (the fits are exact, so 2**log2(x) != x in
     # the last bit moves nothing visible)
     np.testing.assert_allclose(deconvolve(np.log2(mix), sig, perm=0)[sig.columns], out.loc[mix.columns, sig.columns],
