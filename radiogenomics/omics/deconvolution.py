@@ -128,6 +128,33 @@ def _svr_many(X: np.ndarray, Y: np.ndarray) -> list[_Fit]:
     return out
 
 
+def _random_mixtures(values: np.ndarray, n_genes: int, perm: int, seed: int) -> np.ndarray:
+    """The random mixtures of :func:`deconvolve`'s empirical null, as drawn (not yet standardised).
+
+    Parameters
+    ----------
+    values : ndarray
+        Genes x samples mixture values (over the signature genes); the pool drawn from.
+    n_genes : int
+        Values per random mixture (the number of signature genes).
+    perm : int
+        Number of random mixtures.
+    seed : int
+        Seed of ``np.random.default_rng``; mixture ``i`` is the ``i``-th draw without replacement.
+
+    Returns
+    -------
+    ndarray
+        ``perm`` x ``n_genes``: one random mixture per row.
+    """
+    pool = values.ravel()
+    rng = np.random.default_rng(seed)
+    out = np.empty((perm, n_genes))
+    for i in range(perm):
+        out[i] = pool[rng.choice(pool.size, size=n_genes, replace=False)]
+    return out
+
+
 def _fit_columns(X: np.ndarray, Y: np.ndarray, workers: int) -> list[_Fit]:
     """Best-of-three nu-SVR fits of every column of ``Y``, over ``workers`` processes.
 
@@ -204,9 +231,7 @@ def deconvolve(expr: pd.DataFrame, signature: pd.DataFrame, perm: int = 100, see
     # fit -- samples and permutations alike -- goes through one batch
     columns = [_standardise(Y[:, j]) for j in range(Y.shape[1])]
     if perm > 0:
-        rng = np.random.default_rng(seed)
-        pool = Y.ravel()
-        columns += [_standardise(pool[rng.choice(pool.size, size=len(common), replace=False)]) for _ in range(perm)]
+        columns += [_standardise(m) for m in _random_mixtures(Y, len(common), perm, seed)]
     fits = _fit_columns(X, np.column_stack(columns), workers)
     samples, nulls = fits[:Y.shape[1]], fits[Y.shape[1]:]
     failed = [str(s) for s, fit in zip(mix.columns, samples) if fit.error]

@@ -271,12 +271,12 @@ N_PERM = 100
 
 
 def _null_mixtures(mixture: pd.DataFrame, signature: pd.DataFrame, perm: int, seed: int = 0) -> pd.DataFrame:
-    """The random mixtures deconvolve(..., perm, seed) draws (same generator, same order), for R."""
+    """The random mixtures deconvolve(..., perm, seed) draws (its own draw function), for R."""
+    from radiogenomics.omics.deconvolution import _random_mixtures
+
     values = mixture.loc[signature.index].to_numpy(dtype=float)
-    pool = values.ravel()
-    rng = np.random.default_rng(seed)
-    cols = [pool[rng.choice(pool.size, size=len(signature), replace=False)] for _ in range(perm)]
-    return pd.DataFrame(np.column_stack(cols), index=signature.index,
+    draws = _random_mixtures(values, len(signature), perm, seed)
+    return pd.DataFrame(draws.T, index=signature.index,
                         columns=[f"null{i}" for i in range(perm)]).rename_axis("gene")
 
 
