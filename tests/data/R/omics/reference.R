@@ -54,22 +54,6 @@ writeLines(sapply(names(probe_sets), function(n) paste(c(n, "random probes", pro
            "all_probe_sets.gmt")
 wr(gs(er, probe_sets, FALSE), "ref_ssgsea_all_ties.csv")
 
-## e1071 nu-SVR, CIBERSORT-style core (linear kernel, nu 0.25/0.5/0.75, best by RMSE)
-sig <- read.delim("deconv_signature.txt", row.names = 1, check.names = FALSE)
-mix <- as.matrix(read.csv("deconv_mixture.csv", row.names = 1, check.names = FALSE))
-X <- as.matrix(sig); X <- (X - mean(X)) / sd(as.vector(X))
-out <- NULL
-for (j in seq_len(ncol(mix))) {
-  y <- mix[rownames(X), j]; y <- (y - mean(y)) / sd(y)
-  best <- NULL
-  for (nu in c(0.25, 0.5, 0.75)) {
-    m <- svm(X, y, type = "nu-regression", kernel = "linear", nu = nu, scale = FALSE)
-    w <- as.vector(t(m$coefs) %*% m$SV); w[w < 0] <- 0; w <- w / sum(w)
-    k <- as.vector(X %*% w)
-    rmse <- sqrt(mean((k - y)^2)); r <- cor(k, y)
-    if (is.null(best) || rmse < best$rmse) best <- list(w = w, rmse = rmse, r = r, nu = nu)
-  }
-  out <- rbind(out, data.frame(sample = colnames(mix)[j], t(setNames(best$w, colnames(X))), nu = best$nu,
-                               correlation = best$r, rmse = best$rmse, check.names = FALSE))
-}
-write.csv(out, "ref_deconv.csv", row.names = FALSE)
+## e1071 nu-SVR, CIBERSORT-style core (linear kernel, nu 0.25/0.5/0.75, best by RMSE; deconv_e1071.R)
+source("deconv_e1071.R")
+write.csv(deconv_e1071("deconv_signature.txt", "deconv_mixture.csv")$out, "ref_deconv.csv", row.names = FALSE)
