@@ -15,7 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..exceptions import InputError
-from ..result import StageResult, collect_warnings, stage_entry
+from ..result import StageResult, stage_entry
 from ..store import StoreLike, StoreSession, reading
 from .rgmap import radiogenomic_map, top_pairs
 
@@ -150,13 +150,11 @@ def run_map(store: StoreLike, map_id: str = "default", *, model_id: str | None =
     StageResult
         Counts ``pairs``, ``significant`` (FDR < 0.05), ``patients``; ``summary`` holds the top pairs.
     """
-    caught: list[str] = []
-    with collect_warnings(caught):
-        with reading(store) as st:
-            img, img_source = _imaging(st, model_id, features, roi, params_hash)
-            mol, mol_source, dataset_id = _molecular(st, dataset_id, pathways, immune, genes)
-            cov = _covariates(st, list(adjust))
-        table, patients = radiogenomic_map(img, mol, cov, source=mol_source)
+    with reading(store) as st:
+        img, img_source = _imaging(st, model_id, features, roi, params_hash)
+        mol, mol_source, dataset_id = _molecular(st, dataset_id, pathways, immune, genes)
+        cov = _covariates(st, list(adjust))
+    table, patients = radiogenomic_map(img, mol, cov, source=mol_source)
     table.insert(0, "map_id", map_id)
     table["imaging_source"] = table["imaging"].map(img_source)
     table["method"] = "partial spearman" if adjust else "spearman"
@@ -183,5 +181,5 @@ def run_map(store: StoreLike, map_id: str = "default", *, model_id: str | None =
     return StageResult("map", run_ids=[run_id],
                        counts={"pairs": len(table), "significant": len(sig), "patients": len(patients),
                                "imaging": int(img.shape[1]), "molecular": int(mol.shape[1])},
-                       warnings=caught, summary={"map_id": map_id, "top": top, "run_id": run_id,
-                                                 "parameters": json.loads(json.dumps(params, default=str))})
+                       summary={"map_id": map_id, "top": top, "run_id": run_id,
+                                "parameters": json.loads(json.dumps(params, default=str))})

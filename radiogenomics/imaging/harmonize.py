@@ -21,7 +21,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..exceptions import DataQualityWarning, InputError
-from ..result import StageResult, collect_warnings, stage_entry
+from ..result import StageResult, stage_entry
 from ..store import RunRecorder, StoreLike, StoreSession, reading
 from .combat import ComBat
 
@@ -94,29 +94,27 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
         if train is not None:
             raise InputError("give the training patients as a list or as a file (--train), not both")
         train = read_train_file(train_file)
-    caught: list[str] = []
-    with collect_warnings(caught):
-        with reading(store) as st:
-            X = tables.feature_matrix(st, roi, params_hash, stable_only=False)
-            source_hash = str(X.attrs["params_hash"])
-            b = _batch(st, batch, roi)
-            cov = None
-            if preserve:
-                cov = tables.clinical(st, list(preserve)).set_index("patient_id")
-            complete = X.index[X.notna().all(axis=1)]
-            dropped = X.columns[X.loc[complete].nunique() < 2] if len(complete) else X.columns
-            X = X.drop(columns=dropped)
-            usable = complete.intersection(b.index)
-            if cov is not None:
-                usable = usable.intersection(cov.index[cov.notna().all(axis=1)])  # complete covariates
-            train_ids = _train_patients(st, list(train) if train is not None else None, model_id, usable)
-        if len(train_ids) < 4:
-            raise InputError(f"only {len(train_ids)} training patient(s) have complete features, a batch"
-                             f"{' and every --preserve column' if preserve else ''}; ComBat needs more")
-        model = ComBat(parametric=parametric).fit(X.loc[train_ids], b, cov.loc[train_ids] if cov is not None else None)
-        seen = b.reindex(usable).isin(model.batches_)
-        apply_ids = list(usable[seen.to_numpy()])
-        harmonised = model.transform(X.loc[apply_ids], b, cov.loc[apply_ids] if cov is not None else None)
+    with reading(store) as st:
+        X = tables.feature_matrix(st, roi, params_hash, stable_only=False)
+        source_hash = str(X.attrs["params_hash"])
+        b = _batch(st, batch, roi)
+        cov = None
+        if preserve:
+            cov = tables.clinical(st, list(preserve)).set_index("patient_id")
+        complete = X.index[X.notna().all(axis=1)]
+        dropped = X.columns[X.loc[complete].nunique() < 2] if len(complete) else X.columns
+        X = X.drop(columns=dropped)
+        usable = complete.intersection(b.index)
+        if cov is not None:
+            usable = usable.intersection(cov.index[cov.notna().all(axis=1)])  # complete covariates
+        train_ids = _train_patients(st, list(train) if train is not None else None, model_id, usable)
+    if len(train_ids) < 4:
+        raise InputError(f"only {len(train_ids)} training patient(s) have complete features, a batch"
+                         f"{' and every --preserve column' if preserve else ''}; ComBat needs more")
+    model = ComBat(parametric=parametric).fit(X.loc[train_ids], b, cov.loc[train_ids] if cov is not None else None)
+    seen = b.reindex(usable).isin(model.batches_)
+    apply_ids = list(usable[seen.to_numpy()])
+    harmonised = model.transform(X.loc[apply_ids], b, cov.loc[apply_ids] if cov is not None else None)
     settings = {"source_params_hash": source_hash, "roi": roi, "batch": batch, "preserve": list(preserve),
                 "parametric": parametric, "train_patients": sorted(train_ids), "batches": model.batches_}
     digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
@@ -152,7 +150,7 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
     return StageResult("harmonize", run_ids=[run_id],
                        counts={"patients": len(apply_ids), "features": int(X.shape[1]), "train": len(train_ids),
                                "failed": len(failed)},
-                       warnings=caught, partial=bool(failed),
+                       partial=bool(failed),
                        summary={"params_hash": new_hash, "source_params_hash": source_hash, "batches": model.batches_,
                                 "run_id": run_id})
 
