@@ -98,15 +98,16 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
         X = tables.feature_matrix(st, roi, params_hash, stable_only=False)
         source_hash = str(X.attrs["params_hash"])
         b = _batch(st, batch, roi)
-        cov = None
+        cov = with_cov = None
         if preserve:
             cov = tables.clinical(st, list(preserve)).set_index("patient_id")
+            with_cov = cov.index[cov.notna().all(axis=1)]  # complete covariates
         complete = X.index[X.notna().all(axis=1)]
         dropped = X.columns[X.loc[complete].nunique() < 2] if len(complete) else X.columns
         X = X.drop(columns=dropped)
         usable = complete.intersection(b.index)
-        if cov is not None:
-            usable = usable.intersection(cov.index[cov.notna().all(axis=1)])  # complete covariates
+        if with_cov is not None:
+            usable = usable.intersection(with_cov)
         train_ids = _train_patients(st, list(train) if train is not None else None, model_id, usable)
     if len(train_ids) < 4:
         raise InputError(f"only {len(train_ids)} training patient(s) have complete features, a batch"
@@ -122,7 +123,6 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
     rows = harmonised.rename_axis("patient_id").reset_index().melt(id_vars="patient_id", var_name="feature",
                                                                   value_name="value")
     rows["roi"], rows["params_hash"] = roi, new_hash
-    with_cov = cov.index[cov.notna().all(axis=1)] if cov is not None else None
 
     def reason(p: str) -> str:
         if p not in complete:
