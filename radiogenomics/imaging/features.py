@@ -403,6 +403,7 @@ def extract_store_features(store, params: Any = None, rois: Sequence[str] | None
 
     from ..exceptions import DataQualityWarning, RGError
     from ..executor import batched, get_executor
+    from ..store import tables
     from ..store.session import RunRecorder, StoreSession, write_batch
 
     p = load_params(params)
@@ -411,10 +412,7 @@ def extract_store_features(store, params: Any = None, rois: Sequence[str] | None
     session = StoreSession(store)
     with session.reading() as st:
         selected = _select_rois(st, rois, patients)
-        cached = st.query(
-            "SELECT patient_id, roi, image_sha1, mask_sha1 FROM features WHERE params_hash = ? "
-            "GROUP BY patient_id, roi, image_sha1, mask_sha1", [p.hash])
-    cached_keys = set(zip(cached.patient_id, cached.roi, cached.image_sha1, cached.mask_sha1))
+        cached_keys = tables.feature_cache_keys(st, p.hash)
     todo = selected[[(r.patient_id, r.roi, r.image_sha1, r.mask_sha1) not in cached_keys
                      for r in selected.itertuples()]]
     run_params = dict(params_hash=p.hash, params_source=p.source, rois=list(rois or []),
@@ -480,9 +478,8 @@ def extract_store_features(store, params: Any = None, rois: Sequence[str] | None
                         summary.computed -= n
                         summary.failed += n
         if not names:
-            with session.open() as st:
-                got = st.query("SELECT count(DISTINCT feature) AS n FROM features WHERE params_hash = ?", [p.hash])
-            summary.n_features = int(got.n.iloc[0])
+            with session.reading() as st:
+                summary.n_features = tables.feature_count(st, p.hash)
         else:
             summary.n_features = len(names)
     summary.seconds = time.monotonic() - started

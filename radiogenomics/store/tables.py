@@ -674,3 +674,40 @@ def overview(store, names: Sequence[str] | None = None) -> dict[str, pd.DataFram
             log.debug("overview %s not readable: %s", name, exc)
             out[name] = pd.DataFrame()
     return out
+
+
+# ============================================================================ feature cache
+def feature_cache_keys(store, params_hash: str) -> set[tuple[str, str, str, str]]:
+    """The ROIs whose features of a parameter set are stored (``rg features``' cache).
+
+    Parameters
+    ----------
+    params_hash
+        The parameter set.
+
+    Returns
+    -------
+    set of tuple
+        ``(patient_id, roi, image_sha1, mask_sha1)`` of every ROI with stored features under
+        ``params_hash``; a ROI whose image or mask changed has another key.
+    """
+    rows = store.query("SELECT patient_id, roi, image_sha1, mask_sha1 FROM features WHERE params_hash = ? "
+                       "GROUP BY patient_id, roi, image_sha1, mask_sha1", [params_hash])
+    return set(zip(rows.patient_id, rows.roi, rows.image_sha1, rows.mask_sha1))
+
+
+def feature_count(store, params_hash: str) -> int:
+    """Number of distinct features stored under a parameter set.
+
+    Parameters
+    ----------
+    params_hash
+        The parameter set.
+
+    Returns
+    -------
+    int
+        Distinct ``feature`` names in ``features`` with this ``params_hash`` (0 when none).
+    """
+    got = store.query("SELECT count(DISTINCT feature) AS n FROM features WHERE params_hash = ?", [params_hash])
+    return int(got.n.iloc[0])
