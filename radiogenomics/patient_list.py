@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 from .exceptions import InputError
 
@@ -83,6 +84,36 @@ def read_patient_list(path: str | os.PathLike[str], what: str = "patient list fi
     if not ids:
         raise InputError(f"{what} {p} names no patient (one patient_id per line)")
     return _unique(ids)
+
+
+def training_patients(train: Sequence[str] | None, train_file: str | os.PathLike[str] | None,
+                      what: str = "training-patient file") -> Sequence[str] | None:
+    """The training patients a stage was given: ``train`` as is, or read from ``train_file``.
+
+    Parameters
+    ----------
+    train
+        Training patient ids given as a list (``None`` when not given).
+    train_file
+        A patient-list file (``--train``; format: :func:`read_patient_list`), or ``None``.
+    what
+        How error messages name the file (e.g. ``"training-patient file"``).
+
+    Returns
+    -------
+    sequence of str or None
+        ``train`` unchanged when no file is given (``None`` when neither is), else the ids of the file.
+
+    Raises
+    ------
+    InputError
+        Both a list and a file are given, or the file cannot be read (see :func:`read_patient_list`).
+    """
+    if train_file is None:
+        return train
+    if train is not None:
+        raise InputError("give the training patients as a list or as a file (--train), not both")
+    return read_patient_list(train_file, what=what)
 
 
 def parse_patient_ids(text: str | None, what: str = "patient list file") -> list[str] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from radiogenomics.exceptions import InputError
-from radiogenomics.patient_list import parse_patient_ids, read_patient_list
+from radiogenomics.patient_list import parse_patient_ids, read_patient_list, training_patients
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -54,3 +54,34 @@ def test_one_reader_in_the_package():
 
     clf = importlib.import_module("radiogenomics.models.classify")
     assert clf.read_patient_list is read_patient_list
+
+
+def test_training_patients_list_or_file_not_both(tmp_path):
+    """The one --train rule of classify and harmonize: a list or a file (named by the caller), never both."""
+    f = tmp_path / "train.txt"
+    f.write_text("P2\nP1\n")
+    assert training_patients(["P9"], None) == ["P9"]
+    assert training_patients(None, None) is None
+    assert training_patients(None, f) == ["P2", "P1"]
+    with pytest.raises(InputError, match=r"as a list or as a file \(--train\), not both"):
+        training_patients(["P9"], f)
+    with pytest.raises(InputError, match="training list .*nope.txt not found"):
+        training_patients(None, tmp_path / "nope.txt", what="training list")
+
+
+def test_stages_check_their_training_patients_before_reading_the_store(tmp_path):
+    from radiogenomics.imaging.harmonize import run_harmonize
+    from radiogenomics.models.classify import run_classify
+
+    f = tmp_path / "train.txt"
+    f.write_text("P1\n")
+    missing = tmp_path / "no-store.duckdb"
+    for run in (lambda: run_harmonize(missing, "manufacturer", train=["P1"], train_file=f),
+                lambda: run_classify(missing, "n_stage", train=["P1"], train_file=f)):
+        with pytest.raises(InputError, match="not both"):
+            run()
+    with pytest.raises(InputError, match="training-patient file .*nope.txt not found"):
+        run_classify(missing, "n_stage", train_file=tmp_path / "nope.txt")
+    with pytest.raises(InputError, match="training list .*nope.txt not found"):
+        run_harmonize(missing, "manufacturer", train_file=tmp_path / "nope.txt")
+    assert not missing.exists()

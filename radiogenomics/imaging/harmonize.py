@@ -27,6 +27,10 @@ from .combat import ComBat
 
 log = logging.getLogger(__name__)
 
+#: how error messages name the --train file
+_TRAIN_LIST = "training list"
+
+
 def _batch(st, column: str, roi: str) -> pd.Series:
     from ..store import tables
 
@@ -88,12 +92,10 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
         ``summary["params_hash"]`` is the new parameter set; counts ``patients``, ``features``,
         ``train``, ``failed``.
     """
+    from ..patient_list import training_patients
     from ..store import tables
 
-    if train_file is not None:
-        if train is not None:
-            raise InputError("give the training patients as a list or as a file (--train), not both")
-        train = read_train_file(train_file)
+    train = training_patients(train, train_file, what=_TRAIN_LIST)
     with reading(store) as st:
         X = tables.feature_matrix(st, roi, params_hash, stable_only=False)
         source_hash = str(X.attrs["params_hash"])
@@ -157,8 +159,7 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
 
 def read_train_file(path: str | Path | None) -> list[str] | None:
     """Training patients from a patient-list file (``None`` when not given)."""
-    if path is None:
-        return None
-    from ..patient_list import read_patient_list
+    from ..patient_list import training_patients
 
-    return read_patient_list(path, what="training list")
+    ids = training_patients(None, path, what=_TRAIN_LIST)
+    return None if ids is None else list(ids)

@@ -214,14 +214,10 @@ def run_classify(store, endpoint: str, *, positive: str | Sequence[str] | None =
     written per table, ``counts``).  ``train_file`` (``--train``) lists the training patients
     instead of ``train`` (format: :mod:`radiogenomics.patient_list`).
     """
+    from ...patient_list import training_patients
     from ...store.session import StoreSession, reading
 
-    if train_file is not None:
-        if train is not None:
-            raise InputError("give the training patients as a list or as a file (--train), not both")
-        from ...patient_list import read_patient_list
-
-        train = read_patient_list(train_file, what="training-patient file")
+    train = training_patients(train, train_file, what="training-patient file")
 
     with reading(store) as st:
         data = load_classify_data(st, endpoint, positive, features, split, seed, train, reader_scores, params_hash,
