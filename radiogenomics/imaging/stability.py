@@ -226,13 +226,14 @@ class StabilitySummary:
 
 
 def _stored_params(store, params_hash: str):
-    """The parameter set ``params_hash`` as stored in ``feature_params`` of the open ``store``
-    (a valid pyradiomics file)."""
+    """The parameter set ``params_hash`` as stored in ``feature_params`` (a valid pyradiomics file)."""
     import yaml
 
     from ..store import tables
+    from ..store.session import reading
 
-    row = tables.feature_params(store, params_hash)
+    with reading(store) as st:
+        row = tables.feature_params(st, params_hash)
     parsed = yaml.safe_load(row["params_yaml"]) or {}
     if "imported" in parsed:
         raise ConfigError(f"parameter set {params_hash} is an imported feature table without extraction settings "
@@ -309,7 +310,7 @@ def compute_stability(store, params: Any = None, roi: str = "tumor", method: str
         Unknown method or perturbation.
     """
     from ..executor import get_executor
-    from ..store.session import RunRecorder, StoreSession, reading
+    from ..store.session import RunRecorder, StoreSession
 
     if method not in ("auto", "readers", "perturbation"):
         raise ConfigError(f"stability method must be auto, readers or perturbation, got {method!r}")
@@ -317,17 +318,13 @@ def compute_stability(store, params: Any = None, roi: str = "tumor", method: str
         _parse_kind(kind)
     if not 0 < threshold <= 1:
         raise ConfigError(f"ICC threshold must be in (0, 1], got {threshold}")
-    stored = params_hash is not None and params is None  # the parameter set is read from the store below
-    p = None if stored else load_params(params)
+    p = _stored_params(store, params_hash) if params_hash is not None and params is None else load_params(params)
     if params_hash is not None and params is not None:
         raise ConfigError("give --params or --params-hash, not both")
     started = time.monotonic()
     # a store path is opened only to read and to write, so `rg sql` can read during the computation
     session = StoreSession(store)
-    # a missing store is an error when the parameters come from it (session.reading() would create one)
-    with (reading(store) if stored else session.reading()) as st:
-        if stored:
-            p = _stored_params(st, params_hash)
+    with session.reading() as st:
         rows = usable_rois(st, [roi], patients, readers=None)[["patient_id", "reader", "image_path", "mask_path"]]
     rows = rows.sort_values(["patient_id", "reader"], ignore_index=True)
     if rows.empty:
