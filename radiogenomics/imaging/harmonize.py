@@ -159,7 +159,8 @@ def run_harmonize(store: StoreLike, batch: str, *, roi: str = "tumor", params_ha
 
 def read_train_file(path: str | Path | None) -> list[str] | None:
     """Training patients from a patient-list file (``None`` when not given)."""
-    from ..patient_list import training_patients
+    if path is None:
+        return None
+    from ..patient_list import read_patient_list
 
-    ids = training_patients(None, path, what=_TRAIN_LIST)
-    return None if ids is None else list(ids)
+    return read_patient_list(path, what=_TRAIN_LIST)
